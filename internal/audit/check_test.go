@@ -1,0 +1,435 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/matryer/is"
+)
+
+// fakeSecrets is a Secrets Manager client whose ListSecrets is a function field.
+type fakeSecrets struct {
+	ListSecretsFn func(context.Context, *secretsmanager.ListSecretsInput) (*secretsmanager.ListSecretsOutput, error)
+}
+
+func (f *fakeSecrets) ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error) {
+	return f.ListSecretsFn(ctx, in)
+}
+
+// fakeTable is a DynamoDB client whose BatchWriteItem is a function field.
+type fakeTable struct {
+	BatchWriteItemFn func(context.Context, *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error)
+}
+
+func (f *fakeTable) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	return f.BatchWriteItemFn(ctx, in)
+}
+
+var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// paged serves secrets in pages of pageSize, with the page index as NextToken,
+// and records every request.
+func paged(secrets []smtypes.SecretListEntry, requests *[]*secretsmanager.ListSecretsInput) *fakeSecrets {
+	return &fakeSecrets{ListSecretsFn: func(_ context.Context, in *secretsmanager.ListSecretsInput) (*secretsmanager.ListSecretsOutput, error) {
+		if requests != nil {
+			*requests = append(*requests, in)
+		}
+		start := 0
+		if in.NextToken != nil {
+			start, _ = strconv.Atoi(*in.NextToken)
+		}
+		end := min(start+int(aws.ToInt32(in.MaxResults)), len(secrets))
+		out := &secretsmanager.ListSecretsOutput{SecretList: secrets[start:end]}
+		if end < len(secrets) {
+			out.NextToken = aws.String(strconv.Itoa(end))
+		}
+		return out, nil
+	}}
+}
+
+// recorder is a table that accepts every write and keeps the batches.
+type recorder struct {
+	batches [][]dbtypes.WriteRequest
+}
+
+func (r *recorder) table() *fakeTable {
+	return &fakeTable{BatchWriteItemFn: func(_ context.Context, in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+		r.batches = append(r.batches, in.RequestItems["audit"])
+		return &dynamodb.BatchWriteItemOutput{}, nil
+	}}
+}
+
+// records unmarshals every row written, in order.
+func (r *recorder) records(t *testing.T) []Record {
+	t.Helper()
+	var recs []Record
+	for _, b := range r.batches {
+		for _, w := range b {
+			var rec Record
+			if err := attributevalue.UnmarshalMap(w.PutRequest.Item, &rec); err != nil {
+				t.Fatalf("unmarshal row: %v", err)
+			}
+			recs = append(recs, rec)
+		}
+	}
+	return recs
+}
+
+// secret is a listed secret with the given tags, changed changedAgo before testNow.
+func secret(name string, changedAgo time.Duration, tags ...string) smtypes.SecretListEntry {
+	s := smtypes.SecretListEntry{
+		Name:            aws.String(name),
+		ARN:             aws.String("arn:aws:secretsmanager:us-east-1:123456789012:secret:" + name + "-AbCdEf"),
+		LastChangedDate: aws.Time(testNow.Add(-changedAgo)),
+	}
+	for i := 0; i+1 < len(tags); i += 2 {
+		s.Tags = append(s.Tags, smtypes.Tag{Key: aws.String(tags[i]), Value: aws.String(tags[i+1])})
+	}
+	return s
+}
+
+// managed returns n secrets tagged Managed=true.
+func managed(n int) []smtypes.SecretListEntry {
+	out := make([]smtypes.SecretListEntry, n)
+	for i := range out {
+		out[i] = secret(fmt.Sprintf("svc-%04d", i), time.Hour, "Managed", "true")
+	}
+	return out
+}
+
+// newTestChecker returns a Checker on the fakes with a fixed clock, no
+// backoff delay and the log in logs (if not nil).
+func newTestChecker(secrets secretsmanager.ListSecretsAPIClient, table BatchWriter, logs io.Writer) *Checker {
+	if logs == nil {
+		logs = io.Discard
+	}
+	cfg := Config{TableName: "audit", MaxAgeDays: 30, TagKey: "Managed", TagValue: "true", RetentionDays: 400}
+	c := New(secrets, table, cfg, slog.New(slog.NewJSONHandler(logs, nil)))
+	c.Now = func() time.Time { return testNow }
+	c.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+	return c
+}
+
+func TestRunListsPageByPage(t *testing.T) {
+	is := is.New(t)
+	var requests []*secretsmanager.ListSecretsInput
+	var rec recorder
+	c := newTestChecker(paged(managed(250), &requests), rec.table(), nil)
+
+	res, err := c.Run(context.Background(), Event{})
+	is.NoErr(err)
+	is.Equal(res.Checked, 250)
+	is.Equal(res.Written, 250)
+	is.Equal(len(requests), 3) // 100 + 100 + 50
+	for i, in := range requests {
+		is.Equal(aws.ToInt32(in.MaxResults), int32(100)) // ListSecrets' maximum page size
+		is.Equal(in.Filters, []smtypes.Filter{{Key: smtypes.FilterNameStringTypeTagKey, Values: []string{"Managed"}}})
+		if i > 0 {
+			is.Equal(aws.ToString(in.NextToken), strconv.Itoa(100*i)) // follows the NextToken
+		}
+	}
+	names := map[string]bool{}
+	for _, r := range rec.records(t) {
+		names[r.SecretName] = true
+	}
+	is.Equal(len(names), 250) // every secret of every page, once
+}
+
+func TestRunBatches(t *testing.T) {
+	for _, n := range []int{0, 1, 25, 26, 1000} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			is := is.New(t)
+			var rec recorder
+			c := newTestChecker(paged(managed(n), nil), rec.table(), nil)
+			res, err := c.Run(context.Background(), Event{})
+			is.NoErr(err)
+			is.Equal(res.Checked, n)
+			is.Equal(res.Written, n)
+			is.Equal(len(rec.batches), (n+24)/25) // full batches of 25, then the rest
+			total := 0
+			for _, b := range rec.batches {
+				is.True(len(b) >= 1 && len(b) <= 25) // BatchWriteItem takes 1..25 requests
+				total += len(b)
+			}
+			is.Equal(total, n)
+		})
+	}
+}
+
+func TestRunBatchesAcrossSparsePages(t *testing.T) {
+	is := is.New(t)
+	// 300 listed, every third one selected: 100 rows should still go out in
+	// full batches, not one short batch per page.
+	var secrets []smtypes.SecretListEntry
+	for i := range 300 {
+		value := "false"
+		if i%3 == 0 {
+			value = "true"
+		}
+		secrets = append(secrets, secret(fmt.Sprintf("s-%03d", i), time.Hour, "Managed", value))
+	}
+	var rec recorder
+	c := newTestChecker(paged(secrets, nil), rec.table(), nil)
+	res, err := c.Run(context.Background(), Event{})
+	is.NoErr(err)
+	is.Equal(res.Checked, 100)
+	is.Equal(len(rec.batches), 4)
+}
+
+func TestRunSelectsExactTag(t *testing.T) {
+	is := is.New(t)
+	secrets := []smtypes.SecretListEntry{
+		secret("exact", time.Hour, "Managed", "true"),
+		secret("among-others", time.Hour, "team", "a", "Managed", "true"),
+		secret("managed-by", time.Hour, "ManagedBy", "x"),
+		secret("managed-false", time.Hour, "Managed", "false"),
+		secret("managed-upper", time.Hour, "Managed", "TRUE"),
+		secret("untagged", time.Hour),
+	}
+	var rec recorder
+	c := newTestChecker(paged(secrets, nil), rec.table(), nil)
+	res, err := c.Run(context.Background(), Event{})
+	is.NoErr(err)
+	is.Equal(res.Checked, 2)
+	var got []string
+	for _, r := range rec.records(t) {
+		got = append(got, r.SecretName)
+	}
+	is.Equal(got, []string{"exact", "among-others"}) // the API's prefix filter is not trusted
+}
+
+func TestRunRecords(t *testing.T) {
+	is := is.New(t)
+	fresh := secret("fresh", 2*day, "Managed", "true")
+	stale := secret("stale", 400*day, "Managed", "true")
+	stale.LastRotatedDate = aws.Time(testNow.Add(-45 * day))
+	stale.RotationEnabled = aws.Bool(true)
+	undated := secret("undated", 0, "Managed", "true")
+	undated.LastChangedDate = nil
+	undated.OwningService = aws.String("rds")
+
+	var rec recorder
+	c := newTestChecker(paged([]smtypes.SecretListEntry{fresh, stale, undated}, nil), rec.table(), nil)
+	res, err := c.Run(context.Background(), Event{ScheduledTime: time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)})
+	is.NoErr(err)
+	is.Equal(res, Result{RunID: "run-1795604400000", Checked: 3, Flagged: 2, Written: 3,
+		CheckedAt: "2026-11-25T12:00:00Z", DurationMS: res.DurationMS})
+
+	expires := testNow.Add(400 * day).Unix()
+	is.Equal(rec.records(t), []Record{
+		{SecretName: "fresh", RunID: "run-1795604400000", Status: StatusOK, Reason: ReasonWithinMaxAge,
+			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(fresh.ARN), AgeDays: 2,
+			Basis: BasisLastChanged, BasisDate: "2026-11-23T12:00:00Z", ExpiresAt: expires},
+		{SecretName: "stale", RunID: "run-1795604400000", Status: StatusNeedsRotation, Reason: ReasonOlderThanMaxAge,
+			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(stale.ARN), AgeDays: 45,
+			Basis: BasisLastRotated, BasisDate: "2026-10-11T12:00:00Z", RotationEnabled: true, ExpiresAt: expires},
+		{SecretName: "undated", RunID: "run-1795604400000", Status: StatusNeedsRotation, Reason: ReasonNoBasisDate,
+			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(undated.ARN), Basis: BasisNone,
+			OwningService: "rds", ExpiresAt: expires},
+	})
+
+	item := rec.batches[0][0].PutRequest.Item
+	is.Equal(item["secret_name"], &dbtypes.AttributeValueMemberS{Value: "fresh"}) // partition key is a string
+	is.Equal(item["run_id"], &dbtypes.AttributeValueMemberS{Value: "run-1795604400000"})
+	is.Equal(item["age_days"], &dbtypes.AttributeValueMemberN{Value: "2"})
+	is.Equal(item["expires_at"], &dbtypes.AttributeValueMemberN{Value: strconv.FormatInt(expires, 10)}) // TTL is a number
+	is.Equal(item["rotation_enabled"], &dbtypes.AttributeValueMemberBOOL{Value: false})
+	is.Equal(len(item), 11) // exactly the documented attributes, no secret value
+}
+
+func TestRunRetriesUnprocessedItems(t *testing.T) {
+	is := is.New(t)
+	calls := 0
+	var written []dbtypes.WriteRequest
+	table := &fakeTable{BatchWriteItemFn: func(_ context.Context, in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+		calls++
+		rows := in.RequestItems["audit"]
+		if calls <= 3 { // throttled: only the first row of each call goes through
+			written = append(written, rows[0])
+			return &dynamodb.BatchWriteItemOutput{UnprocessedItems: map[string][]dbtypes.WriteRequest{"audit": rows[1:]}}, nil
+		}
+		written = append(written, rows...)
+		return &dynamodb.BatchWriteItemOutput{}, nil
+	}}
+	var delays []int
+	c := newTestChecker(paged(managed(10), nil), table, nil)
+	c.Backoff = retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) {
+		delays = append(delays, attempt)
+		return time.Millisecond, nil
+	})
+	res, err := c.Run(context.Background(), Event{})
+	is.NoErr(err)
+	is.Equal(calls, 4)               // retried until nothing was left
+	is.Equal(delays, []int{1, 2, 3}) // with a backoff before each retry
+	is.Equal(res.Written, 10)
+	is.Equal(len(written), 10)
+}
+
+func TestRunUnprocessedItemsNeverClear(t *testing.T) {
+	is := is.New(t)
+	calls := 0
+	table := &fakeTable{BatchWriteItemFn: func(_ context.Context, in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+		calls++
+		rows := in.RequestItems["audit"]
+		if calls == 1 {
+			return &dynamodb.BatchWriteItemOutput{}, nil // the first batch of 25 goes through
+		}
+		stuck := rows[max(len(rows)-3, 0):] // three rows of the second batch never go through
+		return &dynamodb.BatchWriteItemOutput{UnprocessedItems: map[string][]dbtypes.WriteRequest{"audit": stuck}}, nil
+	}}
+	c := newTestChecker(paged(managed(30), nil), table, nil)
+	res, err := c.Run(context.Background(), Event{})
+	is.True(err != nil)  // rows missing must not look like success
+	is.Equal(calls, 1+6) // bounded: six attempts for the second batch
+	is.Equal(res.Written, 27)
+	is.True(strings.Contains(err.Error(), "27 rows written"))
+	is.True(strings.Contains(err.Error(), "3 rows still unprocessed after 6 attempts"))
+}
+
+func TestRunWriteError(t *testing.T) {
+	is := is.New(t)
+	table := &fakeTable{BatchWriteItemFn: func(context.Context, *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+		return nil, errors.New("AccessDeniedException: not allowed")
+	}}
+	c := newTestChecker(paged(managed(3), nil), table, nil)
+	res, err := c.Run(context.Background(), Event{})
+	is.True(err != nil)
+	is.Equal(res.Written, 0)
+	is.True(strings.Contains(err.Error(), "write audit batch: AccessDeniedException"))
+	is.True(strings.Contains(err.Error(), "0 rows written"))
+}
+
+func TestRunListError(t *testing.T) {
+	is := is.New(t)
+	good := paged(managed(150), nil)
+	secrets := &fakeSecrets{ListSecretsFn: func(ctx context.Context, in *secretsmanager.ListSecretsInput) (*secretsmanager.ListSecretsOutput, error) {
+		if in.NextToken != nil {
+			return nil, errors.New("ThrottlingException: rate exceeded")
+		}
+		return good.ListSecretsFn(ctx, in)
+	}}
+	var rec recorder
+	c := newTestChecker(secrets, rec.table(), nil)
+	res, err := c.Run(context.Background(), Event{})
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "list secrets:"))
+	is.Equal(res.Written, 100) // the first page was written before the failure
+	is.True(strings.Contains(err.Error(), "100 rows written"))
+}
+
+func TestRunUnusableMetadata(t *testing.T) {
+	is := is.New(t)
+	noName := secret("", time.Hour, "Managed", "true")
+	noName.ARN = aws.String("arn:aws:secretsmanager:us-east-1:1:secret:x")
+	noARN := secret("no-arn", time.Hour, "Managed", "true")
+	noARN.ARN = nil
+	var rec recorder
+	c := newTestChecker(paged([]smtypes.SecretListEntry{noName, secret("ok", time.Hour, "Managed", "true"), noARN}, nil), rec.table(), nil)
+	res, err := c.Run(context.Background(), Event{})
+	is.True(err != nil)      // an unaudited secret is not silently dropped
+	is.Equal(res.Written, 1) // the good one is still recorded
+	is.Equal(len(rec.records(t)), 1)
+	is.True(strings.Contains(err.Error(), "2 listed secrets were not audited"))
+	is.True(strings.Contains(err.Error(), "secret arn:aws:secretsmanager:us-east-1:1:secret:x has no name"))
+	is.True(strings.Contains(err.Error(), "secret no-arn has no ARN"))
+}
+
+func TestRunSecretListedTwice(t *testing.T) {
+	is := is.New(t)
+	s := secret("twice", time.Hour, "Managed", "true")
+	var rec recorder
+	c := newTestChecker(paged([]smtypes.SecretListEntry{s, secret("other", time.Hour, "Managed", "true"), s}, nil), rec.table(), nil)
+	res, err := c.Run(context.Background(), Event{})
+	is.NoErr(err)
+	is.Equal(res.Checked, 2)
+	is.Equal(len(rec.batches[0]), 2) // DynamoDB rejects two writes to one key in a batch
+}
+
+func TestRunStopsBeforeDeadline(t *testing.T) {
+	is := is.New(t)
+	table := &fakeTable{BatchWriteItemFn: func(ctx context.Context, _ *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+		<-ctx.Done() // a write that hangs until the run gives up
+		return nil, ctx.Err()
+	}}
+	c := newTestChecker(paged(managed(3), nil), table, nil)
+	c.StopMargin = 200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	_, err := c.Run(ctx, Event{})
+	is.True(err != nil)
+	is.NoErr(ctx.Err()) // it returned before the invocation's own deadline
+	is.True(strings.Contains(err.Error(), "stopped 200ms before the invocation deadline"))
+}
+
+func TestHandleRejectsBadEventBeforeAnyAWSCall(t *testing.T) {
+	secrets := &fakeSecrets{ListSecretsFn: func(context.Context, *secretsmanager.ListSecretsInput) (*secretsmanager.ListSecretsOutput, error) {
+		t.Fatal("ListSecrets called for an invalid event")
+		return nil, nil
+	}}
+	table := &fakeTable{BatchWriteItemFn: func(context.Context, *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+		t.Fatal("BatchWriteItem called for an invalid event")
+		return nil, nil
+	}}
+	for _, payload := range []string{`[1]`, `"x"`, `{"scheduled_time":"noon"}`} {
+		t.Run(payload, func(t *testing.T) {
+			is := is.New(t)
+			_, err := newTestChecker(secrets, table, nil).Handle(context.Background(), json.RawMessage(payload))
+			is.True(err != nil)
+		})
+	}
+}
+
+func TestHandleScheduleEventIsIdempotent(t *testing.T) {
+	is := is.New(t)
+	payload, err := os.ReadFile("../../events/schedule.json")
+	is.NoErr(err)
+	var rec recorder
+	c := newTestChecker(paged(managed(2), nil), rec.table(), nil)
+	first, err := c.Handle(context.Background(), payload)
+	is.NoErr(err)
+	c.Now = func() time.Time { return testNow.Add(5 * time.Minute) } // a retry, later
+	second, err := c.Handle(context.Background(), payload)
+	is.NoErr(err)
+	is.Equal(first.RunID, "run-1795615200000")
+	is.Equal(second.RunID, first.RunID) // the retry rewrites the same rows
+	recs := rec.records(t)
+	is.Equal(len(recs), 4)
+	is.Equal(recs[0].SecretName, recs[2].SecretName)
+	is.Equal(recs[0].RunID, recs[2].RunID) // same key, so the row is replaced, not duplicated
+}
+
+func TestRunLogsOneSummaryLine(t *testing.T) {
+	is := is.New(t)
+	var logs bytes.Buffer
+	var rec recorder
+	c := newTestChecker(paged([]smtypes.SecretListEntry{secret("old", 90*day, "Managed", "true"), secret("new", day, "Managed", "true")}, nil), rec.table(), &logs)
+	_, err := c.Run(context.Background(), Event{})
+	is.NoErr(err)
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	is.Equal(len(lines), 1) // one summary line per run
+	var line map[string]any
+	is.NoErr(json.Unmarshal([]byte(lines[0]), &line)) // JSON, for LogFormat JSON
+	is.Equal(line["msg"], "rotation check finished")
+	is.Equal(line["run_id"], "run-"+strconv.FormatInt(testNow.UnixMilli(), 10))
+	is.Equal(line["checked"], 2.0)
+	is.Equal(line["flagged"], 1.0)
+	_, ok := line["duration_ms"]
+	is.True(ok)
+}

@@ -1,0 +1,85 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Defaults for the optional settings; the README's configuration table lists them.
+const (
+	DefaultMaxAgeDays    = 30
+	DefaultTagKey        = "Managed"
+	DefaultTagValue      = "true"
+	DefaultRetentionDays = 400
+)
+
+// maxDays bounds MAX_AGE_DAYS and RETENTION_DAYS: ten years is far beyond any
+// sensible policy, so a larger value is almost certainly a typo.
+const maxDays = 3650
+
+// Config is the validated configuration of the rotation check.
+type Config struct {
+	// TableName is the DynamoDB audit table (TABLE_NAME, required).
+	TableName string
+	// MaxAgeDays is how old a secret's basis date may be before it needs rotation.
+	MaxAgeDays int
+	// TagKey and TagValue select the secrets to check: a secret is checked only
+	// if one of its tags has exactly this key and exactly this value.
+	TagKey   string
+	TagValue string
+	// RetentionDays sets each row's expires_at (DynamoDB TTL) after its run.
+	RetentionDays int
+}
+
+// ConfigFromEnv reads the configuration from environment variables through
+// lookup (usually os.LookupEnv) and validates it. An unset or empty optional
+// variable takes its default. The error names every bad variable and value.
+func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
+	get := func(name string) string {
+		v, _ := lookup(name)
+		return v
+	}
+	cfg := Config{
+		TableName: get("TABLE_NAME"),
+		TagKey:    orDefault(get("TAG_KEY"), DefaultTagKey),
+		TagValue:  orDefault(get("TAG_VALUE"), DefaultTagValue),
+	}
+	var errs []error
+	if cfg.TableName == "" {
+		errs = append(errs, errors.New("TABLE_NAME is required (the DynamoDB audit table)"))
+	}
+	var err error
+	if cfg.MaxAgeDays, err = days("MAX_AGE_DAYS", get("MAX_AGE_DAYS"), DefaultMaxAgeDays); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.RetentionDays, err = days("RETENTION_DAYS", get("RETENTION_DAYS"), DefaultRetentionDays); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// days parses a whole number of days in 1..maxDays; empty means def.
+func days(name, value string, def int) (int, error) {
+	if value == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(value)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q is not a whole number of days", name, value)
+	}
+	if n < 1 || n > maxDays {
+		return 0, fmt.Errorf("%s=%d is out of range 1..%d", name, n, maxDays)
+	}
+	return n, nil
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,95 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Event is an invocation payload: either {} (a manual invoke) or what the
+// schedule's Input in template.yaml sends, with EventBridge Scheduler's
+// context attributes filled in (events/schedule.json is an example).
+type Event struct {
+	// Source is "eventbridge-scheduler" when the schedule sent the event.
+	Source string
+	// ScheduledTime is when the schedule fired; zero for a manual invoke.
+	ScheduledTime time.Time
+	// ExecutionID, AttemptNumber and ScheduleARN are informational: they
+	// change between retries, so nothing is derived from them.
+	ExecutionID   string
+	AttemptNumber string
+	ScheduleARN   string
+}
+
+// eventJSON is the wire form of Event.
+type eventJSON struct {
+	Source        string `json:"source"`
+	ScheduledTime string `json:"scheduled_time"`
+	ExecutionID   string `json:"execution_id"`
+	AttemptNumber string `json:"attempt_number"`
+	ScheduleARN   string `json:"schedule_arn"`
+}
+
+// ParseEvent decodes and validates an invocation payload. An empty payload
+// counts as {} (Lambda delivers {} when an invoke has no payload); anything
+// that is not a JSON object, and a scheduled_time that is not RFC 3339, is an
+// error. Fields it does not know are ignored.
+func ParseEvent(payload []byte) (Event, error) {
+	payload = bytes.TrimSpace(payload)
+	if len(payload) == 0 {
+		return Event{}, nil
+	}
+	if payload[0] != '{' {
+		return Event{}, fmt.Errorf("event must be a JSON object, got %s", describeJSON(payload))
+	}
+	var raw eventJSON
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return Event{}, fmt.Errorf("decode event: %w", err)
+	}
+	ev := Event{
+		Source:        raw.Source,
+		ExecutionID:   raw.ExecutionID,
+		AttemptNumber: raw.AttemptNumber,
+		ScheduleARN:   raw.ScheduleARN,
+	}
+	if raw.ScheduledTime != "" {
+		t, err := time.Parse(time.RFC3339, raw.ScheduledTime)
+		if err != nil {
+			return Event{}, fmt.Errorf("event scheduled_time %q is not an RFC 3339 time such as 2026-11-25T14:00:00Z", raw.ScheduledTime)
+		}
+		ev.ScheduledTime = t
+	}
+	return ev, nil
+}
+
+// RunID names the run: "run-" and the scheduled time in Unix milliseconds, so
+// a retried fire of the same schedule rewrites the same rows; without a
+// scheduled time (a manual invoke) it uses now.
+func RunID(ev Event, now time.Time) string {
+	t := ev.ScheduledTime
+	if t.IsZero() {
+		t = now
+	}
+	return "run-" + strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+// describeJSON names the kind of a payload that is not an object, for errors.
+func describeJSON(payload []byte) string {
+	if !json.Valid(payload) {
+		return "invalid JSON"
+	}
+	switch payload[0] {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	default:
+		return "a number"
+	}
+}
