@@ -68,3 +68,7 @@ func newRecord(s smtypes.SecretListEntry, r run) (Record, error) {
 	}
 	return rec, nil
 }
+
+// RunIndex is the audit table's global secondary index keyed on run_id
+// (template.yaml), so one run's rows are one Query.
+const RunIndex = "by-run"

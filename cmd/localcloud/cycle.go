@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+
+	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/scenario"
+)
+
+// tutorialSeconds is how long the LocalEmu tutorial's cycle takes.
+const tutorialSeconds = 32
+
+// phases are the timed parts of one cycle.
+type phases struct {
+	start, deploy, a, b, c, teardown time.Duration
+	// cold is a function process's start to its first answer (bench only).
+	cold time.Duration
+}
+
+func (p phases) total() time.Duration { return p.start + p.deploy + p.a + p.b + p.c + p.teardown }
+
+// cycle is one run of the main job.
+type cycle struct {
+	flags   stackFlags
+	tmpl    *localcloud.Template
+	builder *localcloud.Builder
+	out     io.Writer // the report; io.Discard when benchmarking
+	logs    io.Writer // function and clock output
+	cold    bool      // also measure a cold start
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	var sf stackFlags
+	sf.register(fs)
+	quiet := fs.Bool("quiet", false, "hide the function's own log lines")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: localcloud run [flags]\n\nStart the embedded cloud, deploy, check scenarios A, B and C, tear down; print each phase's time.")
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	c, err := newCycle(sf, stdout)
+	if err != nil {
+		return err
+	}
+	c.logs = indent(stdout, "     ")
+	if *quiet {
+		c.logs = io.Discard
+	}
+	fmt.Fprintf(stdout, "rotation-audit: stack %s from %s on the embedded cloud (kumo, in-process; no Docker, no account)\n", sf.stack, sf.template)
+	start := time.Now()
+	if _, err := c.builder.Zip(ctx, runtime.GOOS, runtime.GOARCH); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "build     bootstrap for %s/%s (go build, cached when unchanged)%s\n", runtime.GOOS, runtime.GOARCH, took(time.Since(start)))
+	p, err := c.run(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "total     %s  (start %s, deploy %s, A %s, B %s, C %s, teardown %s; the LocalEmu tutorial takes about %d s)\n",
+		round(p.total()), round(p.start), round(p.deploy), round(p.a), round(p.b), round(p.c), round(p.teardown), tutorialSeconds)
+	return nil
+}
+
+// newCycle reads the template and prepares the function build.
+func newCycle(sf stackFlags, out io.Writer) (*cycle, error) {
+	tmpl, err := sf.load()
+	if err != nil {
+		return nil, err
+	}
+	root, err := localcloud.ModuleRoot(".")
+	if err != nil {
+		return nil, err
+	}
+	b := &localcloud.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: root + "/bin"}
+	return &cycle{flags: sf, tmpl: tmpl, builder: b, out: out, logs: io.Discard}, nil
+}
+
+// run starts a fresh embedded cloud and goes through every phase. Whatever
+// fails, it still tears the stack down and stops the cloud.
+func (c *cycle) run(ctx context.Context) (p phases, err error) {
+	t := time.Now()
+	cloud, err := localcloud.Start(localcloud.Options{Region: c.flags.region, Logs: c.logs})
+	if err != nil {
+		return p, err
+	}
+	p.start = time.Since(t)
+	c.printf("start     kumo at %s, function runner, scheduler clock%s\n", cloud.URL, took(p.start))
+	defer cloud.Close()
+
+	clients := cloud.Clients()
+	d := &localcloud.Deployer{
+		Clients: clients, Stack: c.flags.stack, Params: c.flags.params,
+		Code: c.builder.Code(true), Logs: indent(c.out, "     "),
+	}
+	// Tear down even after a failure or Ctrl-C, so nothing is left behind.
+	cleanup := context.WithoutCancel(ctx)
+	defer func() {
+		t := time.Now()
+		c.printf("teardown  reverse dependency order, then check every name is gone\n")
+		clean, terr := teardown(cleanup, d, c.tmpl, c.out)
+		p.teardown = time.Since(t)
+		c.printf("          %s%s\n", clean, took(p.teardown))
+		err = errors.Join(err, terr)
+	}()
+
+	t = time.Now()
+	c.printf("deploy    %s\n", c.flags.template)
+	stack, err := d.Deploy(ctx, c.tmpl)
+	p.deploy = time.Since(t)
+	if err != nil {
+		return p, err
+	}
+	c.printf("          %d resources created, %d updated%s\n", stack.Created, stack.Updated, took(p.deploy))
+	printOutputs(c.out, stack.Outputs)
+	s, err := scenario.FromOutputs(stack.Outputs)
+	if err != nil {
+		return p, err
+	}
+	fnARN := resourceARN(stack, "AWS::Lambda::Function")
+
+	t = time.Now()
+	sched, err := scenario.A(ctx, clients, s)
+	p.a = time.Since(t)
+	if err != nil {
+		return p, err
+	}
+	c.printf("A  aws scheduler get-schedule --name %s%s\n", s.Schedule, took(p.a))
+	c.printf("     State %s, ScheduleExpression %s (%s), FlexibleTimeWindow %s\n", sched.State,
+		aws.ToString(sched.ScheduleExpression), aws.ToString(sched.ScheduleExpressionTimezone), sched.FlexibleTimeWindow.Mode)
+	c.printf("     Target.Arn     %s\n     Target.RoleArn %s\n     Target.Input   %s\n",
+		aws.ToString(sched.Target.Arn), aws.ToString(sched.Target.RoleArn), aws.ToString(sched.Target.Input))
+	if err := c.verdict("A", scenario.CheckA(s, fnARN, sched), "enabled, "+s.ScheduleExpression+", targets "+s.Function); err != nil {
+		return p, err
+	}
+
+	t = time.Now()
+	c.printf("B  invoke %s as the scheduler does (Input with the context attributes filled in)\n", s.Function)
+	runAt := time.Now().UTC().Truncate(time.Second)
+	before, err := scenario.C(ctx, clients, s, fmt.Sprintf("run-%d", runAt.UnixMilli()))
+	if err != nil {
+		return p, err
+	}
+	inv, err := scenario.B(ctx, clients, sched, runAt)
+	p.b = time.Since(t)
+	if err != nil {
+		return p, err
+	}
+	result, _ := json.Marshal(inv.Result)
+	c.printf("     %s%s\n", result, took(p.b))
+	if err := c.verdict("B", scenario.CheckB(inv, len(before)), fmt.Sprintf("checked %d, fresh run_id %s", inv.Result.Checked, inv.Result.RunID)); err != nil {
+		return p, err
+	}
+
+	t = time.Now()
+	rows, err := scenario.C(ctx, clients, s, inv.Result.RunID)
+	if err != nil {
+		return p, err
+	}
+	ignored, err := scenario.Row(ctx, clients, s, s.Ignored, inv.Result.RunID)
+	p.c = time.Since(t)
+	if err != nil {
+		return p, err
+	}
+	c.printf("C  query %s (index by-run) for run_id = %s%s\n", s.Table, inv.Result.RunID, took(p.c))
+	for _, r := range rows {
+		c.printf("     %-20s %-15s %-19s age %dd  checked_at %s\n", r.SecretName, r.Status, r.Reason, r.AgeDays, r.CheckedAt)
+	}
+	if err := c.verdict("C", scenario.CheckC(s, inv.Result.RunID, rows, ignored), fmt.Sprintf("exactly %d new rows, none for %s", len(rows), s.Ignored)); err != nil {
+		return p, err
+	}
+
+	if c.cold {
+		if p.cold, err = coldStart(ctx, cloud, clients, s.Function); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// verdict prints PASS or the problems of a scenario.
+func (c *cycle) verdict(name string, problems []string, summary string) error {
+	if len(problems) == 0 {
+		c.printf("   PASS  %s\n", summary)
+		return nil
+	}
+	for _, p := range problems {
+		c.printf("   FAIL  %s\n", p)
+	}
+	return fmt.Errorf("scenario %s failed: %s", name, strings.Join(problems, "; "))
+}
+
+func (c *cycle) printf(format string, args ...any) { fmt.Fprintf(c.out, format, args...) }
+
+// teardown deletes the stack and says whether anything is left.
+func teardown(ctx context.Context, d *localcloud.Deployer, tmpl *localcloud.Template, out io.Writer) (string, error) {
+	res, err := d.Teardown(ctx, tmpl)
+	if err != nil {
+		return "teardown failed", err
+	}
+	if len(res.Leftovers) == 0 {
+		return fmt.Sprintf("%d resources deleted; clean: nothing left behind", len(res.Deleted)), nil
+	}
+	var left []string
+	for _, r := range res.Leftovers {
+		left = append(left, fmt.Sprintf("%s %s", r.Type, r.Name))
+	}
+	fmt.Fprintf(out, "          left behind:\n            %s\n", strings.Join(left, "\n            "))
+	return "NOT clean", fmt.Errorf("teardown left %d resources behind: %s", len(left), strings.Join(left, ", "))
+}
+
+// coldStart restarts the function's process (as a code update does) and
+// times its start to its first answer.
+func coldStart(ctx context.Context, cloud *localcloud.Cloud, clients *localcloud.Clients, fn string) (time.Duration, error) {
+	if _, err := clients.Lambda.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+		FunctionName: aws.String(fn), Description: aws.String("restarted to time a cold start"),
+	}); err != nil {
+		return 0, fmt.Errorf("restart %s: %w", fn, err)
+	}
+	started, ok := cloud.FunctionStarted(fn)
+	if !ok {
+		return 0, fmt.Errorf("%s did not restart", fn)
+	}
+	out, err := clients.Lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(fn), Payload: []byte("{}")})
+	if err != nil {
+		return 0, fmt.Errorf("invoke %s: %w", fn, err)
+	}
+	if out.FunctionError != nil {
+		return 0, fmt.Errorf("invoke %s: %s", fn, out.Payload)
+	}
+	return time.Since(started), nil
+}
+
+// resourceARN is the ARN of the stack's first resource of a type.
+func resourceARN(s *localcloud.StackResult, typ string) string {
+	for _, r := range s.Resources {
+		if r.Type == typ {
+			return r.ARN
+		}
+	}
+	return ""
+}
+
+func printOutputs(w io.Writer, outputs map[string]string) {
+	fmt.Fprintln(w, "          Outputs:")
+	names := make([]string, 0, len(outputs))
+	for name := range outputs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		fmt.Fprintf(w, "            %-20s %s\n", name, outputs[name])
+	}
+}
+
+// took renders a phase's duration at the end of its line.
+func took(d time.Duration) string { return "  [" + round(d).String() + "]" }
+
+func round(d time.Duration) time.Duration {
+	if d > 10*time.Millisecond {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(10 * time.Microsecond)
+}
+
+// indent prefixes every line written to w.
+func indent(w io.Writer, prefix string) io.Writer {
+	return &prefixWriter{w: w, prefix: prefix, atStart: true}
+}
+
+type prefixWriter struct {
+	w       io.Writer
+	prefix  string
+	atStart bool
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	var out []byte
+	for _, c := range b {
+		if p.atStart {
+			out = append(out, p.prefix...)
+		}
+		out = append(out, c)
+		p.atStart = c == '\n'
+	}
+	_, err := p.w.Write(out)
+	return len(b), err
+}

@@ -1,0 +1,156 @@
+// Command localcloud runs rotation-audit's stack without an AWS account: it
+// deploys template.yaml into kumo, an AWS emulator embedded in this process
+// (or into any local endpoint such as LocalEmu, LocalStack or moto), runs the
+// tutorial's scenarios against it and tears it down.
+//
+// Run "localcloud help" for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+)
+
+const usage = `localcloud: the rotation-audit stack on a local AWS emulator, no account needed.
+
+Usage: localcloud <command> [flags]
+
+Commands:
+  run       the whole cycle on the embedded cloud: start, deploy template.yaml,
+            scenarios A (schedule), B (invoke as the scheduler), C (audit rows),
+            teardown, with the time each phase took               (make local)
+  up        serve the embedded cloud with the stack deployed and the scheduler
+            clock running, until Ctrl-C; then tear down            (make local-up)
+  serve     serve the embedded cloud alone (like "localemu start")
+  deploy    deploy the stack to an endpoint                         (make deploy-local)
+  teardown  delete the stack from an endpoint and check nothing is left
+                                                                    (make teardown-local)
+  bench     run the cycle several times; min/median/max per phase  (make bench-cycle)
+
+Run "localcloud <command> -h" for a command's flags.
+
+Environment:
+  LOCALCLOUD_ADDR  default listen address of up and serve (127.0.0.1:4566)
+  ENDPOINT         default endpoint of deploy and teardown (http://localhost:4566)
+
+Exit status: 0 success, 1 failure (a scenario, deploy or teardown), 2 usage error.
+`
+
+// errUsage marks errors in how the command was called (exit status 2).
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "localcloud:", strings.TrimSuffix(err.Error(), ": usage"))
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "localcloud:", err)
+		os.Exit(1)
+	}
+}
+
+// run dispatches to a command.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("no command given: %w", errUsage)
+	}
+	cmd, args := args[0], args[1:]
+	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
+		"run": cmdRun, "up": cmdUp, "serve": cmdServe, "deploy": cmdDeploy, "teardown": cmdTeardown, "bench": cmdBench,
+	}
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	f, ok := commands[cmd]
+	if !ok {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
+	}
+	return f(ctx, args, stdout, stderr)
+}
+
+// stackFlags are the flags every command that deploys shares.
+type stackFlags struct {
+	template string
+	stack    string
+	region   string
+	params   params
+}
+
+func (s *stackFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.template, "template", "template.yaml", "the SAM template to deploy")
+	fs.StringVar(&s.stack, "stack", "rotcheck", "stack name; resource names derive from it")
+	fs.StringVar(&s.region, "region", localcloud.DefaultRegion, "AWS region")
+	fs.Var(&s.params, "param", "template parameter override `Name=Value` (repeatable), e.g. -param MaxAgeDays=90")
+}
+
+// load reads and parses the template.
+func (s *stackFlags) load() (*localcloud.Template, error) {
+	data, err := os.ReadFile(s.template)
+	if err != nil {
+		return nil, fmt.Errorf("read template: %w", err)
+	}
+	t, err := localcloud.ParseTemplate(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.template, err)
+	}
+	return t, nil
+}
+
+// params collects -param Name=Value flags.
+type params map[string]string
+
+func (p *params) String() string { return "" }
+
+func (p *params) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	if !ok || name == "" {
+		return fmt.Errorf("%q is not Name=Value", v)
+	}
+	if *p == nil {
+		*p = params{}
+	}
+	(*p)[name] = value
+	return nil
+}
+
+// parse parses a command's flags; a bad flag is a usage error.
+func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%s: %w", err.Error(), errUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
+	}
+	return nil
+}
+
+// envOr returns the environment variable's value, or def.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

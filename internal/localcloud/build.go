@@ -1,0 +1,142 @@
+package localcloud
+
+import (
+	"archive/zip"
+	"bytes"
+	"compress/flate"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Builder builds the function's bootstrap with the flags `make build` uses
+// and packs it as a Lambda deployment package.
+type Builder struct {
+	// ModuleDir is the repository root (where go.mod is).
+	ModuleDir string
+	// Package is the function's main package, relative to ModuleDir.
+	Package string
+	// OutDir receives bootstrap-<goos>-<goarch>; go build skips the link
+	// when it is up to date.
+	OutDir string
+
+	mu    sync.Mutex
+	built map[string][]byte
+	// Took is how long the builds took, for the progress output.
+	Took time.Duration
+}
+
+// archs maps Lambda architectures to GOARCH.
+var archs = map[string]string{"arm64": "arm64", "x86_64": "amd64"}
+
+// Code returns a Deployer.Code function: on the embedded cloud (host set)
+// the bootstrap is built for this machine, because it runs here as a local
+// process; for any other endpoint it is the Linux build for the function's
+// architecture, as on AWS.
+func (b *Builder) Code(host bool) func(ctx context.Context, arch string) ([]byte, error) {
+	return func(ctx context.Context, arch string) ([]byte, error) {
+		goarch, ok := archs[arch]
+		if !ok {
+			return nil, fmt.Errorf("architecture %q is not arm64 or x86_64", arch)
+		}
+		goos := "linux"
+		if host {
+			goos, goarch = runtime.GOOS, runtime.GOARCH
+		}
+		return b.Zip(ctx, goos, goarch)
+	}
+}
+
+// Zip builds the bootstrap for goos/goarch (once per Builder) and returns
+// it zipped.
+func (b *Builder) Zip(ctx context.Context, goos, goarch string) ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	key := goos + "/" + goarch
+	if z, ok := b.built[key]; ok {
+		return z, nil
+	}
+	start := time.Now()
+	path, err := b.build(ctx, goos, goarch)
+	if err != nil {
+		return nil, err
+	}
+	z, err := zipBootstrap(path)
+	if err != nil {
+		return nil, err
+	}
+	if b.built == nil {
+		b.built = map[string][]byte{}
+	}
+	b.built[key] = z
+	b.Took += time.Since(start)
+	return z, nil
+}
+
+// build runs go build and returns the binary's path.
+func (b *Builder) build(ctx context.Context, goos, goarch string) (string, error) {
+	if _, err := exec.LookPath("go"); err != nil {
+		return "", errors.New("the go command is needed to build the function, and it is not on PATH")
+	}
+	out := filepath.Join(b.OutDir, "bootstrap-"+goos+"-"+goarch)
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out, b.Package)
+	cmd.Dir = b.ModuleDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s for %s/%s: %w\n%s", b.Package, goos, goarch, err, strings.TrimSpace(string(msg)))
+	}
+	return out, nil
+}
+
+// zipBootstrap packs a binary as the executable "bootstrap" at a zip's root.
+func zipBootstrap(path string) ([]byte, error) {
+	bin, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	// Speed over size: the package only travels over loopback.
+	zw.RegisterCompressor(zip.Deflate, func(w io.Writer) (io.WriteCloser, error) {
+		return flate.NewWriter(w, flate.BestSpeed)
+	})
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate}
+	h.SetMode(0o755)
+	w, err := zw.CreateHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(bin); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// ModuleRoot finds the directory holding go.mod, from dir upwards.
+func ModuleRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod found here or above; run from the rotation-audit repository")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,77 @@
+package localcloud
+
+import (
+	"errors"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+)
+
+// DefaultRegion is the region local endpoints are used with.
+const DefaultRegion = "us-east-1"
+
+// Clients are SDK clients for every service the stack uses, all pointed at
+// one endpoint.
+type Clients struct {
+	Endpoint       string
+	Region         string
+	DynamoDB       *dynamodb.Client
+	SecretsManager *secretsmanager.Client
+	IAM            *iam.Client
+	Lambda         *lambda.Client
+	Scheduler      *scheduler.Client
+	SQS            *sqs.Client
+	STS            *sts.Client
+}
+
+// NewClients returns clients for a local endpoint (the embedded cloud,
+// LocalEmu, LocalStack or moto), which accept any credentials.
+func NewClients(endpoint, region string) *Clients {
+	cfg := aws.Config{
+		Region:       region,
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint: aws.String(endpoint),
+	}
+	return &Clients{
+		Endpoint:       endpoint,
+		Region:         region,
+		DynamoDB:       dynamodb.NewFromConfig(cfg),
+		SecretsManager: secretsmanager.NewFromConfig(cfg),
+		IAM:            iam.NewFromConfig(cfg),
+		Lambda:         lambda.NewFromConfig(cfg),
+		Scheduler:      scheduler.NewFromConfig(cfg),
+		SQS:            sqs.NewFromConfig(cfg),
+		STS:            sts.NewFromConfig(cfg),
+	}
+}
+
+// notFoundCodes are the error codes services use for "no such resource".
+var notFoundCodes = []string{
+	"ResourceNotFoundException", "NoSuchEntity", "QueueDoesNotExist",
+	"AWS.SimpleQueueService.NonExistentQueue", "NonExistentQueue",
+}
+
+// unsupportedCodes are the error codes an emulator uses for an API it lacks.
+var unsupportedCodes = []string{
+	"UnknownOperationException", "InvalidAction", "NotImplemented", "NotImplementedException",
+}
+
+// isNotFound reports whether err says the resource does not exist.
+func isNotFound(err error) bool { return hasCode(err, notFoundCodes) }
+
+// isUnsupported reports whether err says the endpoint lacks the API.
+func isUnsupported(err error) bool { return hasCode(err, unsupportedCodes) }
+
+func hasCode(err error, codes []string) bool {
+	var apiErr smithy.APIError
+	return errors.As(err, &apiErr) && slices.Contains(codes, apiErr.ErrorCode())
+}

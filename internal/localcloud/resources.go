@@ -1,0 +1,664 @@
+package localcloud
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	schtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// kind is how the deployer creates, updates and deletes one resource type
+// through its service API.
+type kind struct {
+	// nameProp holds the physical name; without it the name is generated
+	// from the stack name and logical ID, at most maxName characters.
+	nameProp string
+	maxName  int
+	// props are the properties the deployer implements; any other is an error.
+	props []string
+	// deploy creates the resource, or updates it in place if it exists.
+	deploy func(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error
+	// remove deletes the resource; false means it was not there.
+	remove func(ctx context.Context, c *Clients, name, group string) (bool, error)
+}
+
+// StackResource is one resource of a stack, as the deployer saw it.
+type StackResource struct {
+	LogicalID string
+	Type      string
+	Name      string // physical name
+	Group     string // schedule group, for schedules
+	ARN       string // its Arn attribute, where it has one
+	Updated   bool   // it existed and was updated in place
+	ref       string
+	attrs     map[string]string
+}
+
+// kinds are the resource types the deployer supports.
+var kinds = map[string]kind{
+	"AWS::DynamoDB::Table": {
+		nameProp: "TableName", maxName: 255,
+		props: []string{"TableName", "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
+			"LocalSecondaryIndexes", "ProvisionedThroughput", "TimeToLiveSpecification", "SSESpecification",
+			"PointInTimeRecoverySpecification", "Tags"},
+		deploy: deployTable, remove: removeTable,
+	},
+	"AWS::SecretsManager::Secret": {
+		nameProp: "Name", maxName: 512,
+		props:  []string{"Name", "Description", "SecretString", "GenerateSecretString", "Tags", "KmsKeyId"},
+		deploy: deploySecret, remove: removeSecret,
+	},
+	"AWS::SQS::Queue": {
+		nameProp: "QueueName", maxName: 80,
+		props: []string{"QueueName", "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
+			"ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "SqsManagedSseEnabled", "KmsMasterKeyId", "Tags"},
+		deploy: deployQueue, remove: removeQueue,
+	},
+	"AWS::IAM::Role": {
+		nameProp: "RoleName", maxName: 64,
+		props: []string{"RoleName", "AssumeRolePolicyDocument", "Policies", "ManagedPolicyArns", "Path",
+			"Description", "MaxSessionDuration", "PermissionsBoundary", "Tags"},
+		deploy: deployRole, remove: removeRole,
+	},
+	"AWS::Lambda::Function": {
+		nameProp: "FunctionName", maxName: 64,
+		props: []string{"FunctionName", "Code", "Handler", "Runtime", "Architectures", "MemorySize", "Timeout",
+			"Role", "Environment", "LoggingConfig", "Description", "Tags"},
+		deploy: deployFunction, remove: removeFunction,
+	},
+	"AWS::Scheduler::Schedule": {
+		nameProp: "Name", maxName: 64,
+		props: []string{"Name", "GroupName", "ScheduleExpression", "ScheduleExpressionTimezone",
+			"FlexibleTimeWindow", "Target", "State", "Description", "StartDate", "EndDate", "KmsKeyArn"},
+		deploy: deploySchedule, remove: removeSchedule,
+	},
+}
+
+// --- DynamoDB table ---
+
+func deployTable(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error {
+	db := d.Clients.DynamoDB
+	var keys []dbtypes.KeySchemaElement
+	if err := convert(p["KeySchema"], &keys); err != nil {
+		return fmt.Errorf("KeySchema: %w", err)
+	}
+	desc, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &r.Name})
+	switch {
+	case err == nil:
+		if !sameKeys(desc.Table.KeySchema, keys) {
+			return fmt.Errorf("table %s exists with a different key schema; tear the stack down first", r.Name)
+		}
+		r.Updated = true
+	case isNotFound(err):
+		in := &dynamodb.CreateTableInput{
+			TableName:   &r.Name,
+			KeySchema:   keys,
+			BillingMode: dbtypes.BillingMode(str(p, "BillingMode")),
+		}
+		for key, dst := range map[string]any{
+			"AttributeDefinitions": &in.AttributeDefinitions, "GlobalSecondaryIndexes": &in.GlobalSecondaryIndexes,
+			"LocalSecondaryIndexes": &in.LocalSecondaryIndexes, "ProvisionedThroughput": &in.ProvisionedThroughput,
+			"Tags": &in.Tags,
+		} {
+			if err := convert(p[key], dst); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+		}
+		if sse, ok := p["SSESpecification"].(map[string]any); ok {
+			in.SSESpecification = &dbtypes.SSESpecification{
+				Enabled:        boolOf(sse["SSEEnabled"]),
+				SSEType:        dbtypes.SSEType(scalarString(sse["SSEType"])),
+				KMSMasterKeyId: optString(sse["KMSMasterKeyId"]),
+			}
+		}
+		if _, err := db.CreateTable(ctx, in); err != nil {
+			return fmt.Errorf("create table: %w", err)
+		}
+		waiter := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
+			o.MinDelay, o.MaxDelay = 50*time.Millisecond, time.Second
+		})
+		if desc, err = waiter.WaitForOutput(ctx, &dynamodb.DescribeTableInput{TableName: &r.Name}, 2*time.Minute); err != nil {
+			return fmt.Errorf("wait for table: %w", err)
+		}
+		if in.SSESpecification != nil && aws.ToBool(in.SSESpecification.Enabled) &&
+			(desc.Table.SSEDescription == nil || desc.Table.SSEDescription.Status != dbtypes.SSEStatusEnabled) {
+			d.note("%s: the endpoint ignored SSESpecification (no server-side encryption reported)", r.LogicalID)
+		}
+	default:
+		return fmt.Errorf("describe table: %w", err)
+	}
+	if ttl, ok := p["TimeToLiveSpecification"].(map[string]any); ok && aws.ToBool(boolOf(ttl["Enabled"])) {
+		if err := enableTTL(ctx, db, r.Name, scalarString(ttl["AttributeName"])); err != nil {
+			return err
+		}
+	}
+	if pitr, ok := p["PointInTimeRecoverySpecification"].(map[string]any); ok {
+		_, err := db.UpdateContinuousBackups(ctx, &dynamodb.UpdateContinuousBackupsInput{
+			TableName: &r.Name,
+			PointInTimeRecoverySpecification: &dbtypes.PointInTimeRecoverySpecification{
+				PointInTimeRecoveryEnabled: boolOf(pitr["PointInTimeRecoveryEnabled"]),
+			},
+		})
+		switch {
+		case isUnsupported(err):
+			d.note("%s: the endpoint does not support point-in-time recovery (UpdateContinuousBackups); skipped", r.LogicalID)
+		case err != nil:
+			return fmt.Errorf("enable point-in-time recovery: %w", err)
+		}
+	}
+	r.ref = r.Name
+	r.attrs = map[string]string{"Arn": aws.ToString(desc.Table.TableArn)}
+	if desc.Table.LatestStreamArn != nil {
+		r.attrs["StreamArn"] = *desc.Table.LatestStreamArn
+	}
+	return nil
+}
+
+// enableTTL turns on TTL unless it already is (UpdateTimeToLive fails then).
+func enableTTL(ctx context.Context, db *dynamodb.Client, table, attr string) error {
+	cur, err := db.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: &table})
+	if err == nil && cur.TimeToLiveDescription != nil &&
+		cur.TimeToLiveDescription.TimeToLiveStatus == dbtypes.TimeToLiveStatusEnabled &&
+		aws.ToString(cur.TimeToLiveDescription.AttributeName) == attr {
+		return nil
+	}
+	_, err = db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName:               &table,
+		TimeToLiveSpecification: &dbtypes.TimeToLiveSpecification{AttributeName: &attr, Enabled: aws.Bool(true)},
+	})
+	if err != nil {
+		return fmt.Errorf("enable TTL on %s: %w", attr, err)
+	}
+	return nil
+}
+
+func sameKeys(a, b []dbtypes.KeySchemaElement) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if aws.ToString(a[i].AttributeName) != aws.ToString(b[i].AttributeName) || a[i].KeyType != b[i].KeyType {
+			return false
+		}
+	}
+	return true
+}
+
+func removeTable(ctx context.Context, c *Clients, name, _ string) (bool, error) {
+	_, err := c.DynamoDB.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: &name})
+	return gone(err)
+}
+
+// --- Secrets Manager secret ---
+
+func deploySecret(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error {
+	sm := d.Clients.SecretsManager
+	desc, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &r.Name})
+	switch {
+	case err == nil && desc.DeletedDate == nil:
+		// Like CloudFormation, an update keeps the generated value.
+		if _, err := sm.UpdateSecret(ctx, &secretsmanager.UpdateSecretInput{
+			SecretId: &r.Name, Description: optString(p["Description"]),
+		}); err != nil {
+			return fmt.Errorf("update secret: %w", err)
+		}
+		r.Updated = true
+		r.ref = aws.ToString(desc.ARN)
+	case err == nil || isNotFound(err):
+		value, err := secretValue(ctx, sm, p)
+		if err != nil {
+			return err
+		}
+		var tags []smtypes.Tag
+		if err := convert(p["Tags"], &tags); err != nil {
+			return fmt.Errorf("Tags: %w", err)
+		}
+		out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+			Name:         &r.Name,
+			Description:  optString(p["Description"]),
+			KmsKeyId:     optString(p["KmsKeyId"]),
+			SecretString: &value,
+			Tags:         tags,
+		})
+		if err != nil {
+			return fmt.Errorf("create secret: %w", err)
+		}
+		r.ref = aws.ToString(out.ARN)
+	default:
+		return fmt.Errorf("describe secret: %w", err)
+	}
+	r.attrs = map[string]string{"Id": r.ref}
+	return nil
+}
+
+// secretValue is SecretString, or a value generated with GetRandomPassword
+// as CloudFormation does for GenerateSecretString.
+func secretValue(ctx context.Context, sm *secretsmanager.Client, p map[string]any) (string, error) {
+	gen, ok := p["GenerateSecretString"].(map[string]any)
+	if !ok {
+		if s, ok := p["SecretString"].(string); ok {
+			return s, nil
+		}
+		return "", errors.New("needs SecretString or GenerateSecretString")
+	}
+	opts := maps.Clone(gen)
+	template, key := scalarString(opts["SecretStringTemplate"]), scalarString(opts["GenerateStringKey"])
+	delete(opts, "SecretStringTemplate")
+	delete(opts, "GenerateStringKey")
+	var in secretsmanager.GetRandomPasswordInput
+	if err := convert(opts, &in); err != nil {
+		return "", fmt.Errorf("GenerateSecretString: %w", err)
+	}
+	out, err := sm.GetRandomPassword(ctx, &in)
+	if err != nil {
+		return "", fmt.Errorf("generate secret value: %w", err)
+	}
+	password := aws.ToString(out.RandomPassword)
+	if template == "" {
+		return password, nil
+	}
+	if key == "" {
+		return "", errors.New("GenerateSecretString: SecretStringTemplate needs GenerateStringKey")
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(template), &doc); err != nil {
+		return "", fmt.Errorf("GenerateSecretString: SecretStringTemplate is not a JSON object: %w", err)
+	}
+	doc[key] = password
+	b, err := json.Marshal(doc)
+	return string(b), err
+}
+
+func removeSecret(ctx context.Context, c *Clients, name, _ string) (bool, error) {
+	_, err := c.SecretsManager.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
+		SecretId: &name, ForceDeleteWithoutRecovery: aws.Bool(true),
+	})
+	return gone(err)
+}
+
+// --- SQS queue ---
+
+func deployQueue(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error {
+	q := d.Clients.SQS
+	attrs := map[string]string{}
+	for _, key := range []string{"DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
+		"ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "SqsManagedSseEnabled", "KmsMasterKeyId"} {
+		if v, ok := p[key]; ok {
+			attrs[key] = scalarString(v)
+		}
+	}
+	var tags map[string]string
+	if list, ok := p["Tags"].([]any); ok {
+		tags = map[string]string{}
+		for _, t := range list {
+			m, _ := t.(map[string]any)
+			tags[scalarString(m["Key"])] = scalarString(m["Value"])
+		}
+	}
+	if _, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: &r.Name}); err == nil {
+		r.Updated = true
+	}
+	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: &r.Name, Attributes: attrs, Tags: tags})
+	if err != nil && r.Updated && hasCode(err, []string{"QueueAlreadyExists", "QueueNameExists"}) {
+		url, uerr := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: &r.Name})
+		if uerr != nil {
+			return fmt.Errorf("get queue URL: %w", uerr)
+		}
+		if _, err = q.SetQueueAttributes(ctx, &sqs.SetQueueAttributesInput{QueueUrl: url.QueueUrl, Attributes: attrs}); err != nil {
+			return fmt.Errorf("update queue attributes: %w", err)
+		}
+		out = &sqs.CreateQueueOutput{QueueUrl: url.QueueUrl}
+	} else if err != nil {
+		return fmt.Errorf("create queue: %w", err)
+	}
+	got, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: out.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn},
+	})
+	if err != nil {
+		return fmt.Errorf("get queue ARN: %w", err)
+	}
+	r.ref = aws.ToString(out.QueueUrl)
+	r.attrs = map[string]string{"Arn": got.Attributes["QueueArn"], "QueueName": r.Name, "QueueUrl": r.ref}
+	return nil
+}
+
+func removeQueue(ctx context.Context, c *Clients, name, _ string) (bool, error) {
+	url, err := c.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: &name})
+	if err != nil {
+		return gone(err)
+	}
+	_, err = c.SQS.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: url.QueueUrl})
+	return gone(err)
+}
+
+// --- IAM role ---
+
+func deployRole(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error {
+	c := d.Clients.IAM
+	trust, err := json.Marshal(p["AssumeRolePolicyDocument"])
+	if err != nil {
+		return fmt.Errorf("AssumeRolePolicyDocument: %w", err)
+	}
+	got, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: &r.Name})
+	var role *iamtypes.Role
+	switch {
+	case err == nil:
+		r.Updated = true
+		role = got.Role
+		if _, err := c.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{
+			RoleName: &r.Name, PolicyDocument: aws.String(string(trust)),
+		}); err != nil {
+			return fmt.Errorf("update trust policy: %w", err)
+		}
+	case isNotFound(err):
+		var tags []iamtypes.Tag
+		if err := convert(p["Tags"], &tags); err != nil {
+			return fmt.Errorf("Tags: %w", err)
+		}
+		in := &iam.CreateRoleInput{
+			RoleName:                 &r.Name,
+			AssumeRolePolicyDocument: aws.String(string(trust)),
+			Path:                     optString(p["Path"]),
+			Description:              optString(p["Description"]),
+			PermissionsBoundary:      optString(p["PermissionsBoundary"]),
+			Tags:                     tags,
+		}
+		if v, ok := p["MaxSessionDuration"]; ok {
+			n, err := strconv.ParseInt(scalarString(v), 10, 32)
+			if err != nil {
+				return fmt.Errorf("MaxSessionDuration: %w", err)
+			}
+			in.MaxSessionDuration = aws.Int32(int32(n))
+		}
+		out, err := c.CreateRole(ctx, in)
+		if err != nil {
+			return fmt.Errorf("create role: %w", err)
+		}
+		role = out.Role
+	default:
+		return fmt.Errorf("get role: %w", err)
+	}
+	policies, _ := p["Policies"].([]any)
+	for _, pol := range policies {
+		m, _ := pol.(map[string]any)
+		doc, err := json.Marshal(m["PolicyDocument"])
+		if err != nil {
+			return fmt.Errorf("Policies: %w", err)
+		}
+		if _, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
+			RoleName: &r.Name, PolicyName: aws.String(scalarString(m["PolicyName"])), PolicyDocument: aws.String(string(doc)),
+		}); err != nil {
+			return fmt.Errorf("put policy %s: %w", scalarString(m["PolicyName"]), err)
+		}
+	}
+	managed, _ := p["ManagedPolicyArns"].([]any)
+	for _, arn := range managed {
+		_, err := c.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: &r.Name, PolicyArn: aws.String(scalarString(arn))})
+		switch {
+		case isNotFound(err) && strings.HasPrefix(scalarString(arn), "arn:aws:iam::aws:policy/"):
+			d.note("%s: the endpoint has no AWS managed policy %s; not attached", r.LogicalID, scalarString(arn))
+		case err != nil:
+			return fmt.Errorf("attach %s: %w", scalarString(arn), err)
+		}
+	}
+	r.ref = r.Name
+	r.attrs = map[string]string{"Arn": aws.ToString(role.Arn), "RoleId": aws.ToString(role.RoleId)}
+	return nil
+}
+
+func removeRole(ctx context.Context, c *Clients, name, _ string) (bool, error) {
+	inline, err := c.IAM.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: &name})
+	if err != nil {
+		return gone(err)
+	}
+	for _, pol := range inline.PolicyNames {
+		if _, err := c.IAM.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: &name, PolicyName: aws.String(pol)}); err != nil && !isNotFound(err) {
+			return false, fmt.Errorf("delete policy %s: %w", pol, err)
+		}
+	}
+	attached, err := c.IAM.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: &name})
+	if err != nil && !isNotFound(err) {
+		return false, fmt.Errorf("list attached policies: %w", err)
+	}
+	if attached != nil {
+		for _, pol := range attached.AttachedPolicies {
+			if _, err := c.IAM.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: &name, PolicyArn: pol.PolicyArn}); err != nil && !isNotFound(err) {
+				return false, fmt.Errorf("detach %s: %w", aws.ToString(pol.PolicyArn), err)
+			}
+		}
+	}
+	_, err = c.IAM.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: &name})
+	return gone(err)
+}
+
+// --- Lambda function ---
+
+func deployFunction(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error {
+	l := d.Clients.Lambda
+	code, _ := p["Code"].(map[string]any)
+	if _, local := code["CodeUri"]; !local {
+		return errors.New("Code: only a SAM CodeUri (built locally) is supported")
+	}
+	var archs []ltypes.Architecture
+	if err := convert(p["Architectures"], &archs); err != nil {
+		return fmt.Errorf("Architectures: %w", err)
+	}
+	arch := "x86_64"
+	if len(archs) > 0 {
+		arch = string(archs[0])
+	}
+	zip, err := d.Code(ctx, arch)
+	if err != nil {
+		return fmt.Errorf("build code: %w", err)
+	}
+	var env *ltypes.Environment
+	if err := convert(p["Environment"], &env); err != nil {
+		return fmt.Errorf("Environment: %w", err)
+	}
+	var logging *ltypes.LoggingConfig
+	if err := convert(p["LoggingConfig"], &logging); err != nil {
+		return fmt.Errorf("LoggingConfig: %w", err)
+	}
+	memory, err := int32Of(p["MemorySize"])
+	if err != nil {
+		return fmt.Errorf("MemorySize: %w", err)
+	}
+	timeout, err := int32Of(p["Timeout"])
+	if err != nil {
+		return fmt.Errorf("Timeout: %w", err)
+	}
+	var out *ltypes.FunctionConfiguration
+	if _, err := l.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: &r.Name}); err == nil {
+		r.Updated = true
+		if _, err := l.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+			FunctionName: &r.Name, Handler: optString(p["Handler"]), Runtime: ltypes.Runtime(str(p, "Runtime")),
+			Role: optString(p["Role"]), Environment: env, LoggingConfig: logging, Description: optString(p["Description"]),
+			MemorySize: memory, Timeout: timeout,
+		}); err != nil {
+			return fmt.Errorf("update function configuration: %w", err)
+		}
+		code, err := l.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{
+			FunctionName: &r.Name, ZipFile: zip, Architectures: archs,
+		})
+		if err != nil {
+			return fmt.Errorf("update function code: %w", err)
+		}
+		out = &ltypes.FunctionConfiguration{FunctionArn: code.FunctionArn}
+	} else if isNotFound(err) {
+		tags := map[string]string{}
+		list, _ := p["Tags"].([]any)
+		for _, t := range list {
+			m, _ := t.(map[string]any)
+			tags[scalarString(m["Key"])] = scalarString(m["Value"])
+		}
+		created, err := l.CreateFunction(ctx, &lambda.CreateFunctionInput{
+			FunctionName: &r.Name, Code: &ltypes.FunctionCode{ZipFile: zip}, Role: optString(p["Role"]),
+			Handler: optString(p["Handler"]), Runtime: ltypes.Runtime(str(p, "Runtime")), Architectures: archs,
+			Environment: env, LoggingConfig: logging, Description: optString(p["Description"]),
+			MemorySize: memory, Timeout: timeout, Tags: tags,
+		})
+		if err != nil {
+			return fmt.Errorf("create function: %w", err)
+		}
+		out = &ltypes.FunctionConfiguration{FunctionArn: created.FunctionArn}
+	} else {
+		return fmt.Errorf("get function: %w", err)
+	}
+	r.ref = r.Name
+	r.attrs = map[string]string{"Arn": aws.ToString(out.FunctionArn)}
+	return nil
+}
+
+func removeFunction(ctx context.Context, c *Clients, name, _ string) (bool, error) {
+	_, err := c.Lambda.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: &name})
+	return gone(err)
+}
+
+// --- EventBridge Scheduler schedule ---
+
+func deploySchedule(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error {
+	s := d.Clients.Scheduler
+	expr := str(p, "ScheduleExpression")
+	if err := ValidateScheduleExpression(expr); err != nil {
+		return err
+	}
+	var target schtypes.Target
+	if err := convert(p["Target"], &target); err != nil {
+		return fmt.Errorf("Target: %w", err)
+	}
+	var window schtypes.FlexibleTimeWindow
+	if err := convert(p["FlexibleTimeWindow"], &window); err != nil {
+		return fmt.Errorf("FlexibleTimeWindow: %w", err)
+	}
+	start, err := timeOf(p["StartDate"])
+	if err != nil {
+		return fmt.Errorf("StartDate: %w", err)
+	}
+	end, err := timeOf(p["EndDate"])
+	if err != nil {
+		return fmt.Errorf("EndDate: %w", err)
+	}
+	group := optString(p["GroupName"])
+	_, err = s.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: &r.Name, GroupName: group})
+	switch {
+	case err == nil:
+		r.Updated = true
+		_, err = s.UpdateSchedule(ctx, &scheduler.UpdateScheduleInput{
+			Name: &r.Name, GroupName: group, ScheduleExpression: &expr, Target: &target,
+			FlexibleTimeWindow: &window, ScheduleExpressionTimezone: optString(p["ScheduleExpressionTimezone"]),
+			State: schtypes.ScheduleState(str(p, "State")), Description: optString(p["Description"]),
+			StartDate: start, EndDate: end, KmsKeyArn: optString(p["KmsKeyArn"]),
+		})
+	case isNotFound(err):
+		_, err = s.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
+			Name: &r.Name, GroupName: group, ScheduleExpression: &expr, Target: &target,
+			FlexibleTimeWindow: &window, ScheduleExpressionTimezone: optString(p["ScheduleExpressionTimezone"]),
+			State: schtypes.ScheduleState(str(p, "State")), Description: optString(p["Description"]),
+			StartDate: start, EndDate: end, KmsKeyArn: optString(p["KmsKeyArn"]),
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("put schedule: %w", err)
+	}
+	got, err := s.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: &r.Name, GroupName: group})
+	if err != nil {
+		return fmt.Errorf("get schedule: %w", err)
+	}
+	r.Group = aws.ToString(group)
+	r.ref = r.Name
+	r.attrs = map[string]string{"Arn": aws.ToString(got.Arn)}
+	return nil
+}
+
+func removeSchedule(ctx context.Context, c *Clients, name, group string) (bool, error) {
+	in := &scheduler.DeleteScheduleInput{Name: &name}
+	if group != "" {
+		in.GroupName = &group
+	}
+	_, err := c.Scheduler.DeleteSchedule(ctx, in)
+	return gone(err)
+}
+
+// --- property helpers ---
+
+// gone turns a delete's error into "deleted" (true), "was not there"
+// (false) or a real failure.
+func gone(err error) (bool, error) {
+	switch {
+	case err == nil:
+		return true, nil
+	case isNotFound(err):
+		return false, nil
+	}
+	return false, err
+}
+
+// convert copies a resolved property tree into an SDK type; the SDK's field
+// names are the CloudFormation property names for the shapes used here.
+func convert(v any, out any) error {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, out)
+}
+
+func str(p map[string]any, key string) string { return scalarString(p[key]) }
+
+func optString(v any) *string {
+	if v == nil {
+		return nil
+	}
+	return aws.String(scalarString(v))
+}
+
+func boolOf(v any) *bool {
+	if v == nil {
+		return nil
+	}
+	b, _ := strconv.ParseBool(scalarString(v))
+	return aws.Bool(b)
+}
+
+func int32Of(v any) (*int32, error) {
+	if v == nil {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(scalarString(v), 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("%v is not a whole number", v)
+	}
+	return aws.Int32(int32(n)), nil
+}
+
+func timeOf(v any) (*time.Time, error) {
+	if v == nil {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, scalarString(v))
+	if err != nil {
+		return nil, fmt.Errorf("%v is not an RFC 3339 time", v)
+	}
+	return &t, nil
+}

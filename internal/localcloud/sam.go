@@ -1,0 +1,284 @@
+package localcloud
+
+import (
+	"fmt"
+	"maps"
+	"strings"
+)
+
+// samTransform is the SAM transform's name in a template's Transform section.
+const samTransform = "AWS::Serverless-2016-10-31"
+
+// basicExecutionRoleARN is the managed policy SAM attaches to every function role.
+const basicExecutionRoleARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+// functionProperties are the AWS::Serverless::Function properties the
+// transform understands; anything else is an error rather than a silent gap.
+var functionProperties = map[string]bool{
+	"FunctionName": true, "Description": true, "CodeUri": true, "Handler": true, "Runtime": true,
+	"Architectures": true, "MemorySize": true, "Timeout": true, "LoggingConfig": true,
+	"Environment": true, "Policies": true, "Events": true, "Role": true, "Tags": true,
+}
+
+// scheduleV2Properties are the ScheduleV2 event properties SAM accepts.
+var scheduleV2Properties = map[string]bool{
+	"ScheduleExpression": true, "ScheduleExpressionTimezone": true, "FlexibleTimeWindow": true,
+	"Input": true, "RetryPolicy": true, "DeadLetterConfig": true, "State": true, "Name": true,
+	"OmitName": true, "GroupName": true, "RoleArn": true, "PermissionsBoundary": true,
+	"StartDate": true, "EndDate": true, "KmsKeyArn": true, "Description": true,
+}
+
+// Transform expands the SAM resources of a template into plain CloudFormation
+// resources, the way SAM's translator does (samtranslator/model/sam_resources.py
+// and model/eventsources/scheduler.py): a function becomes an IAM role and an
+// AWS::Lambda::Function, and each ScheduleV2 event an AWS::Scheduler::Schedule
+// with its own execution role. A template without the SAM transform is
+// returned unchanged; a SAM construct it does not know is an error.
+func (t *Template) Transform() (*Template, error) {
+	if !t.usesSAM() {
+		return t, nil
+	}
+	out := *t
+	out.Transforms = nil
+	out.Resources = make(map[string]Resource, len(t.Resources))
+	add := func(id string, r Resource) error {
+		if _, taken := out.Resources[id]; taken {
+			return fmt.Errorf("resource %s: the SAM transform would generate it, but the template already has it", id)
+		}
+		out.Resources[id] = r
+		return nil
+	}
+	for _, id := range sortedKeys(t.Resources) {
+		r := t.Resources[id]
+		switch {
+		case r.Type == "AWS::Serverless::Function":
+			generated, err := transformFunction(id, r)
+			if err != nil {
+				return nil, err
+			}
+			for _, gid := range sortedKeys(generated) {
+				if err := add(gid, generated[gid]); err != nil {
+					return nil, err
+				}
+			}
+		case strings.HasPrefix(r.Type, "AWS::Serverless::"):
+			return nil, fmt.Errorf("resource %s: type %s is not supported locally", id, r.Type)
+		default:
+			if err := add(id, r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return &out, nil
+}
+
+func (t *Template) usesSAM() bool {
+	for _, name := range t.Transforms {
+		if name == samTransform {
+			return true
+		}
+	}
+	return false
+}
+
+// transformFunction expands one AWS::Serverless::Function.
+func transformFunction(id string, r Resource) (map[string]Resource, error) {
+	p := r.Properties
+	for _, key := range sortedKeys(p) {
+		if !functionProperties[key] {
+			return nil, fmt.Errorf("resource %s: property %s is not supported locally", id, key)
+		}
+	}
+	out := map[string]Resource{}
+	samTags := []any{map[string]any{"Key": "lambda:createdBy", "Value": "SAM"}}
+
+	fn := map[string]any{"Code": map[string]any{"CodeUri": p["CodeUri"]}, "Tags": samTags}
+	for _, key := range []string{"FunctionName", "Description", "Handler", "Runtime", "Architectures",
+		"MemorySize", "Timeout", "LoggingConfig", "Environment"} {
+		if v, ok := p[key]; ok {
+			fn[key] = v
+		}
+	}
+	if tags, ok := p["Tags"].(map[string]any); ok {
+		for _, k := range sortedKeys(tags) {
+			fn["Tags"] = append(fn["Tags"].([]any), map[string]any{"Key": k, "Value": tags[k]})
+		}
+	}
+	if role, ok := p["Role"]; ok {
+		fn["Role"] = role
+	} else {
+		roleID := id + "Role"
+		role, err := functionRole(id, p["Policies"], samTags)
+		if err != nil {
+			return nil, err
+		}
+		out[roleID] = Resource{Type: "AWS::IAM::Role", Condition: r.Condition, Properties: role}
+		fn["Role"] = getAtt(roleID, "Arn")
+	}
+	out[id] = Resource{Type: "AWS::Lambda::Function", Condition: r.Condition, DependsOn: r.DependsOn,
+		Metadata: r.Metadata, Properties: fn}
+
+	events, _ := p["Events"].(map[string]any)
+	for _, name := range sortedKeys(events) {
+		ev, _ := events[name].(map[string]any)
+		typ, _ := ev["Type"].(string)
+		if typ != "ScheduleV2" {
+			return nil, fmt.Errorf("resource %s: event %s of type %q is not supported locally (only ScheduleV2)", id, name, typ)
+		}
+		props, _ := ev["Properties"].(map[string]any)
+		generated, err := transformScheduleV2(id, id+name, props, r.Condition)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(out, generated)
+	}
+	return out, nil
+}
+
+// functionRole builds the execution role SAM gives a function without Role.
+func functionRole(id string, policies any, tags []any) (map[string]any, error) {
+	managed := []any{basicExecutionRoleARN}
+	var inline []any
+	list, ok := policies.([]any)
+	if policies != nil && !ok {
+		list = []any{policies}
+	}
+	for i, pol := range list {
+		switch v := pol.(type) {
+		case map[string]any:
+			if _, ok := v["Statement"]; !ok {
+				return nil, fmt.Errorf("resource %s: policy %d (%s) is a SAM policy template, not supported locally; write its Statement", id, i, strings.Join(sortedKeys(v), ","))
+			}
+			inline = append(inline, map[string]any{"PolicyName": fmt.Sprintf("%sRolePolicy%d", id, i), "PolicyDocument": v})
+		case string:
+			if !strings.HasPrefix(v, "arn:") {
+				return nil, fmt.Errorf("resource %s: managed policy %q must be an ARN locally", id, v)
+			}
+			managed = append(managed, v)
+		default:
+			return nil, fmt.Errorf("resource %s: policy %d is neither a statement nor an ARN", id, i)
+		}
+	}
+	role := map[string]any{
+		"AssumeRolePolicyDocument": assumeRolePolicy("lambda.amazonaws.com"),
+		"ManagedPolicyArns":        managed,
+		"Tags":                     tags,
+	}
+	if len(inline) > 0 {
+		role["Policies"] = inline
+	}
+	return role, nil
+}
+
+// transformScheduleV2 expands one ScheduleV2 event into a schedule, its role
+// and, for DeadLetterConfig Type SQS, a queue.
+func transformScheduleV2(fnID, id string, p map[string]any, condition string) (map[string]Resource, error) {
+	for _, key := range sortedKeys(p) {
+		if !scheduleV2Properties[key] {
+			return nil, fmt.Errorf("resource %s: ScheduleV2 property %s is not supported", fnID, key)
+		}
+	}
+	if _, ok := p["ScheduleExpression"]; !ok {
+		return nil, fmt.Errorf("resource %s: ScheduleV2 event %s has no ScheduleExpression", fnID, id)
+	}
+	out := map[string]Resource{}
+	schedule := map[string]any{"ScheduleExpression": p["ScheduleExpression"]}
+	if v, ok := p["State"]; ok {
+		schedule["State"] = v
+	}
+	if omit, _ := p["OmitName"].(bool); omit {
+		if _, named := p["Name"]; named {
+			return nil, fmt.Errorf("resource %s: Name cannot be set when OmitName is true", id)
+		}
+	} else if v, ok := p["Name"]; ok {
+		schedule["Name"] = v
+	} else {
+		schedule["Name"] = id
+	}
+	schedule["FlexibleTimeWindow"] = map[string]any{"Mode": "OFF"}
+	if v, ok := p["FlexibleTimeWindow"]; ok {
+		schedule["FlexibleTimeWindow"] = v
+	}
+	for _, key := range []string{"Description", "StartDate", "EndDate", "ScheduleExpressionTimezone", "GroupName", "KmsKeyArn"} {
+		if v, ok := p[key]; ok {
+			schedule[key] = v
+		}
+	}
+
+	var dlqARN any
+	if dlq, ok := p["DeadLetterConfig"].(map[string]any); ok {
+		switch {
+		case dlq["Arn"] != nil:
+			dlqARN = dlq["Arn"]
+		case dlq["Type"] == "SQS":
+			queueID, _ := dlq["QueueLogicalId"].(string)
+			if queueID == "" {
+				queueID = id + "Queue"
+			}
+			out[queueID] = Resource{Type: "AWS::SQS::Queue", Condition: condition, Properties: map[string]any{}}
+			dlqARN = getAtt(queueID, "Arn")
+		default:
+			return nil, fmt.Errorf("resource %s: DeadLetterConfig needs Arn or Type: SQS", id)
+		}
+	}
+
+	target := map[string]any{"Arn": getAtt(fnID, "Arn")}
+	if roleARN, ok := p["RoleArn"]; ok {
+		target["RoleArn"] = roleARN
+	} else {
+		policies := []any{map[string]any{
+			"PolicyName":     id + "LambdaPolicy",
+			"PolicyDocument": statement("lambda:InvokeFunction", getAtt(fnID, "Arn")),
+		}}
+		if dlqARN != nil {
+			policies = append(policies, map[string]any{
+				"PolicyName":     id + "SQSPolicy",
+				"PolicyDocument": statement("sqs:SendMessage", dlqARN),
+			})
+		}
+		role := map[string]any{
+			"AssumeRolePolicyDocument": assumeRolePolicy("scheduler.amazonaws.com"),
+			"Policies":                 policies,
+		}
+		if v, ok := p["PermissionsBoundary"]; ok {
+			role["PermissionsBoundary"] = v
+		}
+		out[id+"Role"] = Resource{Type: "AWS::IAM::Role", Condition: condition, Properties: role}
+		target["RoleArn"] = getAtt(id+"Role", "Arn")
+	}
+	if v, ok := p["Input"]; ok {
+		target["Input"] = v
+	}
+	if dlqARN != nil {
+		target["DeadLetterConfig"] = map[string]any{"Arn": dlqARN}
+	}
+	if v, ok := p["RetryPolicy"]; ok {
+		target["RetryPolicy"] = v
+	}
+	schedule["Target"] = target
+	out[id] = Resource{Type: "AWS::Scheduler::Schedule", Condition: condition, Properties: schedule}
+	return out, nil
+}
+
+// assumeRolePolicy is the trust policy SAM writes for a service principal.
+func assumeRolePolicy(service string) map[string]any {
+	return map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []any{map[string]any{
+			"Action":    []any{"sts:AssumeRole"},
+			"Effect":    "Allow",
+			"Principal": map[string]any{"Service": []any{service}},
+		}},
+	}
+}
+
+// statement is a one-statement policy document as SAM writes it.
+func statement(action string, resource any) map[string]any {
+	return map[string]any{"Statement": []any{map[string]any{
+		"Action": action, "Effect": "Allow", "Resource": resource,
+	}}}
+}
+
+func getAtt(id, attr string) map[string]any {
+	return map[string]any{"Fn::GetAtt": []any{id, attr}}
+}

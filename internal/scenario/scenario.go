@@ -1,0 +1,143 @@
+// Package scenario holds the tutorial's three checks of a deployed stack:
+// A, the schedule's configuration; B, an invocation made the way the
+// scheduler makes it; C, the audit rows that invocation wrote. The local
+// cloud command prints them and the scenario tests assert them.
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	"github.com/google/uuid"
+
+	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+)
+
+// Stack names what the scenarios look at, from a deployed stack's outputs.
+type Stack struct {
+	Function, Schedule, ScheduleExpression, Table string
+	Fresh, Stale, Ignored                         string
+}
+
+// FromOutputs reads a Stack from template.yaml's outputs.
+func FromOutputs(out map[string]string) (Stack, error) {
+	s := Stack{
+		Function: out["FunctionName"], Schedule: out["ScheduleName"], ScheduleExpression: out["ScheduleExpression"],
+		Table: out["TableName"], Fresh: out["FreshSecretName"], Stale: out["StaleSecretName"], Ignored: out["IgnoredSecretName"],
+	}
+	if s.Function == "" || s.Schedule == "" || s.Table == "" {
+		return Stack{}, errors.New("the stack's outputs lack FunctionName, ScheduleName or TableName")
+	}
+	return s, nil
+}
+
+// A fetches the schedule, as `aws scheduler get-schedule --name` does.
+func A(ctx context.Context, c *localcloud.Clients, s Stack) (*scheduler.GetScheduleOutput, error) {
+	out, err := c.Scheduler.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(s.Schedule)})
+	if err != nil {
+		return nil, fmt.Errorf("get schedule %s: %w", s.Schedule, err)
+	}
+	return out, nil
+}
+
+// Invocation is what B did and got back.
+type Invocation struct {
+	ScheduledTime time.Time
+	Payload       string
+	Result        audit.Result
+}
+
+// B invokes the schedule's target the way EventBridge Scheduler does, with
+// the schedule's Input and its context attributes filled in for a fire at
+// now, but synchronously, so the result can be read.
+func B(ctx context.Context, c *localcloud.Clients, sched *scheduler.GetScheduleOutput, now time.Time) (*Invocation, error) {
+	if sched.Target == nil || sched.Target.Arn == nil {
+		return nil, errors.New("the schedule has no target")
+	}
+	inv := &Invocation{ScheduledTime: now.UTC().Truncate(time.Second)}
+	input := aws.ToString(sched.Target.Input)
+	if input == "" {
+		input = "{}"
+	}
+	inv.Payload = localcloud.FillInput(input, localcloud.ContextAttributes{
+		ScheduledTime: inv.ScheduledTime, ExecutionID: uuid.NewString(), AttemptNumber: 1, ScheduleARN: aws.ToString(sched.Arn),
+	})
+	out, err := c.Lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: sched.Target.Arn, Payload: []byte(inv.Payload)})
+	if err != nil {
+		return nil, fmt.Errorf("invoke %s: %w", aws.ToString(sched.Target.Arn), err)
+	}
+	if out.FunctionError != nil {
+		return nil, fmt.Errorf("invoke %s: the function failed: %s", aws.ToString(sched.Target.Arn), out.Payload)
+	}
+	if err := json.Unmarshal(out.Payload, &inv.Result); err != nil {
+		return nil, fmt.Errorf("invoke %s: unexpected result %q: %w", aws.ToString(sched.Target.Arn), out.Payload, err)
+	}
+	return inv, nil
+}
+
+// C returns the audit rows of one run: a Query on the run index, keyed on
+// run_id alone (never a key attribute in a FilterExpression).
+func C(ctx context.Context, c *localcloud.Clients, s Stack, runID string) ([]audit.Record, error) {
+	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key("run_id").Equal(expression.Value(runID))).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build query: %w", err)
+	}
+	pages := dynamodb.NewQueryPaginator(c.DynamoDB, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.Table),
+		IndexName:                 aws.String(audit.RunIndex),
+		KeyConditionExpression:    expr.KeyCondition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	})
+	var rows []audit.Record
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("query %s for %s: %w", s.Table, runID, err)
+		}
+		var recs []audit.Record
+		if err := attributevalue.UnmarshalListOfMaps(page.Items, &recs); err != nil {
+			return nil, fmt.Errorf("read audit rows: %w", err)
+		}
+		rows = append(rows, recs...)
+	}
+	return rows, nil
+}
+
+// Row fetches one secret's row of one run, with both key attributes in the
+// key condition; nil if there is none.
+func Row(ctx context.Context, c *localcloud.Clients, s Stack, secret, runID string) (*audit.Record, error) {
+	key := expression.Key("secret_name").Equal(expression.Value(secret)).
+		And(expression.Key("run_id").Equal(expression.Value(runID)))
+	expr, err := expression.NewBuilder().WithKeyCondition(key).Build()
+	if err != nil {
+		return nil, fmt.Errorf("build query: %w", err)
+	}
+	out, err := c.DynamoDB.Query(ctx, &dynamodb.QueryInput{
+		TableName:                 aws.String(s.Table),
+		KeyConditionExpression:    expr.KeyCondition(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query %s for %s: %w", s.Table, secret, err)
+	}
+	if len(out.Items) == 0 {
+		return nil, nil
+	}
+	var rec audit.Record
+	if err := attributevalue.UnmarshalMap(out.Items[0], &rec); err != nil {
+		return nil, fmt.Errorf("read audit row: %w", err)
+	}
+	return &rec, nil
+}
