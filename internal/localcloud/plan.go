@@ -50,6 +50,13 @@ func newPlan(t *Template, stack, region, account string, overrides map[string]st
 			}
 		}
 	}
+	for _, name := range sortedKeys(tt.Outputs) {
+		if c := tt.Outputs[name].Condition; c != "" {
+			if _, ok := p.conditions[c]; !ok {
+				return nil, fmt.Errorf("output %s: condition %s is not defined", name, c)
+			}
+		}
+	}
 	if p.order, err = creationOrder(tt.Resources); err != nil {
 		return nil, err
 	}
@@ -126,7 +133,8 @@ func creationOrder(resources map[string]Resource) ([]string, error) {
 			return nil
 		}
 		if visiting[id] {
-			return fmt.Errorf("resources depend on each other in a cycle: %s", strings.Join(append(path, id), " -> "))
+			cycle := append(path[slices.Index(path, id):], id) // only the cycle, not the way into it
+			return fmt.Errorf("resources depend on each other in a cycle: %s", strings.Join(cycle, " -> "))
 		}
 		visiting[id] = true
 		ds := slices.Clone(deps[id])

@@ -88,7 +88,7 @@ func (s *scope) intrinsic(fn string, arg any) (any, error) {
 	case "Ref":
 		name, ok := arg.(string)
 		if !ok {
-			return nil, errors.New("Ref needs a name")
+			return nil, errors.New("!Ref needs a name")
 		}
 		return s.ref(name)
 	case "Fn::GetAtt":
@@ -191,9 +191,9 @@ func (s *scope) ref(name string) (any, error) {
 		if v, ok := s.refs[name]; ok {
 			return v, nil
 		}
-		return nil, fmt.Errorf("Ref %s: that resource does not exist (yet)", name)
+		return nil, fmt.Errorf("!Ref %s: that resource does not exist (yet)", name)
 	}
-	return nil, fmt.Errorf("Ref %s: no such parameter or resource", name)
+	return nil, fmt.Errorf("!Ref %s: no such parameter or resource", name)
 }
 
 // getAtt resolves Fn::GetAtt against a created resource's attributes.
@@ -328,7 +328,7 @@ func (s *scope) evalConditions(defs map[string]any) error {
 			return fmt.Errorf("condition %s is not defined", name)
 		}
 		if visiting[name] {
-			return fmt.Errorf("condition %s depends on itself", name)
+			return fmt.Errorf("condition %s depends on itself (a cycle of conditions)", name)
 		}
 		visiting[name] = true
 		for _, dep := range conditionRefs(def) {
@@ -384,11 +384,17 @@ func resourceRefs(v any, resources map[string]Resource) []string {
 				add(scalarString(parts[0]))
 			}
 		case "Fn::Sub":
-			tmpl := arg
+			tmpl, vars := arg, map[string]any{}
 			if parts, ok := arg.([]any); ok && len(parts) > 0 {
 				tmpl = parts[0]
+				if len(parts) > 1 {
+					vars, _ = parts[1].(map[string]any)
+				}
 			}
 			for _, m := range subVar.FindAllStringSubmatch(scalarString(tmpl), -1) {
+				if _, local := vars[m[1]]; local {
+					continue // a variable of this Fn::Sub, not a resource
+				}
 				id, _, _ := strings.Cut(m[1], ".")
 				add(id)
 			}

@@ -98,7 +98,7 @@ func deployTable(ctx context.Context, d *Deployer, r *StackResource, p map[strin
 	db := d.Clients.DynamoDB
 	var keys []dbtypes.KeySchemaElement
 	if err := convert(p["KeySchema"], &keys); err != nil {
-		return fmt.Errorf("KeySchema: %w", err)
+		return fmt.Errorf("property KeySchema: %w", err)
 	}
 	desc, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &r.Name})
 	switch {
@@ -119,7 +119,7 @@ func deployTable(ctx context.Context, d *Deployer, r *StackResource, p map[strin
 			"Tags": &in.Tags,
 		} {
 			if err := convert(p[key], dst); err != nil {
-				return fmt.Errorf("%s: %w", key, err)
+				return fmt.Errorf("property %s: %w", key, err)
 			}
 		}
 		if sse, ok := p["SSESpecification"].(map[string]any); ok {
@@ -229,7 +229,7 @@ func deploySecret(ctx context.Context, d *Deployer, r *StackResource, p map[stri
 		}
 		var tags []smtypes.Tag
 		if err := convert(p["Tags"], &tags); err != nil {
-			return fmt.Errorf("Tags: %w", err)
+			return fmt.Errorf("property Tags: %w", err)
 		}
 		out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 			Name:         &r.Name,
@@ -265,7 +265,7 @@ func secretValue(ctx context.Context, sm *secretsmanager.Client, p map[string]an
 	delete(opts, "GenerateStringKey")
 	var in secretsmanager.GetRandomPasswordInput
 	if err := convert(opts, &in); err != nil {
-		return "", fmt.Errorf("GenerateSecretString: %w", err)
+		return "", fmt.Errorf("property GenerateSecretString: %w", err)
 	}
 	out, err := sm.GetRandomPassword(ctx, &in)
 	if err != nil {
@@ -276,11 +276,11 @@ func secretValue(ctx context.Context, sm *secretsmanager.Client, p map[string]an
 		return password, nil
 	}
 	if key == "" {
-		return "", errors.New("GenerateSecretString: SecretStringTemplate needs GenerateStringKey")
+		return "", errors.New("property GenerateSecretString: SecretStringTemplate needs GenerateStringKey")
 	}
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(template), &doc); err != nil {
-		return "", fmt.Errorf("GenerateSecretString: SecretStringTemplate is not a JSON object: %w", err)
+		return "", fmt.Errorf("property GenerateSecretString: SecretStringTemplate is not a JSON object: %w", err)
 	}
 	doc[key] = password
 	b, err := json.Marshal(doc)
@@ -288,7 +288,17 @@ func secretValue(ctx context.Context, sm *secretsmanager.Client, p map[string]an
 }
 
 func removeSecret(ctx context.Context, c *Clients, name, _ string) (bool, error) {
-	_, err := c.SecretsManager.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
+	// Some endpoints accept deleting a deleted secret again; ask first.
+	desc, err := c.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &name})
+	switch {
+	case isNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("describe secret: %w", err)
+	case desc.DeletedDate != nil:
+		return false, nil
+	}
+	_, err = c.SecretsManager.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
 		SecretId: &name, ForceDeleteWithoutRecovery: aws.Bool(true),
 	})
 	return gone(err)
@@ -355,7 +365,7 @@ func deployRole(ctx context.Context, d *Deployer, r *StackResource, p map[string
 	c := d.Clients.IAM
 	trust, err := json.Marshal(p["AssumeRolePolicyDocument"])
 	if err != nil {
-		return fmt.Errorf("AssumeRolePolicyDocument: %w", err)
+		return fmt.Errorf("property AssumeRolePolicyDocument: %w", err)
 	}
 	got, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: &r.Name})
 	var role *iamtypes.Role
@@ -371,7 +381,7 @@ func deployRole(ctx context.Context, d *Deployer, r *StackResource, p map[string
 	case isNotFound(err):
 		var tags []iamtypes.Tag
 		if err := convert(p["Tags"], &tags); err != nil {
-			return fmt.Errorf("Tags: %w", err)
+			return fmt.Errorf("property Tags: %w", err)
 		}
 		in := &iam.CreateRoleInput{
 			RoleName:                 &r.Name,
@@ -384,7 +394,7 @@ func deployRole(ctx context.Context, d *Deployer, r *StackResource, p map[string
 		if v, ok := p["MaxSessionDuration"]; ok {
 			n, err := strconv.ParseInt(scalarString(v), 10, 32)
 			if err != nil {
-				return fmt.Errorf("MaxSessionDuration: %w", err)
+				return fmt.Errorf("property MaxSessionDuration: %w", err)
 			}
 			in.MaxSessionDuration = aws.Int32(int32(n))
 		}
@@ -399,9 +409,9 @@ func deployRole(ctx context.Context, d *Deployer, r *StackResource, p map[string
 	policies, _ := p["Policies"].([]any)
 	for _, pol := range policies {
 		m, _ := pol.(map[string]any)
-		doc, err := json.Marshal(m["PolicyDocument"])
+		doc, err := json.Marshal(withVersion(m["PolicyDocument"]))
 		if err != nil {
-			return fmt.Errorf("Policies: %w", err)
+			return fmt.Errorf("property Policies: %w", err)
 		}
 		if _, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
 			RoleName: &r.Name, PolicyName: aws.String(scalarString(m["PolicyName"])), PolicyDocument: aws.String(string(doc)),
@@ -422,6 +432,20 @@ func deployRole(ctx context.Context, d *Deployer, r *StackResource, p map[string
 	r.ref = r.Name
 	r.attrs = map[string]string{"Arn": aws.ToString(role.Arn), "RoleId": aws.ToString(role.RoleId)}
 	return nil
+}
+
+// withVersion gives a policy document without Version the current policy
+// language version. SAM omits it in the statements it generates; IAM then
+// assumes 2008-10-17, which moto refuses, and 2012-10-17 means the same for
+// policies without variables.
+func withVersion(doc any) any {
+	m, ok := doc.(map[string]any)
+	if !ok || m["Version"] != nil {
+		return doc
+	}
+	m = maps.Clone(m)
+	m["Version"] = "2012-10-17"
+	return m
 }
 
 func removeRole(ctx context.Context, c *Clients, name, _ string) (bool, error) {
@@ -455,11 +479,11 @@ func deployFunction(ctx context.Context, d *Deployer, r *StackResource, p map[st
 	l := d.Clients.Lambda
 	code, _ := p["Code"].(map[string]any)
 	if _, local := code["CodeUri"]; !local {
-		return errors.New("Code: only a SAM CodeUri (built locally) is supported")
+		return errors.New("property Code: only a SAM CodeUri (built locally) is supported")
 	}
 	var archs []ltypes.Architecture
 	if err := convert(p["Architectures"], &archs); err != nil {
-		return fmt.Errorf("Architectures: %w", err)
+		return fmt.Errorf("property Architectures: %w", err)
 	}
 	arch := "x86_64"
 	if len(archs) > 0 {
@@ -471,19 +495,19 @@ func deployFunction(ctx context.Context, d *Deployer, r *StackResource, p map[st
 	}
 	var env *ltypes.Environment
 	if err := convert(p["Environment"], &env); err != nil {
-		return fmt.Errorf("Environment: %w", err)
+		return fmt.Errorf("property Environment: %w", err)
 	}
 	var logging *ltypes.LoggingConfig
 	if err := convert(p["LoggingConfig"], &logging); err != nil {
-		return fmt.Errorf("LoggingConfig: %w", err)
+		return fmt.Errorf("property LoggingConfig: %w", err)
 	}
 	memory, err := int32Of(p["MemorySize"])
 	if err != nil {
-		return fmt.Errorf("MemorySize: %w", err)
+		return fmt.Errorf("property MemorySize: %w", err)
 	}
 	timeout, err := int32Of(p["Timeout"])
 	if err != nil {
-		return fmt.Errorf("Timeout: %w", err)
+		return fmt.Errorf("property Timeout: %w", err)
 	}
 	var out *ltypes.FunctionConfiguration
 	if _, err := l.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: &r.Name}); err == nil {
@@ -542,19 +566,19 @@ func deploySchedule(ctx context.Context, d *Deployer, r *StackResource, p map[st
 	}
 	var target schtypes.Target
 	if err := convert(p["Target"], &target); err != nil {
-		return fmt.Errorf("Target: %w", err)
+		return fmt.Errorf("property Target: %w", err)
 	}
 	var window schtypes.FlexibleTimeWindow
 	if err := convert(p["FlexibleTimeWindow"], &window); err != nil {
-		return fmt.Errorf("FlexibleTimeWindow: %w", err)
+		return fmt.Errorf("property FlexibleTimeWindow: %w", err)
 	}
 	start, err := timeOf(p["StartDate"])
 	if err != nil {
-		return fmt.Errorf("StartDate: %w", err)
+		return fmt.Errorf("property StartDate: %w", err)
 	}
 	end, err := timeOf(p["EndDate"])
 	if err != nil {
-		return fmt.Errorf("EndDate: %w", err)
+		return fmt.Errorf("property EndDate: %w", err)
 	}
 	group := optString(p["GroupName"])
 	_, err = s.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: &r.Name, GroupName: group})

@@ -3,6 +3,7 @@ package localcloud
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 )
 
@@ -90,25 +91,27 @@ func transformFunction(id string, r Resource) (map[string]Resource, error) {
 		}
 	}
 	out := map[string]Resource{}
-	samTags := []any{map[string]any{"Key": "lambda:createdBy", "Value": "SAM"}}
+	// SAM tags the function and its generated role alike: its own tag first,
+	// then the function's Tags (in key order here; SAM keeps template order).
+	tags := []any{map[string]any{"Key": "lambda:createdBy", "Value": "SAM"}}
+	if userTags, ok := p["Tags"].(map[string]any); ok {
+		for _, k := range sortedKeys(userTags) {
+			tags = append(tags, map[string]any{"Key": k, "Value": userTags[k]})
+		}
+	}
 
-	fn := map[string]any{"Code": map[string]any{"CodeUri": p["CodeUri"]}, "Tags": samTags}
+	fn := map[string]any{"Code": map[string]any{"CodeUri": p["CodeUri"]}, "Tags": tags}
 	for _, key := range []string{"FunctionName", "Description", "Handler", "Runtime", "Architectures",
 		"MemorySize", "Timeout", "LoggingConfig", "Environment"} {
 		if v, ok := p[key]; ok {
 			fn[key] = v
 		}
 	}
-	if tags, ok := p["Tags"].(map[string]any); ok {
-		for _, k := range sortedKeys(tags) {
-			fn["Tags"] = append(fn["Tags"].([]any), map[string]any{"Key": k, "Value": tags[k]})
-		}
-	}
 	if role, ok := p["Role"]; ok {
 		fn["Role"] = role
 	} else {
 		roleID := id + "Role"
-		role, err := functionRole(id, p["Policies"], samTags)
+		role, err := functionRole(id, p["Policies"], tags)
 		if err != nil {
 			return nil, err
 		}
@@ -154,7 +157,9 @@ func functionRole(id string, policies any, tags []any) (map[string]any, error) {
 			if !strings.HasPrefix(v, "arn:") {
 				return nil, fmt.Errorf("resource %s: managed policy %q must be an ARN locally", id, v)
 			}
-			managed = append(managed, v)
+			if !slices.Contains(managed, any(v)) { // SAM lists each ARN once
+				managed = append(managed, v)
+			}
 		default:
 			return nil, fmt.Errorf("resource %s: policy %d is neither a statement nor an ARN", id, i)
 		}
@@ -208,6 +213,8 @@ func transformScheduleV2(fnID, id string, p map[string]any, condition string) (m
 	var dlqARN any
 	if dlq, ok := p["DeadLetterConfig"].(map[string]any); ok {
 		switch {
+		case dlq["Arn"] != nil && dlq["Type"] != nil:
+			return nil, fmt.Errorf("resource %s: DeadLetterConfig takes Arn or Type, not both", id)
 		case dlq["Arn"] != nil:
 			dlqARN = dlq["Arn"]
 		case dlq["Type"] == "SQS":

@@ -127,10 +127,19 @@ func ParseTemplate(data []byte) (*Template, error) {
 
 func (t *Template) readParameters(v any) error {
 	params, _ := v.(map[string]any)
-	for name, raw := range params {
+	for _, name := range sortedKeys(params) {
+		raw := params[name]
 		def, ok := raw.(map[string]any)
 		if !ok {
 			return fmt.Errorf("parameter %s must be a mapping", name)
+		}
+		for _, key := range sortedKeys(def) {
+			switch key {
+			case "Type", "Default", "AllowedValues", "MinValue", "MaxValue", "Description", "ConstraintDescription", "NoEcho":
+			default:
+				// An unenforced constraint (AllowedPattern, MinLength, ...) would accept values AWS refuses.
+				return fmt.Errorf("parameter %s: %s is not supported", name, key)
+			}
 		}
 		p := Parameter{}
 		p.Type, _ = def["Type"].(string)
@@ -166,7 +175,8 @@ func (t *Template) readResources(v any) error {
 	if !ok || len(resources) == 0 {
 		return errors.New("template has no Resources")
 	}
-	for id, raw := range resources {
+	for _, id := range sortedKeys(resources) {
+		raw := resources[id]
 		def, ok := raw.(map[string]any)
 		if !ok {
 			return fmt.Errorf("resource %s must be a mapping", id)
@@ -204,7 +214,8 @@ func (t *Template) readResources(v any) error {
 
 func (t *Template) readOutputs(v any) error {
 	outputs, _ := v.(map[string]any)
-	for name, raw := range outputs {
+	for _, name := range sortedKeys(outputs) {
+		raw := outputs[name]
 		def, ok := raw.(map[string]any)
 		if !ok {
 			return fmt.Errorf("output %s must be a mapping", name)
@@ -243,7 +254,18 @@ func fromNode(n *yaml.Node) (any, error) {
 			if err != nil {
 				return nil, err
 			}
+			if _, dup := m[k.Value]; dup {
+				return nil, fmt.Errorf("line %d: key %s appears twice", k.Line, k.Value)
+			}
 			m[k.Value] = val
+		}
+		if att, ok := m["Fn::GetAtt"].(string); ok && len(m) == 1 {
+			// The long form also takes "Resource.Attribute", like !GetAtt.
+			id, attr, found := strings.Cut(att, ".")
+			if !found {
+				return nil, fmt.Errorf("line %d: Fn::GetAtt %s must be Resource.Attribute", n.Line, att)
+			}
+			m["Fn::GetAtt"] = []any{id, attr}
 		}
 		return m, nil
 	case yaml.SequenceNode:
@@ -257,6 +279,9 @@ func fromNode(n *yaml.Node) (any, error) {
 		}
 		return s, nil
 	case yaml.ScalarNode:
+		if n.ShortTag() == "!!timestamp" {
+			return n.Value, nil // CloudFormation reads dates as strings, as written
+		}
 		var v any
 		if err := n.Decode(&v); err != nil {
 			return nil, fmt.Errorf("line %d: %w", n.Line, err)

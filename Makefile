@@ -1,0 +1,105 @@
+# rotation-audit: `make local` runs the whole stack on the embedded cloud,
+# `make test` runs every test. Both need only Go; modules download themselves.
+
+GO         ?= go
+STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
+LAMBDA_ENV  = CGO_ENABLED=0 GOOS=linux GOARCH=arm64
+LAMBDA_FLAGS = -tags lambda.norpc -trimpath -ldflags "-s -w"
+ADDR       ?= 127.0.0.1:4566
+ENDPOINT   ?= http://localhost:4566
+STACK      ?= rotcheck
+CLOCK_SPEED ?= 1
+RUNS       ?= 10
+LOCALCLOUD = bin/localcloud
+
+.PHONY: build build-RotationCheckFunction sam-build test lint invoke deploy \
+	local local-up serve deploy-local teardown-local samlocal-deploy samlocal-delete \
+	bench bench-cycle $(LOCALCLOUD) clean help
+
+help:
+	@echo "make local           the main job on the embedded cloud: deploy, scenarios A/B/C, teardown"
+	@echo "make test            every test (scenario tests on the embedded cloud)"
+	@echo "make local-up        serve on $(ADDR) with the stack deployed until Ctrl-C (CLOCK_SPEED=3600 to watch)"
+	@echo "make deploy-local | teardown-local   against ENDPOINT=$(ENDPOINT) (this tool's serve/up or LocalEmu)"
+	@echo "make build | lint | bench | bench-cycle | invoke | deploy | samlocal-deploy"
+
+# The Lambda binary, as AWS runs it: linux/arm64, named bootstrap.
+build:
+	@mkdir -p bin
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o bin/bootstrap ./rotation-check
+	@ls -l bin/bootstrap | awk '{printf "bin/bootstrap: %d bytes\n", $$5}'
+
+# sam build (BuildMethod: makefile) runs this with ARTIFACTS_DIR set.
+build-RotationCheckFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./rotation-check
+
+sam-build:
+	@command -v sam >/dev/null || { echo "sam is not installed: https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html"; exit 1; }
+	sam build
+
+test:
+	@mkdir -p bin
+	@echo "go test ./... (the first run downloads modules and compiles the kumo emulator: a minute or more on 2 cores)"
+	@$(GO) test -v ./... > bin/test.log 2>&1; status=$$?; \
+	awk '/^(ok|FAIL|panic)/ {print; next} \
+	     /^ *--- (FAIL|SKIP)/ {print; show=1; next} \
+	     show && /^ +[^ -=]/ {print; next} {show=0}' bin/test.log; \
+	tests=$$(grep -c -- '^ *--- PASS' bin/test.log); skips=$$(grep -c -- '^ *--- SKIP' bin/test.log); \
+	echo "$$tests passed, $$skips skipped (full log: bin/test.log)"; exit $$status
+
+lint:
+	@echo "gofmt"; out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	@if command -v cfn-lint >/dev/null; then echo "cfn-lint template.yaml"; cfn-lint template.yaml; \
+	else echo "cfn-lint is not installed: template lint skipped (pip install cfn-lint)"; fi
+
+invoke:
+	@command -v sam >/dev/null || { echo "sam is not installed; without Docker use: make local"; exit 1; }
+	sam build && sam local invoke RotationCheckFunction -e events/schedule.json --env-vars events/env.json
+
+deploy:
+	@command -v sam >/dev/null || { echo "sam is not installed: https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html"; exit 1; }
+	sam build && sam deploy
+
+# The local cloud command; the first build compiles kumo (over a minute on 2 cores).
+$(LOCALCLOUD):
+	@mkdir -p bin
+	@( sleep 3; echo "building $(LOCALCLOUD): the first build compiles the kumo AWS emulator, over a minute on 2 cores..." ) & \
+	notice=$$!; $(GO) build -o $(LOCALCLOUD) ./cmd/localcloud; status=$$?; kill $$notice 2>/dev/null; exit $$status
+
+local: $(LOCALCLOUD)
+	@$(LOCALCLOUD) run -stack $(STACK)
+
+local-up: $(LOCALCLOUD)
+	@$(LOCALCLOUD) up -stack $(STACK) -addr $(ADDR) -clock-speed $(CLOCK_SPEED)
+
+serve: $(LOCALCLOUD)
+	@$(LOCALCLOUD) serve -addr $(ADDR) -clock-speed $(CLOCK_SPEED)
+
+deploy-local: $(LOCALCLOUD)
+	@$(LOCALCLOUD) deploy -endpoint $(ENDPOINT) -stack $(STACK)
+
+teardown-local: $(LOCALCLOUD)
+	@$(LOCALCLOUD) teardown -endpoint $(ENDPOINT) -stack $(STACK)
+
+# For people with LocalEmu/LocalStack and SAM CLI: the same template through
+# the emulator's own CloudFormation (samconfig.toml's "local" environment).
+samlocal-deploy:
+	@command -v samlocal >/dev/null || { echo "samlocal is not installed (pip install aws-sam-cli-local); without it use: make deploy-local"; exit 1; }
+	samlocal build && samlocal deploy --config-env local
+
+samlocal-delete:
+	@command -v samlocal >/dev/null || { echo "samlocal is not installed (pip install aws-sam-cli-local)"; exit 1; }
+	samlocal delete --config-env local --no-prompts
+
+# Go benchmarks: the rotation check's throughput and memory per secret.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/audit/
+
+# The whole local cycle, several times: min/median/max per phase.
+bench-cycle: $(LOCALCLOUD)
+	@$(LOCALCLOUD) bench -runs $(RUNS)
+
+clean:
+	rm -rf bin .aws-sam

@@ -1,0 +1,216 @@
+package localcloud
+
+import (
+	"bytes"
+	"context"
+	"hash/crc32"
+	"io"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/matryer/is"
+	"github.com/sivchari/kumo"
+)
+
+// testBuilder builds the real bootstrap once for every test of the package.
+var testBuilder = sync.OnceValues(func() (*Builder, error) {
+	root, err := ModuleRoot(".")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "localcloud-test-")
+	if err != nil {
+		return nil, err
+	}
+	return &Builder{ModuleDir: root, Package: "./rotation-check", OutDir: dir}, nil
+})
+
+// bootstrapZip returns the function's deployment package for goos/goarch.
+func bootstrapZip(t *testing.T, goos, goarch string) []byte {
+	t.Helper()
+	b, err := testBuilder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := b.Zip(context.Background(), goos, goarch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
+// startCloud starts an embedded cloud for one test, logging into logs.
+func startCloud(t *testing.T, logs io.Writer) *Cloud {
+	t.Helper()
+	c, err := Start(Options{Logs: logs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// lockedBuffer is a log sink tests can read while processes write to it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestFrontAddsDynamoDBChecksum(t *testing.T) {
+	is := is.New(t)
+	c := startCloud(t, nil)
+	req, err := http.NewRequest(http.MethodPost, c.URL+"/", strings.NewReader("{}"))
+	is.NoErr(err)
+	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.ListTables")
+	req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=x")
+	resp, err := http.DefaultClient.Do(req)
+	is.NoErr(err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	is.NoErr(err)
+	is.Equal(resp.StatusCode, http.StatusOK)
+	is.Equal(resp.Header.Get("X-Amz-Crc32"), strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10)) // what the SDK validates
+}
+
+func TestProbe(t *testing.T) {
+	is := is.New(t)
+	c := startCloud(t, nil)
+	info, ok := Probe(context.Background(), c.URL)
+	is.True(ok) // the embedded cloud says so
+	is.Equal(info, Info{Emulator: "kumo", Runner: true, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH})
+
+	plain := kumo.NewServer()
+	defer plain.Close()
+	_, ok = Probe(context.Background(), plain.URL)
+	is.True(!ok) // an emulator without our front cannot run host builds
+	_, ok = Probe(context.Background(), "http://127.0.0.1:1")
+	is.True(!ok) // nothing listening
+}
+
+func TestStartRefusesBusyAddress(t *testing.T) {
+	is := is.New(t)
+	c := startCloud(t, nil)
+	_, err := Start(Options{Addr: strings.TrimPrefix(c.URL, "http://")})
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "listen on 127.0.0.1:")) // names the address
+}
+
+// The runner starts the real bootstrap when a function is created, restarts
+// it when its configuration or code changes, and stops it on delete.
+func TestRunnerFollowsFunctionLifecycle(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	logs := &lockedBuffer{}
+	c := startCloud(t, logs)
+	l := c.Clients().Lambda
+	name := "runner-lifecycle"
+	zip := bootstrapZip(t, runtime.GOOS, runtime.GOARCH)
+
+	_, err := l.CreateFunction(ctx, &lambda.CreateFunctionInput{
+		FunctionName: aws.String(name), Role: aws.String("arn:aws:iam::000000000000:role/r"),
+		Runtime: ltypes.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Code:        &ltypes.FunctionCode{ZipFile: zip},
+		Environment: &ltypes.Environment{Variables: map[string]string{"TABLE_NAME": "runner-table"}},
+	})
+	is.NoErr(err)
+	first, ok := c.FunctionStarted(name)
+	is.True(ok) // started as soon as it was created
+
+	// An invalid event makes the real handler answer with its own error.
+	out, err := l.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(name), Payload: []byte(`[1]`)})
+	is.NoErr(err)
+	is.Equal(aws.ToString(out.FunctionError), "Unhandled")
+	is.True(strings.Contains(string(out.Payload), "event must be a JSON object, got an array"))
+
+	_, err = l.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+		FunctionName: aws.String(name), Environment: &ltypes.Environment{Variables: map[string]string{"TABLE_NAME": ""}},
+	})
+	is.NoErr(err)
+	second, ok := c.FunctionStarted(name)
+	is.True(ok)
+	is.True(second.After(first)) // restarted with the new environment
+	out, err = l.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(name), Payload: []byte(`{}`)})
+	is.NoErr(err)
+	is.True(strings.Contains(string(out.Payload), "TABLE_NAME is required")) // the new environment reached the process
+
+	_, err = l.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String(name), ZipFile: zip})
+	is.NoErr(err)
+	third, ok := c.FunctionStarted(name)
+	is.True(ok)
+	is.True(third.After(second)) // restarted with the new code
+	pid := c.runner.fns[name].cmd.Process.Pid
+
+	_, err = l.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(name)})
+	is.NoErr(err)
+	_, ok = c.FunctionStarted(name)
+	is.True(!ok)                                            // stopped with its function
+	is.True(processGone(pid))                               // and the process is gone
+	is.True(strings.Contains(logs.String(), "["+name+"] ")) // its output is shown, prefixed with its name
+}
+
+// Closing the cloud stops every function process.
+func TestCloseStopsFunctions(t *testing.T) {
+	is := is.New(t)
+	c, err := Start(Options{})
+	is.NoErr(err)
+	_, err = c.Clients().Lambda.CreateFunction(context.Background(), &lambda.CreateFunctionInput{
+		FunctionName: aws.String("close-stops"), Role: aws.String("arn:aws:iam::000000000000:role/r"),
+		Runtime: ltypes.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Code: &ltypes.FunctionCode{ZipFile: bootstrapZip(t, runtime.GOOS, runtime.GOARCH)},
+	})
+	is.NoErr(err)
+	pid := c.runner.fns["close-stops"].cmd.Process.Pid
+	is.True(!processGone(pid)) // running until Close
+	is.NoErr(c.Close())
+	is.True(processGone(pid)) // no process left behind
+}
+
+// A bootstrap built for another platform (what AWS runs) is refused with a
+// message saying so, instead of failing obscurely.
+func TestRunnerRefusesForeignBinary(t *testing.T) {
+	is := is.New(t)
+	foreign := "arm64"
+	if runtime.GOARCH == "arm64" {
+		foreign = "amd64"
+	}
+	logs := &lockedBuffer{}
+	c := startCloud(t, logs)
+	_, err := c.Clients().Lambda.CreateFunction(context.Background(), &lambda.CreateFunctionInput{
+		FunctionName: aws.String("foreign-binary"), Role: aws.String("arn:aws:iam::000000000000:role/r"),
+		Runtime: ltypes.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
+		Code: &ltypes.FunctionCode{ZipFile: bootstrapZip(t, "linux", foreign)},
+	})
+	is.NoErr(err) // the emulator stores it as AWS would
+	_, ok := c.FunctionStarted("foreign-binary")
+	is.True(!ok)
+	is.True(strings.Contains(logs.String(), "cannot run foreign-binary: bootstrap is built for linux/"+foreign))
+}
+
+// processGone reports whether a process has exited (Linux and macOS). A
+// process stopped by the runner has been waited for, so it is gone at once.
+func processGone(pid int) bool {
+	p, err := os.FindProcess(pid)
+	return err != nil || p.Signal(syscall.Signal(0)) != nil
+}

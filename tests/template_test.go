@@ -1,0 +1,191 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+)
+
+// sub is the long form of !Sub.
+func sub(s string) map[string]any { return map[string]any{"Fn::Sub": s} }
+
+func ref(s string) map[string]any { return map[string]any{"Ref": s} }
+
+func getAtt(id, attr string) map[string]any { return map[string]any{"Fn::GetAtt": []any{id, attr}} }
+
+// The template states the contract of the design card and issue: names from
+// the stack name, the function's runtime and least privilege, the schedule,
+// the table's keys, index, TTL and protection, the seeded secrets, outputs.
+func TestTemplateContract(t *testing.T) {
+	is := is.New(t)
+	tmpl := env.tmpl
+	is.Equal(tmpl.Transforms, []string{"AWS::Serverless-2016-10-31"})
+
+	is.Equal(*tmpl.Parameters["ScheduleExpression"].Default, "rate(1 hour)")
+	is.Equal(*tmpl.Parameters["MaxAgeDays"].Default, "30")
+	is.Equal(*tmpl.Parameters["RetentionDays"].Default, "400")
+	is.Equal(tmpl.Parameters["SeedTestSecrets"].AllowedValues, []string{"true", "false"})
+
+	fn := tmpl.Resources["RotationCheckFunction"]
+	is.Equal(fn.Type, "AWS::Serverless::Function")
+	p := fn.Properties
+	is.Equal(p["FunctionName"], sub("${AWS::StackName}-check"))
+	is.Equal(p["Runtime"], "provided.al2023")
+	is.Equal(p["Architectures"], []any{"arm64"})
+	is.Equal(p["Handler"], "bootstrap")
+	is.Equal(fn.Metadata["BuildMethod"], "makefile") // go.mod is at the root (facts.md)
+	is.Equal(p["LoggingConfig"], map[string]any{"LogFormat": "JSON"})
+	vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+	is.Equal(vars["TABLE_NAME"], ref("AuditTable"))
+	is.Equal(vars["MAX_AGE_DAYS"], ref("MaxAgeDays"))
+	is.Equal(vars["RETENTION_DAYS"], ref("RetentionDays"))
+	is.Equal(vars["TAG_KEY"], "Managed")
+	is.Equal(vars["TAG_VALUE"], "true")
+	is.Equal(vars["AWS_ENDPOINT_URL"], "") // declared, so sam local invoke can set it
+
+	// Least privilege: list secrets (no resource-level permission exists),
+	// write rows to this table only; never read a secret value.
+	var actions []string
+	for _, pol := range p["Policies"].([]any) {
+		for _, st := range pol.(map[string]any)["Statement"].([]any) {
+			s := st.(map[string]any)
+			is.Equal(s["Effect"], "Allow")
+			for _, a := range asList(s["Action"]) {
+				actions = append(actions, a)
+				is.True(!strings.Contains(a, "*")) // no wildcard actions
+				if strings.HasPrefix(a, "dynamodb:") {
+					is.Equal(s["Resource"], getAtt("AuditTable", "Arn")) // DynamoDB only on the audit table
+				}
+			}
+		}
+	}
+	slices.Sort(actions)
+	is.Equal(actions, []string{"dynamodb:BatchWriteItem", "dynamodb:PutItem", "secretsmanager:ListSecrets"})
+
+	ev := p["Events"].(map[string]any)["Hourly"].(map[string]any)
+	is.Equal(ev["Type"], "ScheduleV2")
+	e := ev["Properties"].(map[string]any)
+	is.Equal(e["ScheduleExpression"], ref("ScheduleExpression"))
+	is.Equal(e["ScheduleExpressionTimezone"], "UTC")
+	is.Equal(e["FlexibleTimeWindow"], map[string]any{"Mode": "OFF"})
+	is.Equal(e["Name"], sub("${AWS::StackName}-hourly"))
+	is.Equal(e["DeadLetterConfig"], map[string]any{"Arn": getAtt("DeadLetterQueue", "Arn")})
+	retry := e["RetryPolicy"].(map[string]any)
+	is.True(retry["MaximumRetryAttempts"] != nil && retry["MaximumEventAgeInSeconds"] != nil)
+	var input map[string]string
+	is.NoErr(json.Unmarshal([]byte(e["Input"].(string)), &input))
+	is.Equal(input["scheduled_time"], "<aws.scheduler.scheduled-time>")
+
+	table := tmpl.Resources["AuditTable"]
+	is.Equal(table.Type, "AWS::DynamoDB::Table")
+	tp := table.Properties
+	is.Equal(tp["TableName"], sub("${AWS::StackName}-audit"))
+	is.Equal(tp["BillingMode"], "PAY_PER_REQUEST")
+	is.Equal(tp["KeySchema"], []any{
+		map[string]any{"AttributeName": "secret_name", "KeyType": "HASH"},
+		map[string]any{"AttributeName": "run_id", "KeyType": "RANGE"},
+	})
+	gsi := tp["GlobalSecondaryIndexes"].([]any)[0].(map[string]any)
+	is.Equal(gsi["IndexName"], "by-run")
+	is.Equal(gsi["KeySchema"].([]any)[0], map[string]any{"AttributeName": "run_id", "KeyType": "HASH"}) // one run = one Query
+	is.Equal(tp["TimeToLiveSpecification"], map[string]any{"AttributeName": "expires_at", "Enabled": true})
+	is.Equal(tp["SSESpecification"], map[string]any{"SSEEnabled": true})
+	is.Equal(tp["PointInTimeRecoverySpecification"], map[string]any{"PointInTimeRecoveryEnabled": true})
+
+	for id, want := range map[string][]string{
+		"FreshSecret": {"${AWS::StackName}-fresh", "true"}, "StaleSecret": {"${AWS::StackName}-stale", "true"},
+		"IgnoredSecret": {"${AWS::StackName}-ignored", "false"},
+	} {
+		s := tmpl.Resources[id]
+		is.Equal(s.Type, "AWS::SecretsManager::Secret")
+		is.Equal(s.Condition, "SeedSecrets") // only with SeedTestSecrets=true
+		is.Equal(s.Properties["Name"], sub(want[0]))
+		is.Equal(s.Properties["Tags"], []any{map[string]any{"Key": "Managed", "Value": want[1]}})
+		is.True(s.Properties["GenerateSecretString"] != nil) // no value in the template
+	}
+
+	var outputs []string
+	for name := range tmpl.Outputs {
+		outputs = append(outputs, name)
+	}
+	slices.Sort(outputs)
+	is.Equal(outputs, []string{"FreshSecretName", "FunctionName", "IgnoredSecretName", "ScheduleExpression",
+		"ScheduleName", "StaleSecretName", "TableName"})
+}
+
+// The deployed policies, after the SAM transform, grant no GetSecretValue and
+// no DynamoDB wildcard anywhere.
+func TestTemplatePoliciesAfterTransform(t *testing.T) {
+	is := is.New(t)
+	tt, err := env.tmpl.Transform()
+	is.NoErr(err)
+	raw, err := json.Marshal(tt.Resources)
+	is.NoErr(err)
+	doc := string(raw)
+	is.True(!strings.Contains(doc, "GetSecretValue"))
+	is.True(!strings.Contains(doc, `"dynamodb:*"`))
+	for id, r := range tt.Resources {
+		if r.Type != "AWS::IAM::Role" {
+			continue
+		}
+		for _, pol := range asAny(r.Properties["Policies"]) {
+			for _, st := range asAny(pol.(map[string]any)["PolicyDocument"].(map[string]any)["Statement"]) {
+				s := st.(map[string]any)
+				for _, a := range asList(s["Action"]) {
+					if strings.HasPrefix(a, "dynamodb:") && s["Resource"] == "*" {
+						t.Errorf("%s allows %s on every resource", id, a)
+					}
+				}
+			}
+		}
+	}
+}
+
+// events/schedule.json is exactly what the schedule's Input becomes when the
+// scheduler fills in its context attributes.
+func TestScheduleEventMatchesTemplateInput(t *testing.T) {
+	is := is.New(t)
+	data, err := os.ReadFile("../events/schedule.json")
+	is.NoErr(err)
+	var event map[string]string
+	is.NoErr(json.Unmarshal(data, &event))
+	hourly := env.tmpl.Resources["RotationCheckFunction"].Properties["Events"].(map[string]any)["Hourly"]
+	input := hourly.(map[string]any)["Properties"].(map[string]any)["Input"].(string)
+
+	at, err := time.Parse(time.RFC3339, event["scheduled_time"])
+	is.NoErr(err)
+	attempt, err := strconv.Atoi(event["attempt_number"])
+	is.NoErr(err)
+	filled := localcloud.FillInput(input, localcloud.ContextAttributes{
+		ScheduledTime: at, ExecutionID: event["execution_id"], AttemptNumber: attempt, ScheduleARN: event["schedule_arn"],
+	})
+	var fromTemplate map[string]string
+	is.NoErr(json.Unmarshal([]byte(filled), &fromTemplate))
+	is.Equal(fromTemplate, event) // the fixture is the template's Input, filled in
+}
+
+func asList(v any) []string {
+	var out []string
+	for _, x := range asAny(v) {
+		out = append(out, x.(string))
+	}
+	return out
+}
+
+func asAny(v any) []any {
+	switch x := v.(type) {
+	case []any:
+		return x
+	case nil:
+		return nil
+	}
+	return []any{v}
+}
