@@ -63,10 +63,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "rotation-audit: stack %s from %s on the embedded cloud (kumo, in-process; no Docker, no account)\n", sf.stack, sf.template)
 	start := time.Now()
+	fmt.Fprintf(stdout, "build     bootstrap for %s/%s (go build; the first build compiles the AWS SDK, about 15 s)", runtime.GOOS, runtime.GOARCH)
 	if _, err := c.builder.Zip(ctx, runtime.GOOS, runtime.GOARCH); err != nil {
+		fmt.Fprintln(stdout)
 		return err
 	}
-	fmt.Fprintf(stdout, "build     bootstrap for %s/%s (go build, cached when unchanged)%s\n", runtime.GOOS, runtime.GOARCH, took(time.Since(start)))
+	fmt.Fprintf(stdout, "%s\n", took(time.Since(start)))
 	p, err := c.run(ctx)
 	if err != nil {
 		return err
@@ -76,11 +78,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-// newCycle reads the template and prepares the function build.
+// newCycle reads and validates the template, so that a template or
+// parameter mistake is reported before anything starts, and prepares the
+// function build.
 func newCycle(sf stackFlags, out io.Writer) (*cycle, error) {
 	tmpl, err := sf.load()
 	if err != nil {
 		return nil, err
+	}
+	check := &localcloud.Deployer{Clients: &localcloud.Clients{Region: sf.region}, Stack: sf.stack, Params: sf.params}
+	if err := check.Validate(tmpl); err != nil {
+		return nil, fmt.Errorf("%s: %w", sf.template, err)
 	}
 	root, err := localcloud.ModuleRoot(".")
 	if err != nil {

@@ -85,24 +85,6 @@ func (f *clockSQS) Sent() ([]*sqs.GetQueueUrlInput, []*sqs.SendMessageInput) {
 	return append([]*sqs.GetQueueUrlInput(nil), f.lookups...), append([]*sqs.SendMessageInput(nil), f.sent...)
 }
 
-// clockLog collects the clock's log lines from its goroutines.
-type clockLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *clockLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *clockLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // clockAPIError stands in for an SDK error that carries an AWS error code.
 type clockAPIError struct{ code, message string }
 
@@ -115,10 +97,10 @@ func clockNow(base time.Time) func() time.Time {
 	return func() time.Time { return base.Add(time.Since(start)) }
 }
 
-func clockForTest(t *testing.T, speed float64, fn *clockLambda, queue *clockSQS, logs *clockLog) *Clock {
+func clockForTest(t *testing.T, speed float64, fn *clockLambda, queue *clockSQS, logs *lockedBuffer) *Clock {
 	t.Helper()
-	opts := ClockOptions{Speed: speed, Lambda: fn, Logs: &clockLog{}, Now: clockNow(clockBase)}
-	// A nil *clockSQS or *clockLog in an interface would not be a nil interface.
+	opts := ClockOptions{Speed: speed, Lambda: fn, Logs: &lockedBuffer{}, Now: clockNow(clockBase)}
+	// A nil *clockSQS or *lockedBuffer in an interface would not be a nil interface.
 	if queue != nil {
 		opts.SQS = queue
 	}
@@ -295,7 +277,7 @@ func TestClockRateFiresPeriodically(t *testing.T) {
 	t.Parallel()
 	is := is.New(t)
 	fn := &clockLambda{}
-	logs := &clockLog{}
+	logs := &lockedBuffer{}
 	c := clockForTest(t, clockFast, fn, nil, logs)
 	s := clockSchedule("rotcheck-hourly", "rate(1 hour)")
 	is.NoErr(c.Set(s))
@@ -359,7 +341,7 @@ func TestClockAtInThePastDoesNotFire(t *testing.T) {
 	t.Parallel()
 	is := is.New(t)
 	fn := &clockLambda{}
-	logs := &clockLog{}
+	logs := &lockedBuffer{}
 	c := clockForTest(t, clockFast, fn, nil, logs)
 	is.NoErr(c.Set(clockSchedule("rotcheck-late", "at(2026-11-25T12:00:00)")))
 	time.Sleep(20 * time.Millisecond)
@@ -371,7 +353,7 @@ func TestClockStartAndEndDate(t *testing.T) {
 	t.Parallel()
 	is := is.New(t)
 	fn := &clockLambda{}
-	logs := &clockLog{}
+	logs := &lockedBuffer{}
 	c := clockForTest(t, clockFast, fn, nil, logs)
 	s := clockSchedule("rotcheck-window", "rate(1 hour)")
 	s.StartDate = aws.Time(clockBase.Add(10 * time.Hour))
@@ -389,7 +371,7 @@ func TestClockDisabledNeverFires(t *testing.T) {
 	t.Parallel()
 	is := is.New(t)
 	fn := &clockLambda{}
-	logs := &clockLog{}
+	logs := &lockedBuffer{}
 	c := clockForTest(t, clockFast, fn, nil, logs)
 	s := clockSchedule("rotcheck-off", "rate(1 hour)")
 	s.State = schedulertypes.ScheduleStateDisabled
@@ -509,7 +491,7 @@ func TestClockRetriesThenDeadLetters(t *testing.T) {
 		return nil, clockAPIError{code: "TooManyRequestsException", message: "Rate exceeded"}
 	}}
 	queue := &clockSQS{}
-	logs := &clockLog{}
+	logs := &lockedBuffer{}
 	// 36000x: at() ten simulated minutes away fires after ~17 real ms, and the
 	// default 24 h event age is 2.4 real seconds, far beyond three attempts.
 	c := clockForTest(t, 36000, fn, queue, logs)
@@ -559,7 +541,7 @@ func TestClockRetrySucceeds(t *testing.T) {
 		return &lambda.InvokeOutput{StatusCode: 202}, nil
 	}
 	queue := &clockSQS{}
-	logs := &clockLog{}
+	logs := &lockedBuffer{}
 	c := clockForTest(t, 36000, fn, queue, logs)
 	s := clockSchedule("rotcheck-flaky", "at(2026-11-25T13:10:00)")
 	s.Target.DeadLetterConfig = &schedulertypes.DeadLetterConfig{Arn: aws.String(clockQueueARN)}
@@ -598,7 +580,7 @@ func TestClockSkipsNonLambdaTarget(t *testing.T) {
 	t.Parallel()
 	is := is.New(t)
 	fn := &clockLambda{}
-	logs := &clockLog{}
+	logs := &lockedBuffer{}
 	c := clockForTest(t, clockFast, fn, nil, logs)
 	s := clockSchedule("rotcheck-queue", "rate(1 hour)")
 	s.Target.Arn = aws.String("arn:aws:sqs:us-east-1:123456789012:rotcheck-work")

@@ -92,6 +92,17 @@ func (d *Deployer) Deploy(ctx context.Context, t *Template) (*StackResult, error
 	return res, nil
 }
 
+// Validate checks, without calling the endpoint, that t can be deployed as
+// this stack: parameters, conditions, and only supported resource types and
+// properties.
+func (d *Deployer) Validate(t *Template) error {
+	p, err := newPlan(t, d.Stack, d.Clients.Region, "000000000000", d.Params)
+	if err != nil {
+		return err
+	}
+	return p.check()
+}
+
 // StackResult is what Deploy returns.
 type StackResult struct {
 	Name      string
