@@ -41,9 +41,11 @@ test:
 	@mkdir -p bin
 	@echo "go test ./... (the first run downloads modules and compiles the kumo emulator: a minute or more on 2 cores)"
 	@$(GO) test -v ./... > bin/test.log 2>&1; status=$$?; \
-	awk '/^(ok|FAIL|panic)/ {print; next} \
-	     /^ *--- (FAIL|SKIP)/ {print; show=1; next} \
-	     show && /^ +[^ -=]/ {print; next} {show=0}' bin/test.log; \
+	awk '/^=== / {buf = ""; next} \
+	     /^ *--- (FAIL|SKIP)/ {print; printf "%s", buf; buf = ""; next} \
+	     /^ *--- PASS/ {buf = ""; next} \
+	     /^(ok|FAIL|panic)/ {print; next} \
+	     /^ +/ {buf = buf $$0 "\n"}' bin/test.log; \
 	tests=$$(grep -c -- '^ *--- PASS' bin/test.log); skips=$$(grep -c -- '^ *--- SKIP' bin/test.log); \
 	echo "$$tests passed, $$skips skipped (full log: bin/test.log)"; exit $$status
 
