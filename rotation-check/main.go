@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -22,22 +21,31 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 )
 
-// handler is the shape lambda.Start receives.
-type handler func(context.Context, json.RawMessage) (audit.Result, error)
+// The checker receives raw payloads, so it can judge an empty or non-object
+// one itself.
+var _ lambda.Handler = (*audit.Checker)(nil)
 
 func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	h, err := newHandler(os.LookupEnv, logger)
+	c, err := newChecker(os.LookupEnv, logger)
 	if err != nil {
 		logger.Error("cannot start", "error", err.Error())
-		h = func(context.Context, json.RawMessage) (audit.Result, error) { return audit.Result{}, err }
+		lambda.Start(failing{err})
+		return
 	}
-	lambda.Start(h)
+	lambda.Start(c)
 }
 
-// newHandler validates the configuration and builds the SDK clients once,
+// failing answers every invocation with the error that stopped the
+// function from starting, so a bad configuration is visible and nothing
+// is written.
+type failing struct{ err error }
+
+func (f failing) Invoke(context.Context, []byte) ([]byte, error) { return nil, f.err }
+
+// newChecker validates the configuration and builds the SDK clients once,
 // for every invocation of this execution environment.
-func newHandler(lookup func(string) (string, bool), logger *slog.Logger) (handler, error) {
+func newChecker(lookup func(string) (string, bool), logger *slog.Logger) (*audit.Checker, error) {
 	cfg, err := audit.ConfigFromEnv(lookup)
 	if err != nil {
 		return nil, err
@@ -52,7 +60,7 @@ func newHandler(lookup func(string) (string, bool), logger *slog.Logger) (handle
 	table := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		o.BaseEndpoint = endpoint(lookup, "DYNAMODB")
 	})
-	return audit.New(secrets, table, cfg, logger).Handle, nil
+	return audit.New(secrets, table, cfg, logger), nil
 }
 
 // awsConfig reads the region and the execution role's credentials from the

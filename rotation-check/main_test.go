@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"strings"
@@ -40,14 +41,14 @@ func with(extra map[string]string) map[string]string {
 	return vars
 }
 
-func TestNewHandler(t *testing.T) {
+func TestNewChecker(t *testing.T) {
 	is := is.New(t)
-	h, err := newHandler(lookup(lambdaEnv), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h, err := newChecker(lookup(lambdaEnv), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	is.NoErr(err)
 	is.True(h != nil)
 }
 
-func TestNewHandlerErrors(t *testing.T) {
+func TestNewCheckerErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		vars map[string]string
@@ -61,10 +62,12 @@ func TestNewHandlerErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
-			h, err := newHandler(lookup(tt.vars), slog.New(slog.NewTextHandler(io.Discard, nil)))
+			h, err := newChecker(lookup(tt.vars), slog.New(slog.NewTextHandler(io.Discard, nil)))
 			is.True(err != nil) // every invocation will fail with this error
 			is.True(h == nil)
 			is.True(strings.Contains(err.Error(), tt.want))
+			_, invokeErr := failing{err}.Invoke(context.Background(), []byte(`{}`))
+			is.Equal(invokeErr, err) // what every invocation then answers
 		})
 	}
 }

@@ -78,6 +78,8 @@ func TestRedeployUpdatesInPlace(t *testing.T) {
 	first, s := deployed(t)
 	before, err := env.clients.SecretsManager.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.Fresh)})
 	is.NoErr(err)
+	described, err := env.clients.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(s.Stale)})
+	is.NoErr(err)
 
 	again, err := deployer(stackName, nil).Deploy(ctx, env.tmpl)
 	is.NoErr(err)
@@ -88,7 +90,10 @@ func TestRedeployUpdatesInPlace(t *testing.T) {
 	after, err := env.clients.SecretsManager.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.Fresh)})
 	is.NoErr(err)
 	is.Equal(aws.ToString(after.SecretString), aws.ToString(before.SecretString)) // the value was not regenerated
-	is.Equal(len(namesWithPrefix(t, "rotcheck-")), len(first.Resources))          // one of each, no duplicates
+	redescribed, err := env.clients.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(s.Stale)})
+	is.NoErr(err)
+	is.Equal(aws.ToTime(redescribed.LastChangedDate), aws.ToTime(described.LastChangedDate)) // untouched: the age the check reads stays
+	is.Equal(len(namesWithPrefix(t, "rotcheck-")), len(first.Resources))                     // one of each, no duplicates
 
 	if env.invoke {
 		runID := aRun(t, s)

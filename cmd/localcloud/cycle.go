@@ -82,13 +82,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 // parameter mistake is reported before anything starts, and prepares the
 // function build.
 func newCycle(sf stackFlags, out io.Writer) (*cycle, error) {
+	// Both are the user's to fix, so they exit with the usage status.
 	tmpl, err := sf.load()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", err, errUsage)
 	}
 	check := &localcloud.Deployer{Clients: &localcloud.Clients{Region: sf.region}, Stack: sf.stack, Params: sf.params}
 	if err := check.Validate(tmpl); err != nil {
-		return nil, fmt.Errorf("%s: %w", sf.template, err)
+		return nil, fmt.Errorf("%s: %w: %w", sf.template, err, errUsage)
 	}
 	root, err := localcloud.ModuleRoot(".")
 	if err != nil {
@@ -217,18 +218,21 @@ func (c *cycle) printf(format string, args ...any) { fmt.Fprintf(c.out, format, 
 // teardown deletes the stack and says whether anything is left.
 func teardown(ctx context.Context, d *localcloud.Deployer, tmpl *localcloud.Template, out io.Writer) (string, error) {
 	res, err := d.Teardown(ctx, tmpl)
-	if err != nil {
+	if res == nil {
 		return "teardown failed", err
 	}
-	if len(res.Leftovers) == 0 {
+	if len(res.Leftovers) == 0 && err == nil {
 		return fmt.Sprintf("%d resources deleted; clean: nothing left behind", len(res.Deleted)), nil
 	}
 	var left []string
 	for _, r := range res.Leftovers {
 		left = append(left, fmt.Sprintf("%s %s", r.Type, r.Name))
 	}
-	fmt.Fprintf(out, "          left behind:\n            %s\n", strings.Join(left, "\n            "))
-	return "NOT clean", fmt.Errorf("teardown left %d resources behind: %s", len(left), strings.Join(left, ", "))
+	if len(left) > 0 {
+		fmt.Fprintf(out, "          left behind:\n            %s\n", strings.Join(left, "\n            "))
+		err = errors.Join(err, fmt.Errorf("teardown left %d resources behind: %s", len(left), strings.Join(left, ", ")))
+	}
+	return "NOT clean", err
 }
 
 // coldStart restarts the function's process (as a code update does) and

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
@@ -64,8 +65,10 @@ func main() {
 	}
 }
 
-// run dispatches to a command.
+// run dispatches to a command. Function processes and the clock write to
+// stdout from their own goroutines, so every write goes through one lock.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	stdout = &lockedWriter{w: stdout}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("no command given: %w", errUsage)
@@ -153,4 +156,16 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -52,7 +52,7 @@ func TestRunRefusesBadParameterUpFront(t *testing.T) {
 	is := is.New(t)
 	var stdout, stderr bytes.Buffer
 	err := run(context.Background(), []string{"run", "-template", "../../template.yaml", "-param", "SeedTestSecrets=maybe"}, &stdout, &stderr)
-	is.True(err != nil)
+	is.True(errors.Is(err, errUsage)) // the user's mistake: exit status 2
 	is.True(strings.Contains(err.Error(), `parameter SeedTestSecrets="maybe" is not one of true, false`))
 	is.Equal(stdout.String(), "") // nothing built, started or deployed
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -28,9 +29,11 @@ const (
 	batchSize = 25
 	// maxWriteAttempts bounds the BatchWriteItem calls for one batch while
 	// DynamoDB keeps returning UnprocessedItems.
-	maxWriteAttempts = 6
-	// maxBackoff caps the wait between those attempts.
-	maxBackoff = 4 * time.Second
+	maxWriteAttempts = 8
+	// baseBackoff and maxBackoff shape the wait between those attempts: at
+	// most 50 ms, 100 ms, 200 ms, ... up to 4 s, about 6 s in all.
+	baseBackoff = 50 * time.Millisecond
+	maxBackoff  = 4 * time.Second
 	// DefaultStopMargin is how long before the invocation deadline a run stops,
 	// so it can report what it wrote instead of being killed mid-batch.
 	DefaultStopMargin = 2 * time.Second
@@ -71,8 +74,8 @@ type Checker struct {
 	StopMargin time.Duration
 }
 
-// New returns a Checker with the real clock and the SDK's exponential
-// backoff with jitter.
+// New returns a Checker with the real clock and exponential backoff with
+// full jitter.
 func New(secrets secretsmanager.ListSecretsAPIClient, table BatchWriter, cfg Config, logger *slog.Logger) *Checker {
 	return &Checker{
 		Secrets:    secrets,
@@ -80,14 +83,33 @@ func New(secrets secretsmanager.ListSecretsAPIClient, table BatchWriter, cfg Con
 		Config:     cfg,
 		Logger:     logger,
 		Now:        time.Now,
-		Backoff:    retry.NewExponentialJitterBackoff(maxBackoff),
+		Backoff:    retry.BackoffDelayerFunc(fullJitter),
 		StopMargin: DefaultStopMargin,
 	}
 }
 
-// Handle is the Lambda handler: it validates the payload before any AWS call,
-// then runs the check.
-func (c *Checker) Handle(ctx context.Context, payload json.RawMessage) (Result, error) {
+// fullJitter waits a random time up to baseBackoff doubled per attempt,
+// capped at maxBackoff, as AWS recommends for UnprocessedItems. The SDK's
+// ExponentialJitterBackoff starts at one second and stops jittering once it
+// reaches its cap, which suits request retries rather than this loop.
+func fullJitter(attempt int, _ error) (time.Duration, error) {
+	ceiling := min(baseBackoff<<min(attempt-1, 16), maxBackoff)
+	return rand.N(ceiling + 1), nil
+}
+
+// Invoke is the Lambda entry point (it makes Checker a lambda.Handler): it
+// receives the raw payload, so that an empty one counts as {} and anything
+// else is judged by ParseEvent rather than by a generic JSON decoder.
+func (c *Checker) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	res, err := c.Handle(ctx, payload)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(res)
+}
+
+// Handle validates the payload before any AWS call, then runs the check.
+func (c *Checker) Handle(ctx context.Context, payload []byte) (Result, error) {
 	ev, err := ParseEvent(payload)
 	if err != nil {
 		c.Logger.Error("event rejected", "error", err.Error())
@@ -188,7 +210,10 @@ func (c *Checker) run(ctx context.Context, r run, res *Result) error {
 }
 
 // batch collects the rows of the next BatchWriteItem call. DynamoDB rejects a
-// batch with two requests for one key, so a name is added at most once.
+// batch with two requests for one key, so a name is added at most once. A
+// secret listed twice in different batches (ListSecrets is eventually
+// consistent) is written twice under the same key, which is harmless, and
+// counted twice; remembering every name would cost memory per secret.
 type batch struct {
 	rows  []dbtypes.WriteRequest
 	names map[string]struct{}

@@ -296,11 +296,11 @@ func TestRunUnprocessedItemsNeverClear(t *testing.T) {
 	}}
 	c := newTestChecker(paged(managed(30), nil), table, nil)
 	res, err := c.Run(context.Background(), Event{})
-	is.True(err != nil)  // rows missing must not look like success
-	is.Equal(calls, 1+6) // bounded: six attempts for the second batch
+	is.True(err != nil)                 // rows missing must not look like success
+	is.Equal(calls, 1+maxWriteAttempts) // bounded: maxWriteAttempts calls for the second batch
 	is.Equal(res.Written, 27)
 	is.True(strings.Contains(err.Error(), "27 rows written"))
-	is.True(strings.Contains(err.Error(), "3 rows still unprocessed after 6 attempts"))
+	is.True(strings.Contains(err.Error(), fmt.Sprintf("3 rows still unprocessed after %d attempts", maxWriteAttempts)))
 }
 
 func TestRunWriteError(t *testing.T) {
@@ -432,4 +432,35 @@ func TestRunLogsOneSummaryLine(t *testing.T) {
 	is.Equal(line["flagged"], 1.0)
 	_, ok := line["duration_ms"]
 	is.True(ok)
+}
+
+func TestFullJitterStaysWithinItsCeiling(t *testing.T) {
+	is := is.New(t)
+	for attempt := 1; attempt <= 40; attempt++ {
+		ceiling := min(baseBackoff<<min(attempt-1, 16), maxBackoff)
+		for range 50 {
+			d, err := fullJitter(attempt, nil)
+			is.NoErr(err)
+			is.True(d >= 0 && d <= ceiling) // random, but never above the doubling ceiling or the cap
+		}
+	}
+	seen := map[time.Duration]bool{}
+	for range 20 {
+		d, _ := fullJitter(8, nil)
+		seen[d] = true
+	}
+	is.True(len(seen) > 1) // jittered even at the cap
+}
+
+func TestInvokeTakesRawPayloads(t *testing.T) {
+	is := is.New(t)
+	var rec recorder
+	c := newTestChecker(paged(managed(2), nil), rec.table(), nil)
+	out, err := c.Invoke(context.Background(), nil) // aws lambda invoke without --payload
+	is.NoErr(err)
+	var res Result
+	is.NoErr(json.Unmarshal(out, &res))
+	is.Equal(res.Checked, 2)
+	_, err = c.Invoke(context.Background(), []byte(`{} trailing`))
+	is.True(err != nil) // trailing bytes after the object are not ignored
 }

@@ -27,7 +27,7 @@ func TestCheckAgainstEmulator(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	srv := kumo.NewServer()
-	t.Cleanup(srv.Close)
+	t.Cleanup(srv.Close) // runs after the cleanup below, which needs the server
 	cfg := aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
@@ -35,6 +35,14 @@ func TestCheckAgainstEmulator(t *testing.T) {
 	sm := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(srv.URL) })
 	db := dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(srv.URL) })
 
+	// kumo keeps its state in package globals, so a second run of this test
+	// in the same binary (-count=2) must find nothing of the first.
+	t.Cleanup(func() {
+		_, _ = db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String("emu-audit")})
+		for _, name := range []string{"emu-fresh", "emu-stale", "emu-ignored"} {
+			_, _ = sm.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(name), ForceDeleteWithoutRecovery: aws.Bool(true)})
+		}
+	})
 	_, err := db.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:   aws.String("emu-audit"),
 		BillingMode: dbtypes.BillingModePayPerRequest,

@@ -103,16 +103,17 @@ func (c *Cloud) Clients() *Clients { return NewClients(c.URL, c.direct.Region) }
 // measuring cold starts.
 func (c *Cloud) FunctionStarted(name string) (time.Time, bool) { return c.runner.startedAt(name) }
 
-// Close stops the clock, every function process, the front and kumo.
+// Close stops the clock, then the front (so no request can start another
+// function), then every function process and kumo.
 func (c *Cloud) Close() error {
 	c.clock.Close()
-	c.runner.close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	err := c.srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
-		err = c.srv.Close() // long polls still open
+		err = c.srv.Close() // a request still waiting on a function
 	}
+	c.runner.close()
 	c.kumo.Close()
 	return err
 }
@@ -164,7 +165,7 @@ func watched(r *http.Request) *watch {
 	case functionPath.MatchString(p) && (r.Method == http.MethodPut || r.Method == http.MethodDelete):
 		m := functionPath.FindStringSubmatch(p)
 		name, _ := url.PathUnescape(m[1])
-		return &watch{function: name, code: m[2] == "/code", remove: r.Method == http.MethodDelete}
+		return &watch{function: functionName(name), code: m[2] == "/code", remove: r.Method == http.MethodDelete}
 	case schedulePath.MatchString(p) && r.Method != http.MethodGet:
 		name, _ := url.PathUnescape(schedulePath.FindStringSubmatch(p)[1])
 		return &watch{schedule: name, remove: r.Method == http.MethodDelete}
@@ -195,7 +196,10 @@ func (c *Cloud) observe(resp *http.Response) error {
 	case w.schedule != "" && w.remove:
 		c.clock.Remove(req.URL.Query().Get("groupName"), w.schedule)
 	case w.schedule != "":
-		c.armSchedule(req.Context(), w.schedule, req.URL.Query().Get("groupName"))
+		// Create and Update carry the group in the body, Delete in the query.
+		var body struct{ GroupName string }
+		_ = json.Unmarshal(reqBody, &body)
+		c.armSchedule(req.Context(), w.schedule, body.GroupName)
 	case w.remove:
 		c.runner.remove(w.function)
 	default:
@@ -215,6 +219,16 @@ func (c *Cloud) observe(resp *http.Response) error {
 		c.runner.apply(cfg, code)
 	}
 	return nil
+}
+
+// functionName accepts what the Lambda API does in a path: a name, or a
+// function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]).
+func functionName(s string) string {
+	if _, rest, ok := strings.Cut(s, ":function:"); ok {
+		name, _, _ := strings.Cut(rest, ":")
+		return name
+	}
+	return s
 }
 
 // armSchedule hands the stored schedule to the clock.

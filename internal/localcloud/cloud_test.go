@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	schtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/matryer/is"
 	"github.com/sivchari/kumo"
 )
@@ -128,7 +130,7 @@ func TestRunnerFollowsFunctionLifecycle(t *testing.T) {
 	name := "runner-lifecycle"
 	zip := bootstrapZip(t, runtime.GOOS, runtime.GOARCH)
 
-	_, err := l.CreateFunction(ctx, &lambda.CreateFunctionInput{
+	created, err := l.CreateFunction(ctx, &lambda.CreateFunctionInput{
 		FunctionName: aws.String(name), Role: aws.String("arn:aws:iam::000000000000:role/r"),
 		Runtime: ltypes.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
 		Code:        &ltypes.FunctionCode{ZipFile: zip},
@@ -162,7 +164,7 @@ func TestRunnerFollowsFunctionLifecycle(t *testing.T) {
 	is.True(third.After(second)) // restarted with the new code
 	pid := c.runner.fns[name].cmd.Process.Pid
 
-	_, err = l.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(name)})
+	_, err = l.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: created.FunctionArn}) // by ARN, as the API allows
 	is.NoErr(err)
 	_, ok = c.FunctionStarted(name)
 	is.True(!ok)                                            // stopped with its function
@@ -181,6 +183,9 @@ func TestCloseStopsFunctions(t *testing.T) {
 		Code: &ltypes.FunctionCode{ZipFile: bootstrapZip(t, runtime.GOOS, runtime.GOARCH)},
 	})
 	is.NoErr(err)
+	// Deleted straight from kumo, behind the front's back: only Close can
+	// stop the process now.
+	deleteFunction(c, "close-stops")
 	pid := c.runner.fns["close-stops"].cmd.Process.Pid
 	is.True(!processGone(pid)) // running until Close
 	is.NoErr(c.Close())
@@ -203,9 +208,47 @@ func TestRunnerRefusesForeignBinary(t *testing.T) {
 		Code: &ltypes.FunctionCode{ZipFile: bootstrapZip(t, "linux", foreign)},
 	})
 	is.NoErr(err) // the emulator stores it as AWS would
+	t.Cleanup(func() { deleteFunction(c, "foreign-binary") })
 	_, ok := c.FunctionStarted("foreign-binary")
 	is.True(!ok)
 	is.True(strings.Contains(logs.String(), "cannot run foreign-binary: bootstrap is built for linux/"+foreign))
+}
+
+// A schedule in its own group is armed and disarmed like one in the default
+// group: Create carries the group in its body, Delete in its query.
+func TestScheduleInGroupIsArmed(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	logs := &lockedBuffer{}
+	c := startCloud(t, logs)
+	s := c.Clients().Scheduler
+	_, err := s.CreateScheduleGroup(ctx, &scheduler.CreateScheduleGroupInput{Name: aws.String("nightly")})
+	is.NoErr(err)
+	t.Cleanup(func() {
+		_, _ = s.DeleteScheduleGroup(context.Background(), &scheduler.DeleteScheduleGroupInput{Name: aws.String("nightly")})
+	})
+	_, err = s.CreateSchedule(ctx, &scheduler.CreateScheduleInput{
+		Name: aws.String("grouped"), GroupName: aws.String("nightly"), ScheduleExpression: aws.String("rate(1 day)"),
+		FlexibleTimeWindow: &schtypes.FlexibleTimeWindow{Mode: schtypes.FlexibleTimeWindowModeOff},
+		Target: &schtypes.Target{
+			Arn:     aws.String("arn:aws:lambda:us-east-1:000000000000:function:grouped-fn"),
+			RoleArn: aws.String("arn:aws:iam::000000000000:role/r"),
+		},
+	})
+	is.NoErr(err)
+	is.True(strings.Contains(logs.String(), "clock: nightly/grouped armed rate(1 day)"))
+	_, err = s.DeleteSchedule(ctx, &scheduler.DeleteScheduleInput{Name: aws.String("grouped"), GroupName: aws.String("nightly")})
+	is.NoErr(err)
+	c.clock.mu.Lock()
+	armed := len(c.clock.armed)
+	c.clock.mu.Unlock()
+	is.Equal(armed, 0) // disarmed with its schedule
+}
+
+// deleteFunction removes a test's function from kumo, whose state outlives
+// the cloud within one test binary.
+func deleteFunction(c *Cloud, name string) {
+	_, _ = c.direct.Lambda.DeleteFunction(context.Background(), &lambda.DeleteFunctionInput{FunctionName: aws.String(name)})
 }
 
 // processGone reports whether a process has exited (Linux and macOS). A

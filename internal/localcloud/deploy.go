@@ -2,6 +2,7 @@ package localcloud
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -182,9 +183,15 @@ type TeardownResult struct {
 
 // Teardown deletes every resource the template can create for this stack,
 // whatever its condition, in reverse dependency order, then checks that
-// none of them remains.
+// none of them remains. A failed delete does not stop it: it goes on with
+// the rest, checks everything, and returns the failures together.
 func (d *Deployer) Teardown(ctx context.Context, t *Template) (*TeardownResult, error) {
-	p, err := newPlan(t, d.Stack, d.Clients.Region, "000000000000", d.Params)
+	// Names may use AWS::AccountId, so they are resolved as the deploy did.
+	account, err := d.account(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newPlan(t, d.Stack, d.Clients.Region, account, d.Params)
 	if err != nil {
 		return nil, err
 	}
@@ -196,28 +203,31 @@ func (d *Deployer) Teardown(ctx context.Context, t *Template) (*TeardownResult, 
 		return nil, err
 	}
 	res := &TeardownResult{}
+	var errs []error
 	for i := len(targets) - 1; i >= 0; i-- {
 		r := targets[i]
 		start := time.Now()
 		removed, err := kinds[r.Type].remove(ctx, d.Clients, r.Name, r.Group)
-		if err != nil {
-			return res, fmt.Errorf("teardown stack %s: delete %s (%s) %s: %w", d.Stack, r.LogicalID, r.Type, r.Name, err)
-		}
-		if removed {
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("delete %s (%s) %s: %w", r.LogicalID, r.Type, r.Name, err))
+		case removed:
 			res.Deleted = append(res.Deleted, r)
 			d.logf("  %-8s %-32s %-28s %s (%s)\n", "deleted", r.LogicalID, r.Type, r.Name, since(start))
-		} else {
+		default:
 			res.Absent = append(res.Absent, r)
 		}
 	}
 	for _, r := range targets {
 		there, err := d.exists(ctx, r)
 		if err != nil {
-			return res, fmt.Errorf("teardown stack %s: check %s: %w", d.Stack, r.Name, err)
-		}
-		if there {
+			errs = append(errs, fmt.Errorf("check %s (%s) %s: %w", r.LogicalID, r.Type, r.Name, err))
+		} else if there {
 			res.Leftovers = append(res.Leftovers, r)
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return res, fmt.Errorf("teardown stack %s: %w", d.Stack, err)
 	}
 	return res, nil
 }

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/matryer/is"
 )
 
@@ -133,4 +135,36 @@ func TestBuilderCodeForExternalEndpoint(t *testing.T) {
 
 func describeTableInput(name string) *dynamodb.DescribeTableInput {
 	return &dynamodb.DescribeTableInput{TableName: &name}
+}
+
+// Updating a role in place leaves exactly the template's inline policies.
+func TestRedeployDropsRemovedPolicies(t *testing.T) {
+	is := is.New(t)
+	c := startCloud(t, nil)
+	role := func(policies string) string {
+		return `
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      RoleName: !Sub ${AWS::StackName}-role
+      AssumeRolePolicyDocument: {Version: "2012-10-17", Statement: []}
+      Policies:` + policies
+	}
+	const read = `
+        - PolicyName: read
+          PolicyDocument: {Statement: [{Effect: Allow, Action: "s3:GetObject", Resource: "*"}]}`
+	const write = `
+        - PolicyName: write
+          PolicyDocument: {Statement: [{Effect: Allow, Action: "s3:PutObject", Resource: "*"}]}`
+	_, _, _, err := deployTemplate(t, c, "policies", role(read+write), nil)
+	is.NoErr(err)
+	d, tmpl, res, err := deployTemplate(t, c, "policies", role(read), nil)
+	is.NoErr(err)
+	is.Equal(res.Updated, 1)
+	got, err := c.Clients().IAM.ListRolePolicies(context.Background(), &iam.ListRolePoliciesInput{RoleName: aws.String("policies-role")})
+	is.NoErr(err)
+	is.Equal(got.PolicyNames, []string{"read"}) // "write" left the template, so it left the role
+	_, err = d.Teardown(context.Background(), tmpl)
+	is.NoErr(err)
 }

@@ -214,11 +214,13 @@ func deploySecret(ctx context.Context, d *Deployer, r *StackResource, p map[stri
 	desc, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &r.Name})
 	switch {
 	case err == nil && desc.DeletedDate == nil:
-		// Like CloudFormation, an update keeps the generated value.
-		if _, err := sm.UpdateSecret(ctx, &secretsmanager.UpdateSecretInput{
-			SecretId: &r.Name, Description: optString(p["Description"]),
-		}); err != nil {
-			return fmt.Errorf("update secret: %w", err)
+		// Like CloudFormation, an update keeps the generated value, and it
+		// changes only what differs: any edit moves LastChangedDate, the
+		// very date the rotation check reads. Tags are set at creation.
+		if want := optString(p["Description"]); want != nil && *want != aws.ToString(desc.Description) {
+			if _, err := sm.UpdateSecret(ctx, &secretsmanager.UpdateSecretInput{SecretId: &r.Name, Description: want}); err != nil {
+				return fmt.Errorf("update secret: %w", err)
+			}
 		}
 		r.Updated = true
 		r.ref = aws.ToString(desc.ARN)
@@ -407,6 +409,11 @@ func deployRole(ctx context.Context, d *Deployer, r *StackResource, p map[string
 		return fmt.Errorf("get role: %w", err)
 	}
 	policies, _ := p["Policies"].([]any)
+	if r.Updated {
+		if err := dropPolicies(ctx, c, r.Name, policies); err != nil {
+			return err
+		}
+	}
 	for _, pol := range policies {
 		m, _ := pol.(map[string]any)
 		doc, err := json.Marshal(withVersion(m["PolicyDocument"]))
@@ -431,6 +438,29 @@ func deployRole(ctx context.Context, d *Deployer, r *StackResource, p map[string
 	}
 	r.ref = r.Name
 	r.attrs = map[string]string{"Arn": aws.ToString(role.Arn), "RoleId": aws.ToString(role.RoleId)}
+	return nil
+}
+
+// dropPolicies deletes a role's inline policies that the template no longer
+// names, so an update leaves exactly the template's permissions.
+func dropPolicies(ctx context.Context, c *iam.Client, role string, keep []any) error {
+	names := map[string]bool{}
+	for _, pol := range keep {
+		m, _ := pol.(map[string]any)
+		names[scalarString(m["PolicyName"])] = true
+	}
+	have, err := c.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: &role})
+	if err != nil {
+		return fmt.Errorf("list inline policies: %w", err)
+	}
+	for _, name := range have.PolicyNames {
+		if names[name] {
+			continue
+		}
+		if _, err := c.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: &role, PolicyName: aws.String(name)}); err != nil {
+			return fmt.Errorf("delete policy %s: %w", name, err)
+		}
+	}
 	return nil
 }
 
@@ -519,6 +549,10 @@ func deployFunction(ctx context.Context, d *Deployer, r *StackResource, p map[st
 		}); err != nil {
 			return fmt.Errorf("update function configuration: %w", err)
 		}
+		// Lambda refuses a second update while the first is in progress.
+		if err := waitForFunction(ctx, l, r.Name); err != nil {
+			return err
+		}
 		code, err := l.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{
 			FunctionName: &r.Name, ZipFile: zip, Architectures: archs,
 		})
@@ -546,9 +580,42 @@ func deployFunction(ctx context.Context, d *Deployer, r *StackResource, p map[st
 	} else {
 		return fmt.Errorf("get function: %w", err)
 	}
+	// An invoke right after the deploy must find the function ready.
+	if err := waitForFunction(ctx, l, r.Name); err != nil {
+		return err
+	}
 	r.ref = r.Name
 	r.attrs = map[string]string{"Arn": aws.ToString(out.FunctionArn)}
 	return nil
+}
+
+// waitForFunction waits until a function is neither Pending nor being
+// updated. It is not the SDK's FunctionActiveV2/FunctionUpdatedV2 waiter:
+// those wait for "Active" and "Successful", which some emulators never
+// report, so here a missing state counts as ready.
+func waitForFunction(ctx context.Context, l *lambda.Client, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		out, err := l.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: &name})
+		if err != nil {
+			return fmt.Errorf("wait for function %s: %w", name, err)
+		}
+		c := out.Configuration
+		switch {
+		case c.State == ltypes.StateFailed:
+			return fmt.Errorf("function %s failed: %s", name, aws.ToString(c.StateReason))
+		case c.LastUpdateStatus == ltypes.LastUpdateStatusFailed:
+			return fmt.Errorf("function %s update failed: %s", name, aws.ToString(c.LastUpdateStatusReason))
+		case c.State != ltypes.StatePending && c.LastUpdateStatus != ltypes.LastUpdateStatusInProgress:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for function %s: %w", name, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
 }
 
 func removeFunction(ctx context.Context, c *Clients, name, _ string) (bool, error) {

@@ -40,9 +40,10 @@ type runner struct {
 	dir        string // where bootstraps are unpacked
 	logs       *syncWriter
 
-	mu  sync.Mutex
-	fns map[string]*process
-	seq int
+	mu     sync.Mutex
+	fns    map[string]*process
+	seq    int
+	closed bool
 }
 
 // process is one running function.
@@ -68,6 +69,9 @@ func newRunner(runtimeAPI, endpoint, region string, logs *syncWriter) (*runner, 
 func (r *runner) apply(cfg functionConfig, code []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
 	name := cfg.FunctionName
 	if old, ok := r.fns[name]; ok {
 		if code == nil {
@@ -105,6 +109,8 @@ func (r *runner) start(cfg functionConfig, code []byte) (*process, error) {
 	out := r.logs.prefixed("[" + cfg.FunctionName + "] ")
 	cmd.Stdout, cmd.Stderr = out, out
 	setParentDeathSignal(cmd)
+	// Wait must not hang on output pipes a child of the bootstrap keeps open.
+	cmd.WaitDelay = time.Second
 	p := &process{cfg: cfg, code: code, cmd: cmd, exited: make(chan struct{}), started: time.Now()}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", path, err)
@@ -171,6 +177,7 @@ func (r *runner) startedAt(name string) (time.Time, bool) {
 func (r *runner) close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.closed = true
 	for name, p := range r.fns {
 		p.stop()
 		delete(r.fns, name)
