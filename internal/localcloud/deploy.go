@@ -47,11 +47,8 @@ func (d *Deployer) Deploy(ctx context.Context, t *Template) (*StackResult, error
 	if err != nil {
 		return nil, err
 	}
-	p, err := newPlan(t, d.Stack, d.Clients.Region, account, d.Params)
+	p, err := d.plan(t, account)
 	if err != nil {
-		return nil, err
-	}
-	if err := p.check(); err != nil {
 		return nil, err
 	}
 	res := &StackResult{Name: d.Stack, Outputs: map[string]string{}}
@@ -97,11 +94,20 @@ func (d *Deployer) Deploy(ctx context.Context, t *Template) (*StackResult, error
 // this stack: parameters, conditions, and only supported resource types and
 // properties.
 func (d *Deployer) Validate(t *Template) error {
-	p, err := newPlan(t, d.Stack, d.Clients.Region, "000000000000", d.Params)
+	_, err := d.plan(t, "000000000000")
+	return err
+}
+
+// plan binds t to this stack and refuses what the deployer cannot create.
+func (d *Deployer) plan(t *Template, account string) (*plan, error) {
+	p, err := newPlan(t, d.Stack, d.Clients.Region, account, d.Params)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return p.check()
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // StackResult is what Deploy returns.
@@ -191,11 +197,8 @@ func (d *Deployer) Teardown(ctx context.Context, t *Template) (*TeardownResult, 
 	if err != nil {
 		return nil, err
 	}
-	p, err := newPlan(t, d.Stack, d.Clients.Region, account, d.Params)
+	p, err := d.plan(t, account)
 	if err != nil {
-		return nil, err
-	}
-	if err := p.check(); err != nil {
 		return nil, err
 	}
 	targets, err := d.names(p)
