@@ -6,6 +6,8 @@ STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
 LAMBDA_ENV  = CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_FLAGS = -tags lambda.norpc -trimpath -ldflags "-s -w"
 ADDR       ?= 127.0.0.1:4566
+CLOCK_START ?=
+ADVANCE    ?= 31d
 ENDPOINT   ?= http://localhost:4566
 STACK      ?= rotcheck
 CLOCK_SPEED ?= 1
@@ -13,13 +15,14 @@ RUNS       ?= 10
 LOCALCLOUD = bin/localcloud
 
 .PHONY: build build-RotationCheckFunction sam-build test lint invoke deploy \
-	local local-up serve deploy-local teardown-local samlocal-deploy samlocal-delete \
+	local local-up serve deploy-local teardown-local clock samlocal-deploy samlocal-delete \
 	bench bench-cycle $(LOCALCLOUD) clean help
 
 help:
 	@echo "make local           the main job on the embedded cloud: deploy, scenarios A/B/C, teardown"
 	@echo "make test            every test (scenario tests on the embedded cloud)"
 	@echo "make local-up        serve on $(ADDR) with the stack deployed until Ctrl-C (CLOCK_SPEED=3600 to watch)"
+	@echo "make clock           move the running cloud's clock forward by ADVANCE=$(ADVANCE), firing every schedule on the way"
 	@echo "make deploy-local | teardown-local   against ENDPOINT=$(ENDPOINT) (this tool's serve/up or LocalEmu)"
 	@echo "make build | lint | bench | bench-cycle | invoke | deploy | samlocal-deploy"
 
@@ -50,7 +53,7 @@ test:
 	echo "$$tests passed, $$skips skipped (full log: bin/test.log)"; exit $$status
 
 lint:
-	@echo "gofmt"; out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	@echo "gofmt"; out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	@if command -v cfn-lint >/dev/null; then echo "cfn-lint template.yaml"; cfn-lint template.yaml; \
@@ -74,10 +77,14 @@ local: $(LOCALCLOUD)
 	@$(LOCALCLOUD) run -stack $(STACK)
 
 local-up: $(LOCALCLOUD)
-	@$(LOCALCLOUD) up -stack $(STACK) -addr $(ADDR) -clock-speed $(CLOCK_SPEED)
+	@$(LOCALCLOUD) up -stack $(STACK) -addr $(ADDR) -clock-speed $(CLOCK_SPEED) $(if $(CLOCK_START),-clock-start $(CLOCK_START))
 
 serve: $(LOCALCLOUD)
-	@$(LOCALCLOUD) serve -addr $(ADDR) -clock-speed $(CLOCK_SPEED)
+	@$(LOCALCLOUD) serve -addr $(ADDR) -clock-speed $(CLOCK_SPEED) $(if $(CLOCK_START),-clock-start $(CLOCK_START))
+
+# Move the clock of the cloud that local-up or serve runs.
+clock: $(LOCALCLOUD)
+	@$(LOCALCLOUD) clock -endpoint $(ENDPOINT) -advance $(ADVANCE)
 
 deploy-local: $(LOCALCLOUD)
 	@$(LOCALCLOUD) deploy -endpoint $(ENDPOINT) -stack $(STACK)

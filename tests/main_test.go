@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 	"github.com/rotation-audit/rotation-audit/internal/scenario"
 )
@@ -23,15 +25,16 @@ const stackName = "rotcheck"
 
 // env is the endpoint these tests run against.
 var env struct {
-	clients  *localcloud.Clients
+	clients  *deploy.Clients
 	cloud    *localcloud.Cloud // nil on an external endpoint
 	invoke   bool              // the endpoint runs Lambda functions
-	tmpl     *localcloud.Template
-	builder  *localcloud.Builder
+	tmpl     *cfn.Template
+	builder  *deploy.Builder
+	buildDir string
 	embedded bool
 
 	once  sync.Once
-	stack *localcloud.StackResult
+	stack *deploy.StackResult
 	err   error
 }
 
@@ -40,7 +43,13 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	if err := setup(); err != nil {
+	err := setup()
+	defer func() {
+		if err := os.RemoveAll(env.buildDir); err != nil {
+			fmt.Fprintln(os.Stderr, "remove test build directory:", err)
+		}
+	}()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests setup:", err)
 		return 1
 	}
@@ -64,20 +73,19 @@ func setup() error {
 	if err != nil {
 		return err
 	}
-	if env.tmpl, err = localcloud.ParseTemplate(data); err != nil {
+	if env.tmpl, err = cfn.Parse(data); err != nil {
 		return err
 	}
-	root, err := localcloud.ModuleRoot("..")
+	root, err := deploy.ModuleRoot("..")
 	if err != nil {
 		return err
 	}
-	out, err := os.MkdirTemp("", "rotcheck-tests-")
-	if err != nil {
+	if env.buildDir, err = os.MkdirTemp("", "rotcheck-tests-"); err != nil {
 		return err
 	}
-	env.builder = &localcloud.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: out}
+	env.builder = &deploy.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: env.buildDir}
 	if endpoint := os.Getenv("ROTCHECK_ENDPOINT"); endpoint != "" {
-		env.clients = localcloud.NewClients(endpoint, localcloud.DefaultRegion)
+		env.clients = deploy.NewClients(endpoint, localcloud.DefaultRegion)
 		_, env.embedded = localcloud.Probe(context.Background(), endpoint)
 		env.invoke = os.Getenv("ROTCHECK_ENDPOINT_INVOKE") != "0"
 		fmt.Printf("scenario tests against %s (Lambda invoke: %v)\n", endpoint, env.invoke)
@@ -87,7 +95,7 @@ func setup() error {
 	if err != nil {
 		return err
 	}
-	env.cloud, env.clients, env.invoke, env.embedded = cloud, cloud.Clients(), true, true
+	env.cloud, env.clients, env.invoke, env.embedded = cloud, deploy.NewClients(cloud.URL, localcloud.DefaultRegion), true, true
 	return nil
 }
 
@@ -102,8 +110,8 @@ func testLogs() io.Writer {
 }
 
 // deployer returns a deployer of the named stack on the test endpoint.
-func deployer(stack string, params map[string]string) *localcloud.Deployer {
-	return &localcloud.Deployer{
+func deployer(stack string, params map[string]string) *deploy.Deployer {
+	return &deploy.Deployer{
 		Clients: env.clients, Stack: stack, Params: params,
 		Code: env.builder.Code(env.embedded), Logs: io.Discard,
 	}
@@ -111,7 +119,7 @@ func deployer(stack string, params map[string]string) *localcloud.Deployer {
 
 // deployed deploys the main stack once for every test that needs it; the
 // teardown happens in TestMain.
-func deployed(t *testing.T) (*localcloud.StackResult, scenario.Stack) {
+func deployed(t *testing.T) (*deploy.StackResult, scenario.Stack) {
 	t.Helper()
 	env.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -145,7 +153,7 @@ func needsEmbedded(t *testing.T) {
 }
 
 // arnOf is the ARN the deploy reported for a logical ID.
-func arnOf(t *testing.T, s *localcloud.StackResult, id string) string {
+func arnOf(t *testing.T, s *deploy.StackResult, id string) string {
 	t.Helper()
 	for _, r := range s.Resources {
 		if r.LogicalID == id {

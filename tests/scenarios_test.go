@@ -28,7 +28,7 @@ func TestScenarioA_ScheduleConfiguration(t *testing.T) {
 	ctx := context.Background()
 	stack, s := deployed(t)
 
-	got, err := scenario.A(ctx, env.clients, s)
+	got, err := scenario.ScheduleConfig(ctx, env.clients.Scheduler, s)
 	is.NoErr(err)
 	is.Equal(aws.ToString(got.Name), "rotcheck-hourly")
 	is.Equal(string(got.State), "ENABLED")
@@ -50,7 +50,7 @@ func TestScenarioA_ScheduleConfiguration(t *testing.T) {
 
 	is.Equal(aws.ToInt32(got.Target.RetryPolicy.MaximumRetryAttempts), int32(3))
 	is.Equal(aws.ToString(got.Target.DeadLetterConfig.Arn), arnOf(t, stack, "DeadLetterQueue"))
-	is.Equal(scenario.CheckA(s, aws.ToString(fn.Configuration.FunctionArn), got), []string(nil)) // what `make local` prints agrees
+	is.Equal(scenario.CheckScheduleConfig(s, aws.ToString(fn.Configuration.FunctionArn), got), []string(nil)) // what `make local` prints agrees
 }
 
 // Scenario B: invoking the function the way the scheduler does checks the
@@ -61,16 +61,16 @@ func TestScenarioB_InvokeAsScheduler(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	_, s := deployed(t)
-	sched, err := scenario.A(ctx, env.clients, s)
+	sched, err := scenario.ScheduleConfig(ctx, env.clients.Scheduler, s)
 	is.NoErr(err)
 
 	at := nextScheduledTime()
 	wantRunID := "run-" + strconv.FormatInt(at.UnixMilli(), 10)
-	before, err := scenario.C(ctx, env.clients, s, wantRunID)
+	before, err := scenario.RunRows(ctx, env.clients.DynamoDB, s, wantRunID)
 	is.NoErr(err)
 	is.Equal(len(before), 0) // the run ID is fresh
 
-	inv, err := scenario.B(ctx, env.clients, sched, at)
+	inv, err := scenario.InvokeAsScheduler(ctx, env.clients.Lambda, sched, at)
 	is.NoErr(err)
 	is.True(strings.Contains(inv.Payload, `"scheduled_time":"`+at.Format(time.RFC3339)+`"`)) // the context attribute was filled in
 	is.Equal(inv.Result.RunID, wantRunID)
@@ -87,7 +87,7 @@ func TestScenarioC_NewAuditRows(t *testing.T) {
 	_, s := deployed(t)
 	runID := aRun(t, s)
 
-	rows, err := scenario.C(ctx, env.clients, s, runID)
+	rows, err := scenario.RunRows(ctx, env.clients.DynamoDB, s, runID)
 	is.NoErr(err)
 	is.Equal(len(rows), 2) // exactly the new rows
 	names := map[string]bool{}
@@ -104,10 +104,10 @@ func TestScenarioC_NewAuditRows(t *testing.T) {
 	is.True(names["rotcheck-fresh"])
 	is.True(names["rotcheck-stale"])
 
-	ignored, err := scenario.Row(ctx, env.clients, s, "rotcheck-ignored", runID)
+	ignored, err := scenario.Row(ctx, env.clients.DynamoDB, s, "rotcheck-ignored", runID)
 	is.NoErr(err)
 	is.True(ignored == nil) // Managed=false: no row
-	fresh, err := scenario.Row(ctx, env.clients, s, "rotcheck-fresh", runID)
+	fresh, err := scenario.Row(ctx, env.clients.DynamoDB, s, "rotcheck-fresh", runID)
 	is.NoErr(err)
 	is.True(fresh != nil) // both key attributes in the key condition find the row
 }
@@ -132,11 +132,11 @@ func aRun(t *testing.T, s scenario.Stack) string {
 		t.Log("the endpoint cannot invoke Lambda; running the handler in-process instead")
 		return handlerRun(t, s, at).RunID
 	}
-	sched, err := scenario.A(context.Background(), env.clients, s)
+	sched, err := scenario.ScheduleConfig(context.Background(), env.clients.Scheduler, s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := scenario.B(context.Background(), env.clients, sched, at)
+	inv, err := scenario.InvokeAsScheduler(context.Background(), env.clients.Lambda, sched, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,12 +160,17 @@ var (
 	lastSchedule time.Time
 )
 
-// nextScheduledTime returns a whole-second time later than any it returned
-// before, so every test's run ID is its own.
+// nextScheduledTime returns a whole-second time, on the cloud clock where
+// there is one, later than any it returned before, so every test's run ID
+// is its own.
 func nextScheduledTime() time.Time {
 	scheduleMu.Lock()
 	defer scheduleMu.Unlock()
-	t := time.Now().UTC().Truncate(time.Second)
+	now := time.Now()
+	if env.cloud != nil {
+		now = env.cloud.Scheduler().Clock().Now()
+	}
+	t := now.UTC().Truncate(time.Second)
 	if !t.After(lastSchedule) {
 		t = lastSchedule.Add(time.Second)
 	}

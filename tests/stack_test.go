@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
@@ -19,55 +20,65 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 	"github.com/rotation-audit/rotation-audit/internal/scenario"
 )
 
-// The scheduler clock fires the deployed schedule by itself: rows appear
-// with no manual invoke, one run per simulated hour.
+// Moving the cloud clock forward fires the deployed schedule by itself,
+// once per hour in between: rows appear with no manual invoke, each run
+// named after its own scheduled time.
 func TestClockFiresFunction(t *testing.T) {
 	needsEmbedded(t)
 	is := is.New(t)
 	ctx := context.Background()
-	// A second cloud in this process shares kumo's state (facts.md), so the
-	// stack gets its own names; its clock makes an hour last 50 ms.
-	cloud, err := localcloud.Start(localcloud.Options{ClockSpeed: 3600 * 20, Logs: testLogs()})
+	// A cloud of its own, so that its advance fires only its stack and its
+	// function lists only its secrets. Two clouds in one process share
+	// kumo's tables and functions, so the stack gets names of its own.
+	cloud, err := localcloud.Start(localcloud.Options{Logs: testLogs()})
 	is.NoErr(err)
 	t.Cleanup(func() { cloud.Close() })
 	d := deployer("clocktest", nil)
-	d.Clients = cloud.Clients()
+	d.Clients = deploy.NewClients(cloud.URL, localcloud.DefaultRegion)
 	t.Cleanup(func() { teardownClean(t, d) }) // before the cloud closes
 	stack, err := d.Deploy(ctx, env.tmpl)
 	is.NoErr(err)
 	s, err := scenario.FromOutputs(stack.Outputs)
 	is.NoErr(err)
 
-	runs := map[string]bool{}
-	deadline := time.Now().Add(10 * time.Second)
-	for len(runs) < 3 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-		out, err := cloud.Clients().DynamoDB.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(s.Table)})
-		is.NoErr(err)
-		var rows []audit.Record
-		is.NoErr(attributevalue.UnmarshalListOfMaps(out.Items, &rows))
-		for _, r := range rows {
-			if r.SecretName == "clocktest-fresh" {
-				runs[r.RunID] = true
-			}
-		}
-	}
-	is.True(len(runs) >= 3) // the clock fired at least three times by itself
-	var ids []int64
-	for id := range runs {
-		ms, err := strconv.ParseInt(strings.TrimPrefix(id, "run-"), 10, 64)
+	from := cloud.Scheduler().Clock().Now()
+	moved, err := localcloud.MoveClock(ctx, cloud.URL, localcloud.ClockMove{Advance: "3h"})
+	is.NoErr(err)
+	is.Equal(moved.Fired, 3)  // one fire per hour
+	is.Equal(moved.Failed, 0) // and every run succeeded
+
+	var runs []time.Time
+	for _, r := range history(t, s, s.Fresh) {
+		ms, err := strconv.ParseInt(strings.TrimPrefix(r.RunID, "run-"), 10, 64)
 		is.NoErr(err) // run-<scheduled time in Unix ms>
-		ids = append(ids, ms)
+		runs = append(runs, time.UnixMilli(ms))
 	}
-	for _, a := range ids {
-		for _, b := range ids {
-			is.Equal((a-b)%time.Hour.Milliseconds(), int64(0)) // run IDs are scheduled times, an hour apart
+	is.Equal(len(runs), 3) // one run per hour of the three
+	for i, at := range runs {
+		is.True(at.After(from) && !at.After(moved.To)) // each within the span
+		if i > 0 {
+			is.Equal(at.Sub(runs[i-1]), time.Hour) // an hour apart
 		}
 	}
+}
+
+// history is one secret's audit rows: a Query on its partition, oldest first.
+func history(t *testing.T, s scenario.Stack, secret string) []audit.Record {
+	t.Helper()
+	out, err := env.clients.DynamoDB.Query(context.Background(), &dynamodb.QueryInput{
+		TableName:                 aws.String(s.Table),
+		KeyConditionExpression:    aws.String("secret_name = :s"),
+		ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":s": &dbtypes.AttributeValueMemberS{Value: secret}},
+	})
+	check(t, err)
+	var rows []audit.Record
+	check(t, attributevalue.UnmarshalListOfMaps(out.Items, &rows))
+	return rows
 }
 
 // A second deploy of the same stack updates it in place: nothing is
@@ -97,7 +108,7 @@ func TestRedeployUpdatesInPlace(t *testing.T) {
 
 	if env.invoke {
 		runID := aRun(t, s)
-		rows, err := scenario.C(ctx, env.clients, s, runID)
+		rows, err := scenario.RunRows(ctx, env.clients.DynamoDB, s, runID)
 		is.NoErr(err)
 		is.Equal(len(rows), 2) // the updated function still checks the two managed secrets
 	}
@@ -128,7 +139,7 @@ func TestTeardownLeavesNothing(t *testing.T) {
 }
 
 // teardownClean tears a test stack down and fails the test if anything stays.
-func teardownClean(t *testing.T, d *localcloud.Deployer) {
+func teardownClean(t *testing.T, d *deploy.Deployer) {
 	t.Helper()
 	res, err := d.Teardown(context.Background(), env.tmpl)
 	if err != nil {

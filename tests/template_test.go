@@ -11,7 +11,8 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/sam"
+	"github.com/rotation-audit/rotation-audit/internal/schedule"
 )
 
 // sub is the long form of !Sub.
@@ -41,7 +42,7 @@ func TestTemplateContract(t *testing.T) {
 	is.Equal(p["Runtime"], "provided.al2023")
 	is.Equal(p["Architectures"], []any{"arm64"})
 	is.Equal(p["Handler"], "bootstrap")
-	is.Equal(fn.Metadata["BuildMethod"], "makefile") // go.mod is at the root (facts.md)
+	is.Equal(fn.Metadata["BuildMethod"], "makefile") // go.mod is at the root (README: "Deploying to AWS")
 	is.Equal(p["LoggingConfig"], map[string]any{"LogFormat": "JSON"})
 	vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
 	is.Equal(vars["TABLE_NAME"], ref("AuditTable"))
@@ -68,7 +69,7 @@ func TestTemplateContract(t *testing.T) {
 		}
 	}
 	slices.Sort(actions)
-	is.Equal(actions, []string{"dynamodb:BatchWriteItem", "dynamodb:PutItem", "secretsmanager:ListSecrets"})
+	is.Equal(actions, []string{"dynamodb:BatchWriteItem", "secretsmanager:ListSecrets"}) // the function never calls PutItem
 
 	ev := p["Events"].(map[string]any)["Hourly"].(map[string]any)
 	is.Equal(ev["Type"], "ScheduleV2")
@@ -125,7 +126,7 @@ func TestTemplateContract(t *testing.T) {
 // no DynamoDB wildcard anywhere.
 func TestTemplatePoliciesAfterTransform(t *testing.T) {
 	is := is.New(t)
-	tt, err := env.tmpl.Transform()
+	tt, err := sam.Transform(env.tmpl)
 	is.NoErr(err)
 	raw, err := json.Marshal(tt.Resources)
 	is.NoErr(err)
@@ -164,7 +165,7 @@ func TestScheduleEventMatchesTemplateInput(t *testing.T) {
 	is.NoErr(err)
 	attempt, err := strconv.Atoi(event["attempt_number"])
 	is.NoErr(err)
-	filled := localcloud.FillInput(input, localcloud.ContextAttributes{
+	filled := schedule.FillInput(input, schedule.ContextAttributes{
 		ScheduledTime: at, ExecutionID: event["execution_id"], AttemptNumber: attempt, ScheduleARN: event["schedule_arn"],
 	})
 	var fromTemplate map[string]string

@@ -15,6 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/deploy"
+	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 	"github.com/rotation-audit/rotation-audit/internal/scenario"
 )
@@ -34,8 +38,8 @@ func (p phases) total() time.Duration { return p.start + p.deploy + p.a + p.b + 
 // cycle is one run of the main job.
 type cycle struct {
 	flags   stackFlags
-	tmpl    *localcloud.Template
-	builder *localcloud.Builder
+	tmpl    *cfn.Template
+	builder *deploy.Builder
 	out     io.Writer // the report; io.Discard when benchmarking
 	logs    io.Writer // function and clock output
 	cold    bool      // also measure a cold start
@@ -57,7 +61,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	c.logs = indent(stdout, "     ")
+	c.logs = linewriter.Prefixed(stdout, "     ")
 	if *quiet {
 		c.logs = io.Discard
 	}
@@ -87,15 +91,15 @@ func newCycle(sf stackFlags, out io.Writer) (*cycle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, errUsage)
 	}
-	check := &localcloud.Deployer{Clients: &localcloud.Clients{Region: sf.region}, Stack: sf.stack, Params: sf.params}
+	check := &deploy.Deployer{Clients: &deploy.Clients{Region: sf.region}, Stack: sf.stack, Params: sf.params}
 	if err := check.Validate(tmpl); err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", sf.template, err, errUsage)
 	}
-	root, err := localcloud.ModuleRoot(".")
+	root, err := deploy.ModuleRoot(".")
 	if err != nil {
 		return nil, err
 	}
-	b := &localcloud.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: root + "/bin"}
+	b := &deploy.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: root + "/bin"}
 	return &cycle{flags: sf, tmpl: tmpl, builder: b, out: out, logs: io.Discard}, nil
 }
 
@@ -108,13 +112,13 @@ func (c *cycle) run(ctx context.Context) (p phases, err error) {
 		return p, err
 	}
 	p.start = time.Since(t)
-	c.printf("start     kumo at %s, function runner, scheduler clock%s\n", cloud.URL, took(p.start))
+	c.printf("start     kumo at %s, function runner, scheduler%s\n", cloud.URL, took(p.start))
 	defer cloud.Close()
 
-	clients := cloud.Clients()
-	d := &localcloud.Deployer{
+	clients := deploy.NewClients(cloud.URL, c.flags.region)
+	d := &deploy.Deployer{
 		Clients: clients, Stack: c.flags.stack, Params: c.flags.params,
-		Code: c.builder.Code(true), Logs: indent(c.out, "     "),
+		Code: c.builder.Code(true), Logs: linewriter.Prefixed(c.out, "     "),
 	}
 	// Tear down even after a failure or Ctrl-C, so nothing is left behind.
 	cleanup := context.WithoutCancel(ctx)
@@ -140,10 +144,13 @@ func (c *cycle) run(ctx context.Context) (p phases, err error) {
 	if err != nil {
 		return p, err
 	}
+	if !s.Seeded() {
+		c.printf("          note: no test secrets (SeedTestSecrets=false), so B expects checked 0 and C no rows\n")
+	}
 	fnARN := resourceARN(stack, "AWS::Lambda::Function")
 
 	t = time.Now()
-	sched, err := scenario.A(ctx, clients, s)
+	sched, err := scenario.ScheduleConfig(ctx, clients.Scheduler, s)
 	p.a = time.Since(t)
 	if err != nil {
 		return p, err
@@ -153,43 +160,49 @@ func (c *cycle) run(ctx context.Context) (p phases, err error) {
 		aws.ToString(sched.ScheduleExpression), aws.ToString(sched.ScheduleExpressionTimezone), sched.FlexibleTimeWindow.Mode)
 	c.printf("     Target.Arn     %s\n     Target.RoleArn %s\n     Target.Input   %s\n",
 		aws.ToString(sched.Target.Arn), aws.ToString(sched.Target.RoleArn), aws.ToString(sched.Target.Input))
-	if err := c.verdict("A", scenario.CheckA(s, fnARN, sched), "enabled, "+s.ScheduleExpression+", targets "+s.Function); err != nil {
+	if err := c.verdict("A", scenario.CheckScheduleConfig(s, fnARN, sched), "enabled, "+s.ScheduleExpression+", targets "+s.Function); err != nil {
 		return p, err
 	}
 
 	t = time.Now()
 	c.printf("B  invoke %s as the scheduler does (Input with the context attributes filled in)\n", s.Function)
-	runAt := time.Now().UTC().Truncate(time.Second)
-	before, err := scenario.C(ctx, clients, s, fmt.Sprintf("run-%d", runAt.UnixMilli()))
+	runAt := cloud.Scheduler().Clock().Now().UTC().Truncate(time.Second)
+	before, err := scenario.RunRows(ctx, clients.DynamoDB, s, fmt.Sprintf("run-%d", runAt.UnixMilli()))
 	if err != nil {
 		return p, err
 	}
-	inv, err := scenario.B(ctx, clients, sched, runAt)
+	inv, err := scenario.InvokeAsScheduler(ctx, clients.Lambda, sched, runAt)
 	p.b = time.Since(t)
 	if err != nil {
 		return p, err
 	}
 	result, _ := json.Marshal(inv.Result)
 	c.printf("     %s%s\n", result, took(p.b))
-	if err := c.verdict("B", scenario.CheckB(inv, len(before)), fmt.Sprintf("checked %d, fresh run_id %s", inv.Result.Checked, inv.Result.RunID)); err != nil {
+	if err := c.verdict("B", scenario.CheckInvocation(s, inv, len(before)), fmt.Sprintf("checked %d, fresh run_id %s", inv.Result.Checked, inv.Result.RunID)); err != nil {
 		return p, err
 	}
 
 	t = time.Now()
-	rows, err := scenario.C(ctx, clients, s, inv.Result.RunID)
+	rows, err := scenario.RunRows(ctx, clients.DynamoDB, s, inv.Result.RunID)
 	if err != nil {
 		return p, err
 	}
-	ignored, err := scenario.Row(ctx, clients, s, s.Ignored, inv.Result.RunID)
+	var ignored *audit.Record
+	if s.Seeded() {
+		if ignored, err = scenario.Row(ctx, clients.DynamoDB, s, s.Ignored, inv.Result.RunID); err != nil {
+			return p, err
+		}
+	}
 	p.c = time.Since(t)
-	if err != nil {
-		return p, err
-	}
 	c.printf("C  query %s (index by-run) for run_id = %s%s\n", s.Table, inv.Result.RunID, took(p.c))
 	for _, r := range rows {
 		c.printf("     %-20s %-15s %-19s age %dd  checked_at %s\n", r.SecretName, r.Status, r.Reason, r.AgeDays, r.CheckedAt)
 	}
-	if err := c.verdict("C", scenario.CheckC(s, inv.Result.RunID, rows, ignored), fmt.Sprintf("exactly %d new rows, none for %s", len(rows), s.Ignored)); err != nil {
+	summary := fmt.Sprintf("exactly %d new rows, none for %s", len(rows), s.Ignored)
+	if !s.Seeded() {
+		summary = "no rows: the stack has no managed secrets"
+	}
+	if err := c.verdict("C", scenario.CheckRunRows(s, inv.Result.RunID, rows, ignored), summary); err != nil {
 		return p, err
 	}
 
@@ -216,10 +229,14 @@ func (c *cycle) verdict(name string, problems []string, summary string) error {
 func (c *cycle) printf(format string, args ...any) { fmt.Fprintf(c.out, format, args...) }
 
 // teardown deletes the stack and says whether anything is left.
-func teardown(ctx context.Context, d *localcloud.Deployer, tmpl *localcloud.Template, out io.Writer) (string, error) {
+func teardown(ctx context.Context, d *deploy.Deployer, tmpl *cfn.Template, out io.Writer) (string, error) {
 	res, err := d.Teardown(ctx, tmpl)
 	if res == nil {
 		return "teardown failed", err
+	}
+	if len(res.Unnamed) > 0 {
+		fmt.Fprintf(out, "          names the template cannot give (delete these by hand if they exist):\n            %s\n", strings.Join(res.Unnamed, "\n            "))
+		err = errors.Join(err, fmt.Errorf("teardown could not work out %d names", len(res.Unnamed)))
 	}
 	if len(res.Leftovers) == 0 && err == nil {
 		return fmt.Sprintf("%d resources deleted; clean: nothing left behind", len(res.Deleted)), nil
@@ -237,7 +254,7 @@ func teardown(ctx context.Context, d *localcloud.Deployer, tmpl *localcloud.Temp
 
 // coldStart restarts the function's process (as a code update does) and
 // times its start to its first answer.
-func coldStart(ctx context.Context, cloud *localcloud.Cloud, clients *localcloud.Clients, fn string) (time.Duration, error) {
+func coldStart(ctx context.Context, cloud *localcloud.Cloud, clients *deploy.Clients, fn string) (time.Duration, error) {
 	if _, err := clients.Lambda.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
 		FunctionName: aws.String(fn), Description: aws.String("restarted to time a cold start"),
 	}); err != nil {
@@ -258,7 +275,7 @@ func coldStart(ctx context.Context, cloud *localcloud.Cloud, clients *localcloud
 }
 
 // resourceARN is the ARN of the stack's first resource of a type.
-func resourceARN(s *localcloud.StackResult, typ string) string {
+func resourceARN(s *deploy.StackResult, typ string) string {
 	for _, r := range s.Resources {
 		if r.Type == typ {
 			return r.ARN
@@ -287,28 +304,4 @@ func round(d time.Duration) time.Duration {
 		return d.Round(time.Millisecond)
 	}
 	return d.Round(10 * time.Microsecond)
-}
-
-// indent prefixes every line written to w.
-func indent(w io.Writer, prefix string) io.Writer {
-	return &prefixWriter{w: w, prefix: prefix, atStart: true}
-}
-
-type prefixWriter struct {
-	w       io.Writer
-	prefix  string
-	atStart bool
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	var out []byte
-	for _, c := range b {
-		if p.atStart {
-			out = append(out, p.prefix...)
-		}
-		out = append(out, c)
-		p.atStart = c == '\n'
-	}
-	_, err := p.w.Write(out)
-	return len(b), err
 }

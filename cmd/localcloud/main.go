@@ -15,9 +15,10 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 
+	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 )
 
@@ -35,13 +36,15 @@ Commands:
   deploy    deploy the stack to an endpoint                         (make deploy-local)
   teardown  delete the stack from an endpoint and check nothing is left
                                                                     (make teardown-local)
+  clock     read the cloud clock of a running embedded cloud, or move it
+            forward (firing every schedule in between)            (make clock)
   bench     run the cycle several times; min/median/max per phase  (make bench-cycle)
 
 Run "localcloud <command> -h" for a command's flags.
 
 Environment:
   LOCALCLOUD_ADDR  default listen address of up and serve (127.0.0.1:4566)
-  ENDPOINT         default endpoint of deploy and teardown (http://localhost:4566)
+  ENDPOINT         default endpoint of deploy, teardown and clock (http://localhost:4566)
 
 Exit status: 0 success, 1 failure (a scenario, deploy or teardown), 2 usage error.
 `
@@ -65,17 +68,18 @@ func main() {
 	}
 }
 
-// run dispatches to a command. Function processes and the clock write to
-// stdout from their own goroutines, so every write goes through one lock.
+// run dispatches to a command. Function processes and the scheduler write
+// to stdout from their own goroutines, so every write goes through one lock.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	stdout = &lockedWriter{w: stdout}
+	stdout = linewriter.NewSynced(stdout)
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("no command given: %w", errUsage)
 	}
 	cmd, args := args[0], args[1:]
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"run": cmdRun, "up": cmdUp, "serve": cmdServe, "deploy": cmdDeploy, "teardown": cmdTeardown, "bench": cmdBench,
+		"run": cmdRun, "up": cmdUp, "serve": cmdServe, "deploy": cmdDeploy, "teardown": cmdTeardown,
+		"clock": cmdClock, "bench": cmdBench,
 	}
 	switch cmd {
 	case "help", "-h", "-help", "--help":
@@ -106,12 +110,12 @@ func (s *stackFlags) register(fs *flag.FlagSet) {
 }
 
 // load reads and parses the template.
-func (s *stackFlags) load() (*localcloud.Template, error) {
+func (s *stackFlags) load() (*cfn.Template, error) {
 	data, err := os.ReadFile(s.template)
 	if err != nil {
 		return nil, fmt.Errorf("read template: %w", err)
 	}
-	t, err := localcloud.ParseTemplate(data)
+	t, err := cfn.Parse(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.template, err)
 	}
@@ -156,16 +160,4 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
-}
-
-// lockedWriter serializes writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

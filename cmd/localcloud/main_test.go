@@ -7,8 +7,11 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
+
+	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -23,6 +26,19 @@ func TestUsageErrors(t *testing.T) {
 		{"stray argument", []string{"run", "extra"}, `unexpected argument "extra"`},
 		{"param without value", []string{"deploy", "-param", "MaxAgeDays"}, `"MaxAgeDays" is not Name=Value`},
 		{"bench runs", []string{"bench", "-runs", "0", "-template", "../../template.yaml"}, "-runs must be at least 1"},
+		{"negative clock speed", []string{"serve", "-clock-speed", "-1"}, "clock speed -1 is out of range: it must be from 1 (real time) to 100000"},
+		{"zero clock speed", []string{"up", "-clock-speed", "0"}, "clock speed 0 is out of range"},
+		{"NaN clock speed", []string{"serve", "-clock-speed", "NaN"}, "clock speed NaN is out of range"},
+		{"infinite clock speed", []string{"serve", "-clock-speed", "Inf"}, "clock speed +Inf is out of range"},
+		{"huge clock speed", []string{"serve", "-clock-speed", "1e7"}, "clock speed 1e+07 is out of range"},
+		{"bad clock start", []string{"serve", "-clock-start", "yesterday"}, "-clock-start: time \"yesterday\""},
+		{"clock both moves", []string{"clock", "-advance", "1d", "-to", "2027-01-01"}, "give -advance or -to, not both"},
+		{"clock bad duration", []string{"clock", "-advance", "a month"}, `-advance: duration "a month"`},
+		{"clock backwards duration", []string{"clock", "-advance", "-1d"}, "must be positive"},
+		{"clock bad time", []string{"clock", "-to", "soon"}, `-to: time "soon"`},
+		{"long stack name", []string{"run", "-template", "../../template.yaml", "-stack", strings.Repeat("s", 129)}, "1 to 128 characters"},
+		{"fractional MaxAgeDays", []string{"run", "-template", "../../template.yaml", "-param", "MaxAgeDays=1.5"}, "whole number of days from 1 to 3650"},
+		{"bad schedule expression", []string{"run", "-template", "../../template.yaml", "-param", "ScheduleExpression=rate(0 hours)"}, "rate(0 hours)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,12 +55,64 @@ func TestHelp(t *testing.T) {
 	is := is.New(t)
 	var stdout, stderr bytes.Buffer
 	is.NoErr(run(context.Background(), []string{"help"}, &stdout, &stderr))
-	for _, cmd := range []string{"run", "up", "serve", "deploy", "teardown", "bench"} {
+	for _, cmd := range []string{"run", "up", "serve", "deploy", "teardown", "clock", "bench"} {
 		is.True(strings.Contains(stdout.String(), "\n  "+cmd+" ")) // every command is listed
 	}
 	err := run(context.Background(), []string{"up", "-h"}, &stdout, &stderr)
 	is.True(errors.Is(err, flag.ErrHelp)) // exit status 0
 	is.True(strings.Contains(stderr.String(), "-clock-speed"))
+	is.True(strings.Contains(stderr.String(), "-clock-start"))
+	stderr.Reset()
+	err = run(context.Background(), []string{"clock", "-h"}, &stdout, &stderr)
+	is.True(errors.Is(err, flag.ErrHelp))
+	is.True(strings.Contains(stderr.String(), "never moves back")) // the help explains the clock
+}
+
+// The clock command reads and moves a running cloud's clock, and says so
+// plainly when nothing answers.
+func TestClockCommand(t *testing.T) {
+	is := is.New(t)
+	cloud, err := localcloud.Start(localcloud.Options{ClockStart: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)})
+	is.NoErr(err)
+	defer cloud.Close()
+	var stdout, stderr bytes.Buffer
+	is.NoErr(run(context.Background(), []string{"clock", "-endpoint", cloud.URL}, &stdout, &stderr))
+	is.True(strings.Contains(stdout.String(), "cloud time 2026-10-01T00:00")) // where it started
+
+	stdout.Reset()
+	is.NoErr(run(context.Background(), []string{"clock", "-endpoint", cloud.URL, "-advance", "31d"}, &stdout, &stderr))
+	is.True(strings.Contains(stdout.String(), "moved 2026-10-01T00:00"))
+	is.True(strings.Contains(stdout.String(), "-> 2026-11-01T00:00"))
+	is.True(strings.Contains(stdout.String(), "0 fires, 0 failed"))
+
+	err = run(context.Background(), []string{"clock", "-endpoint", cloud.URL, "-to", "2026-10-15"}, &stdout, &stderr)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "only moves forward")) // never back
+	is.True(!errors.Is(err, errUsage))                           // refused by the cloud, not a malformed call
+
+	err = run(context.Background(), []string{"clock", "-endpoint", "http://127.0.0.1:1"}, &stdout, &stderr)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "no local cloud answers at http://127.0.0.1:1 (start one with make local-up)"))
+}
+
+// With SeedTestSecrets=false (what samconfig.toml deploys to AWS) the
+// scenarios expect what that stack holds: nothing to check.
+func TestRunCycleWithoutTestSecrets(t *testing.T) {
+	is := is.New(t)
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"run", "-template", "../../template.yaml", "-stack", "noseed", "-param", "SeedTestSecrets=false"}, &stdout, &stderr)
+	out := stdout.String()
+	is.NoErr(err)
+	for _, want := range []string{
+		"no test secrets (SeedTestSecrets=false), so B expects checked 0",
+		"PASS  checked 0, fresh run_id run-",
+		"PASS  no rows: the stack has no managed secrets",
+		"6 resources deleted; clean: nothing left behind",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
 }
 
 // A template or parameter mistake is reported before anything starts.

@@ -7,29 +7,67 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/deploy"
+	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/schedule"
 )
+
+// cloudFlags are the flags of the commands that serve an embedded cloud.
+type cloudFlags struct {
+	addr  string
+	speed float64
+	start string
+}
+
+func (c *cloudFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.addr, "addr", envOr("LOCALCLOUD_ADDR", localcloud.DefaultAddr), "listen address (env LOCALCLOUD_ADDR)")
+	fs.Float64Var(&c.speed, "clock-speed", 1, fmt.Sprintf("cloud seconds per real second, 1 to %d: 3600 makes rate(1 hour) fire every second", schedule.MaxSpeed))
+	fs.StringVar(&c.start, "clock-start", "", "cloud time at start, RFC 3339 or a date such as 2026-10-01 (default now)")
+}
+
+// options checks the flags: a bad speed or start time is the user's to fix.
+func (c *cloudFlags) options(region string, logs io.Writer) (localcloud.Options, error) {
+	opts := localcloud.Options{Addr: c.addr, Region: region, ClockSpeed: c.speed, Logs: logs}
+	if err := schedule.CheckSpeed(c.speed); err != nil {
+		return opts, fmt.Errorf("-clock-speed: %w: %w", err, errUsage)
+	}
+	if c.start != "" {
+		t, err := schedule.ParseTime(c.start)
+		if err != nil {
+			return opts, fmt.Errorf("-clock-start: %w: %w", err, errUsage)
+		}
+		opts.ClockStart = t
+	}
+	return opts, nil
+}
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	addr := fs.String("addr", envOr("LOCALCLOUD_ADDR", localcloud.DefaultAddr), "listen address (env LOCALCLOUD_ADDR)")
-	speed := fs.Float64("clock-speed", 1, "scheduler clock speed: 3600 makes rate(1 hour) fire every second")
+	var cf cloudFlags
+	cf.register(fs)
 	region := fs.String("region", localcloud.DefaultRegion, "AWS region")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: localcloud serve [flags]\n\nServe the embedded cloud until Ctrl-C: any SDK or `aws --endpoint-url` works against it,\ndeployed functions run as local processes and schedules fire.")
+		fmt.Fprintln(stderr, "Usage: localcloud serve [flags]\n\nServe the embedded cloud until Ctrl-C: any SDK or `aws --endpoint-url` works against it,\ndeployed functions run as local processes and schedules fire on the cloud clock.")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	cloud, err := startServing(*addr, *region, *speed, stdout)
+	opts, err := cf.options(*region, stdout)
+	if err != nil {
+		return err
+	}
+	cloud, err := startServing(opts, stdout)
 	if err != nil {
 		return err
 	}
 	defer cloud.Close()
-	fmt.Fprintf(stdout, "Serving at %s (clock speed %gx). Deploy with:  make deploy-local ENDPOINT=%s\nCtrl-C stops it.\n", cloud.URL, *speed, cloud.URL)
+	fmt.Fprintf(stdout, "Serving at %s. Deploy with:  make deploy-local ENDPOINT=%s\nMove the clock with:  bin/localcloud clock -advance 31d -endpoint %s\nCtrl-C stops it.\n", cloud.URL, cloud.URL, cloud.URL)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "stopping")
 	return nil
@@ -39,25 +77,32 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("up", flag.ContinueOnError)
 	var sf stackFlags
 	sf.register(fs)
-	addr := fs.String("addr", envOr("LOCALCLOUD_ADDR", localcloud.DefaultAddr), "listen address (env LOCALCLOUD_ADDR)")
-	speed := fs.Float64("clock-speed", 1, "scheduler clock speed: 3600 makes rate(1 hour) fire every second")
+	var cf cloudFlags
+	cf.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: localcloud up [flags]\n\nServe the embedded cloud with the stack deployed and the scheduler clock running, until Ctrl-C;\nthen tear the stack down.")
+		fmt.Fprintln(stderr, "Usage: localcloud up [flags]\n\nServe the embedded cloud with the stack deployed and its schedule firing on the cloud clock,\nuntil Ctrl-C; then tear the stack down.")
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	opts, err := cf.options(sf.region, stdout)
+	if err != nil {
 		return err
 	}
 	c, err := newCycle(sf, stdout)
 	if err != nil {
 		return err
 	}
-	cloud, err := startServing(*addr, sf.region, *speed, stdout)
+	cloud, err := startServing(opts, stdout)
 	if err != nil {
 		return err
 	}
 	defer cloud.Close()
-	d := &localcloud.Deployer{Clients: cloud.Clients(), Stack: sf.stack, Params: sf.params, Code: c.builder.Code(true), Logs: indent(stdout, "  ")}
+	d := &deploy.Deployer{
+		Clients: deploy.NewClients(cloud.URL, sf.region), Stack: sf.stack, Params: sf.params,
+		Code: c.builder.Code(true), Logs: linewriter.Prefixed(stdout, "  "),
+	}
 	defer func() {
 		fmt.Fprintln(stdout, "tearing down")
 		clean, err := teardown(context.WithoutCancel(ctx), d, c.tmpl, stdout)
@@ -81,27 +126,37 @@ AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=%[2]s):
   aws --endpoint-url %[1]s scheduler get-schedule --name %[3]s
   aws --endpoint-url %[1]s lambda invoke --function-name %[4]s --payload '{}' out.json && cat out.json
   aws --endpoint-url %[1]s dynamodb scan --table-name %[5]s
+  bin/localcloud clock -advance 31d -endpoint %[1]s     (a month of hourly runs, in seconds)
 
 (AWS CLI v2 also needs --cli-binary-format raw-in-base64-out for --payload.)
-The scheduler clock runs at %[6]gx: %[7]s
+%[6]s
 Ctrl-C tears the stack down and stops.
-`, cloud.URL, sf.region, stack.Outputs["ScheduleName"], stack.Outputs["FunctionName"], stack.Outputs["TableName"], *speed, speedHint(*speed))
+`, cloud.URL, sf.region, stack.Outputs["ScheduleName"], stack.Outputs["FunctionName"], stack.Outputs["TableName"], clockBanner(cloud))
 	<-ctx.Done()
 	return nil
 }
 
-// speedHint says what the clock speed means for the hourly schedule.
-func speedHint(speed float64) string {
-	if speed <= 1 {
-		return "real time, so rate(1 hour) first fires an hour from now (use -clock-speed 3600 to watch it every second)."
+// clockBanner says what the cloud clock reads and when each armed schedule
+// fires next, in real time at the clock's speed.
+func clockBanner(cloud *localcloud.Cloud) string {
+	clock := cloud.Scheduler().Clock()
+	now := clock.Now()
+	var b strings.Builder
+	fmt.Fprintf(&b, "The cloud clock reads %s and runs at %gx real time.", now.UTC().Format(time.RFC3339), clock.Speed())
+	for _, s := range cloud.Scheduler().Schedules() {
+		wait := time.Duration(float64(s.NextFire.Sub(now)) / clock.Speed())
+		fmt.Fprintf(&b, "\nSchedule %s (%s) fires next at %s, in %s of real time.", s.Name, s.Expression, s.NextFire.UTC().Format(time.RFC3339), round(wait))
+		if clock.Speed() == 1 && wait > time.Minute {
+			b.WriteString(" Use -clock-speed 3600 to watch it every second, or move the clock.")
+		}
 	}
-	return fmt.Sprintf("rate(1 hour) fires every %s.", round(time.Duration(float64(time.Hour)/speed)))
+	return b.String()
 }
 
-// startServing starts the embedded cloud on addr with its logs on out.
-func startServing(addr, region string, speed float64, out io.Writer) (*localcloud.Cloud, error) {
+// startServing starts the embedded cloud with its logs on out.
+func startServing(opts localcloud.Options, out io.Writer) (*localcloud.Cloud, error) {
 	t := time.Now()
-	cloud, err := localcloud.Start(localcloud.Options{Addr: addr, Region: region, ClockSpeed: speed, Logs: out})
+	cloud, err := localcloud.Start(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +166,7 @@ func startServing(addr, region string, speed float64, out io.Writer) (*localclou
 
 // endpointDeployer reads the flags of deploy and teardown and returns a
 // deployer for the endpoint they name.
-func endpointDeployer(ctx context.Context, name string, args []string, stdout, stderr io.Writer) (*localcloud.Deployer, *localcloud.Template, error) {
+func endpointDeployer(ctx context.Context, name string, args []string, stdout, stderr io.Writer) (*deploy.Deployer, *cfn.Template, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var sf stackFlags
 	sf.register(fs)
@@ -133,9 +188,9 @@ func endpointDeployer(ctx context.Context, name string, args []string, stdout, s
 		kind = fmt.Sprintf("the embedded cloud: the function is built for %s/%s and runs there as a process", info.GOOS, info.GOARCH)
 	}
 	fmt.Fprintf(stdout, "%s: stack %s at %s (%s)\n", name, sf.stack, *endpoint, kind)
-	d := &localcloud.Deployer{
-		Clients: localcloud.NewClients(*endpoint, sf.region), Stack: sf.stack, Params: sf.params,
-		Code: c.builder.Code(embedded), Logs: indent(stdout, "  "),
+	d := &deploy.Deployer{
+		Clients: deploy.NewClients(*endpoint, sf.region), Stack: sf.stack, Params: sf.params,
+		Code: c.builder.Code(embedded), Logs: linewriter.Prefixed(stdout, "  "),
 	}
 	return d, c.tmpl, nil
 }
@@ -164,6 +219,60 @@ func cmdTeardown(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	clean, err := teardown(ctx, d, tmpl, stdout)
 	fmt.Fprintf(stdout, "%s (%s)\n", clean, round(time.Since(t)))
 	return err
+}
+
+func cmdClock(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("clock", flag.ContinueOnError)
+	endpoint := fs.String("endpoint", envOr("ENDPOINT", "http://localhost:4566"), "a running embedded cloud (make local-up or make serve) (env ENDPOINT)")
+	advance := fs.String("advance", "", "move the clock forward by this much: 31d, 1d12h, 744h")
+	to := fs.String("to", "", "move the clock forward to this time: RFC 3339 or a date such as 2027-02-28")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, `Usage: localcloud clock [-advance 31d | -to TIME] [-endpoint URL]
+
+Without flags, print the cloud time and the armed schedules. With -advance or -to,
+move the clock forward: every schedule fires at each of its times in between, in
+order, each run judged at its own scheduled time; the command returns when they
+have all run. The clock never moves back, and one move fires at most 50000 times.`)
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if *advance != "" && *to != "" {
+		return fmt.Errorf("give -advance or -to, not both: %w", errUsage)
+	}
+	move := localcloud.ClockMove{Advance: *advance, To: *to}
+	if move.Advance != "" {
+		if _, err := schedule.ParseDuration(move.Advance); err != nil {
+			return fmt.Errorf("-advance: %w: %w", err, errUsage)
+		}
+	}
+	if move.To != "" {
+		if _, err := schedule.ParseTime(move.To); err != nil {
+			return fmt.Errorf("-to: %w: %w", err, errUsage)
+		}
+	}
+	if move != (localcloud.ClockMove{}) {
+		fmt.Fprintf(stdout, "moving the cloud clock at %s forward; every schedule fires on the way...\n", *endpoint)
+		moved, err := localcloud.MoveClock(ctx, *endpoint, move)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "moved %s -> %s: %d fires, %d failed, in %s\n", moved.From.Format(time.RFC3339), moved.To.Format(time.RFC3339),
+			moved.Fired, moved.Failed, round(time.Duration(moved.TookMS)*time.Millisecond))
+		if moved.Failed > 0 {
+			defer fmt.Fprintln(stdout, "the cloud's log (make local-up's terminal) says why each failed run failed")
+		}
+	}
+	state, err := localcloud.ReadClock(ctx, *endpoint)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "cloud time %s (%gx real time)\n", state.Now.Format(time.RFC3339), state.Speed)
+	for _, s := range state.Schedules {
+		fmt.Fprintf(stdout, "  %-28s %-24s next %s\n", s.Name, s.Expression, s.NextFire.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {

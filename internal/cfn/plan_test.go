@@ -1,43 +1,46 @@
-package localcloud
+package cfn
 
 import (
-	"slices"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/matryer/is"
 )
 
-// specPlan plans template.yaml as the stack "rotcheck" with the given
+// specStack is the stack most plans are made for.
+var specStack = Stack{Name: "rotcheck", Region: "us-east-1", Account: "123456789012"}
+
+// specPlan plans testdata/stack.yaml as the stack "rotcheck" with the given
 // parameter overrides.
-func specPlan(t *testing.T, overrides map[string]string) (*plan, error) {
+func specPlan(t *testing.T, overrides map[string]string) (*Plan, error) {
 	t.Helper()
-	return newPlan(specRepoTemplate(t), "rotcheck", "us-east-1", "123456789012", overrides)
+	data, err := os.ReadFile("testdata/stack.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewPlan(specParse(t, string(data)), specStack, overrides)
 }
 
 func TestNewPlanParameterDefaults(t *testing.T) {
 	is := is.New(t)
 	p, err := specPlan(t, nil)
-	is.NoErr(err) // template.yaml plans with its defaults
-	is.Equal(p.params, map[string]string{
+	is.NoErr(err) // the template plans with its defaults
+	is.Equal(p.Params(), map[string]string{
 		"ScheduleExpression": "rate(1 hour)",
 		"MaxAgeDays":         "30",
 		"RetentionDays":      "400",
 		"SeedTestSecrets":    "true",
 	}) // every parameter has its default, as a string
-	is.Equal(p.conditions, map[string]bool{"SeedSecrets": true}) // seeding is on by default
-	is.Equal(p.tmpl.Transforms, nil)                             // the plan holds the transformed template
-	is.Equal(p.resources["RotationCheckFunction"].Type, "AWS::Lambda::Function")
-	is.Equal(p.stack, "rotcheck")
-	is.Equal(p.region, "us-east-1")
-	is.Equal(p.account, "123456789012")
+	is.True(p.Condition("SeedSecrets")) // seeding is on by default
+	is.Equal(p.stack, specStack)
 }
 
 func TestNewPlanParameterOverrides(t *testing.T) {
 	is := is.New(t)
 	p, err := specPlan(t, map[string]string{"ScheduleExpression": "rate(5 minutes)", "MaxAgeDays": "1", "RetentionDays": "3650"})
 	is.NoErr(err) // overrides within the allowed range
-	is.Equal(p.params, map[string]string{
+	is.Equal(p.Params(), map[string]string{
 		"ScheduleExpression": "rate(5 minutes)",
 		"MaxAgeDays":         "1",
 		"RetentionDays":      "3650",
@@ -79,30 +82,54 @@ Resources:
       QueueName: !Ref QueueName
 `
 
+func TestNewPlanParameterAllowedPattern(t *testing.T) {
+	is := is.New(t)
+	tmpl := specParse(t, `Parameters:
+  Days:
+    Type: String
+    Default: "30"
+    AllowedPattern: "[1-9][0-9]*"
+    ConstraintDescription: must be a whole number of days
+  Env:
+    Type: String
+    Default: prod
+    AllowedPattern: "[a-z]+"
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+`)
+	_, err := NewPlan(tmpl, specStack, map[string]string{"Days": "1.5"})
+	specErrorNames(t, err, `parameter Days="1.5" is refused: must be a whole number of days`) // CloudFormation's message is the template's
+	_, err = NewPlan(tmpl, specStack, map[string]string{"Env": "Prod"})
+	specErrorNames(t, err, `parameter Env="Prod" is refused: it must match [a-z]+`) // without one, the pattern
+	_, err = NewPlan(tmpl, specStack, map[string]string{"Days": "90", "Env": "test"})
+	is.NoErr(err)
+}
+
 func TestNewPlanParameterWithoutDefault(t *testing.T) {
 	is := is.New(t)
 	tmpl := specParse(t, specNoDefaultTemplate)
 
-	_, err := newPlan(tmpl, "rotcheck", "us-east-1", "123456789012", nil)
+	_, err := NewPlan(tmpl, specStack, nil)
 	specErrorNames(t, err, "QueueName", "no default") // a value is required
 
-	p, err := newPlan(tmpl, "rotcheck", "us-east-1", "123456789012", map[string]string{"QueueName": "q"})
-	is.NoErr(err)                        // given a value, it plans
-	is.Equal(p.params["QueueName"], "q") // with that value
+	p, err := NewPlan(tmpl, specStack, map[string]string{"QueueName": "q"})
+	is.NoErr(err)                          // given a value, it plans
+	is.Equal(p.Params()["QueueName"], "q") // with that value
 }
 
 func TestNewPlanStackNames(t *testing.T) {
-	tmpl := specRepoTemplate(t)
+	tmpl := specParse(t, "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n")
 	for _, name := range []string{"", "1abc", "has_underscore", "has space", "-leading", "dotted.name", strings.Repeat("a", 129)} {
 		t.Run("invalid "+name, func(t *testing.T) {
-			_, err := newPlan(tmpl, name, "us-east-1", "123456789012", nil)
-			specErrorNames(t, err, `stack name "`+name+`"`)
+			_, err := NewPlan(tmpl, Stack{Name: name}, nil)
+			specErrorNames(t, err, `stack name "`+name+`"`, "1 to 128 characters") // names the rule, length included
 		})
 	}
 	for _, name := range []string{"a", "rotcheck", "Rot-Check-2", strings.Repeat("a", 128)} {
 		t.Run("valid "+name, func(t *testing.T) {
 			is := is.New(t)
-			_, err := newPlan(tmpl, name, "us-east-1", "123456789012", nil)
+			_, err := NewPlan(tmpl, Stack{Name: name}, nil)
 			is.NoErr(err) // CloudFormation accepts this name
 		})
 	}
@@ -115,13 +142,11 @@ func TestNewPlanSeedTestSecretsFalseDisablesTestSecrets(t *testing.T) {
 	off, err := specPlan(t, map[string]string{"SeedTestSecrets": "false"})
 	is.NoErr(err)
 
-	secrets := []string{"FreshSecret", "StaleSecret", "IgnoredSecret"}
-	for _, id := range on.order {
-		seeded := slices.Contains(secrets, id)
-		is.True(on.enabled(id))            // by default every resource is deployed
-		is.Equal(off.enabled(id), !seeded) // without seeding, exactly the test secrets are not
+	for _, id := range on.Order {
+		is.True(on.Enabled(id))                   // by default every resource is deployed
+		is.Equal(off.Enabled(id), id != "Secret") // without seeding, exactly the test secret is not
 	}
-	is.Equal(off.conditions, map[string]bool{"SeedSecrets": false}) // the condition follows the parameter
+	is.True(!off.Condition("SeedSecrets")) // the condition follows the parameter
 }
 
 func TestNewPlanCreationOrder(t *testing.T) {
@@ -129,20 +154,17 @@ func TestNewPlanCreationOrder(t *testing.T) {
 	p, err := specPlan(t, nil)
 	is.NoErr(err)
 
-	is.Equal(p.order, []string{
-		"AuditTable", "DeadLetterQueue", "FreshSecret", "IgnoredSecret",
-		"RotationCheckFunctionRole", "RotationCheckFunction",
-		"RotationCheckFunctionHourlyRole", "RotationCheckFunctionHourly",
-		"StaleSecret",
+	is.Equal(p.Order, []string{
+		"Table", "Role", "Function", "Queue", "Schedule", "Secret",
 	}) // dependencies first, otherwise alphabetical
 
 	pos := map[string]int{}
-	for i, id := range p.order {
+	for i, id := range p.Order {
 		pos[id] = i
 	}
-	is.Equal(len(pos), len(p.tmpl.Resources)) // every resource exactly once
-	for id, r := range p.tmpl.Resources {
-		for _, dep := range append(resourceRefs(r.Properties, p.tmpl.Resources), r.DependsOn...) {
+	is.Equal(len(pos), len(p.Template.Resources)) // every resource exactly once
+	for id, r := range p.Template.Resources {
+		for _, dep := range append(resourceRefs(r.Properties, p.Template.Resources), r.DependsOn...) {
 			if pos[dep] >= pos[id] {
 				t.Errorf("%s comes before %s, which it refers to", id, dep)
 			}
@@ -152,13 +174,13 @@ func TestNewPlanCreationOrder(t *testing.T) {
 	for range 5 {
 		again, err := specPlan(t, nil)
 		is.NoErr(err)
-		is.Equal(again.order, p.order) // the same order every time
+		is.Equal(again.Order, p.Order) // the same order every time
 	}
 }
 
 func TestNewPlanCreationOrderFollowsDependsOn(t *testing.T) {
 	is := is.New(t)
-	p, err := newPlan(specParse(t, `Resources:
+	p, err := NewPlan(specParse(t, `Resources:
   A:
     Type: AWS::SQS::Queue
     DependsOn: [C, B]
@@ -169,14 +191,14 @@ func TestNewPlanCreationOrderFollowsDependsOn(t *testing.T) {
     DependsOn: D
   D:
     Type: AWS::SQS::Queue
-`), "rotcheck", "us-east-1", "123456789012", nil)
+`), specStack, nil)
 	is.NoErr(err)
-	is.Equal(p.order, []string{"B", "D", "C", "A"}) // DependsOn orders like a reference; ties alphabetical
+	is.Equal(p.Order, []string{"B", "D", "C", "A"}) // DependsOn orders like a reference; ties alphabetical
 }
 
 func TestNewPlanRefCycleNamesOnlyTheCycle(t *testing.T) {
 	is := is.New(t)
-	_, err := newPlan(specParse(t, `Resources:
+	_, err := NewPlan(specParse(t, `Resources:
   Entry:
     Type: AWS::SQS::Queue
     Properties: {QueueName: !GetAtt LoopA.QueueName}
@@ -186,7 +208,7 @@ func TestNewPlanRefCycleNamesOnlyTheCycle(t *testing.T) {
   LoopB:
     Type: AWS::SQS::Queue
     Properties: {QueueName: !Ref LoopA}
-`), "rotcheck", "us-east-1", "123456789012", nil)
+`), specStack, nil)
 	is.True(err != nil)                                                                         // resources that need each other cannot be created
 	is.Equal(err.Error(), "resources depend on each other in a cycle: LoopA -> LoopB -> LoopA") // Entry only leads into the cycle
 }
@@ -207,39 +229,25 @@ func TestNewPlanErrors(t *testing.T) {
 		{"output condition not defined", "Resources:\n" + queue + "Outputs:\n  URL:\n    Condition: Nope\n    Value: !Ref Queue\n",
 			[]string{"output URL", "condition Nope"}},
 		{"condition cycle", "Conditions:\n  A: !Not [!Condition A]\nResources:\n" + queue, []string{"condition A"}},
-		{"transform error", "Transform: AWS::Serverless-2016-10-31\nResources:\n  Api:\n    Type: AWS::Serverless::Api\n",
-			[]string{"Api", "AWS::Serverless::Api"}},
+		{"transform not applied", "Transform: AWS::Serverless-2016-10-31\nResources:\n" + queue,
+			[]string{"transform AWS::Serverless-2016-10-31", "apply it"}},
+		{"Ref to nothing", "Resources:\n" + queue + "    Properties: {QueueName: !Ref Nope}\n",
+			[]string{"resource Queue", "!Ref Nope", "no parameter, pseudo parameter or resource"}},
+		{"GetAtt of nothing", "Resources:\n" + queue + "    Properties: {QueueName: !GetAtt Nope.Arn}\n",
+			[]string{"resource Queue", "!GetAtt Nope.Arn", "no resource is named Nope"}},
+		{"Sub of nothing", "Resources:\n" + queue + "    Properties: {QueueName: !Sub \"${AWS::StackName}-${Nope}\"}\n",
+			[]string{"resource Queue", "${Nope}"}},
+		{"Sub attribute of nothing", "Resources:\n" + queue + "    Properties: {QueueName: !Sub \"${Nope.Arn}\"}\n",
+			[]string{"resource Queue", "${Nope.Arn}", "no resource"}},
+		{"If on an undefined condition", "Resources:\n" + queue + "    Properties: {QueueName: !If [Nope, a, b]}\n",
+			[]string{"resource Queue", "condition Nope"}},
+		{"output Ref to nothing", "Resources:\n" + queue + "Outputs:\n  URL:\n    Value: !Ref Qeueu\n",
+			[]string{"output URL", "!Ref Qeueu"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newPlan(specParse(t, tt.src), "rotcheck", "us-east-1", "123456789012", nil)
+			_, err := NewPlan(specParse(t, tt.src), specStack, nil)
 			specErrorNames(t, err, tt.names...)
-		})
-	}
-}
-
-func TestPlanCheck(t *testing.T) {
-	is := is.New(t)
-	p, err := specPlan(t, nil)
-	is.NoErr(err)
-	is.NoErr(p.check()) // the deployer implements everything template.yaml uses
-
-	tests := []struct {
-		name  string
-		src   string
-		names []string // what the error must mention
-	}{
-		{"unsupported type", "Resources:\n  Alerts:\n    Type: AWS::SNS::Topic\n", []string{"Alerts", "AWS::SNS::Topic"}},
-		{"unsupported property", "Resources:\n  Secret:\n    Type: AWS::SecretsManager::Secret\n    Properties:\n      Name: s\n      ReplicaRegions: [{Region: eu-west-1}]\n",
-			[]string{"Secret", "AWS::SecretsManager::Secret", "ReplicaRegions"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p, err := newPlan(specParse(t, tt.src), "rotcheck", "us-east-1", "123456789012", nil)
-			if err != nil {
-				t.Fatalf("plan: %v", err)
-			}
-			specErrorNames(t, p.check(), tt.names...)
 		})
 	}
 }

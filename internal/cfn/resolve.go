@@ -1,4 +1,4 @@
-package localcloud
+package cfn
 
 import (
 	"errors"
@@ -15,29 +15,29 @@ type noValue struct{}
 // scope is what intrinsics resolve against: the stack's pseudo parameters,
 // its parameter values and conditions, and the resources created so far.
 type scope struct {
-	stack, region, account string
-	params                 map[string]string
-	conditions             map[string]bool
-	resources              map[string]Resource // every resource of the template
-	refs                   map[string]string   // logical ID -> Ref value, once created
-	attrs                  map[string]map[string]string
+	stack      Stack
+	params     map[string]string
+	conditions map[string]bool
+	resources  map[string]Resource // every resource of the template
+	refs       map[string]string   // logical ID -> Ref value, once created
+	attrs      map[string]map[string]string
 }
 
 // pseudo returns a pseudo parameter's value.
 func (s *scope) pseudo(name string) (any, bool) {
 	switch name {
 	case "AWS::StackName":
-		return s.stack, true
+		return s.stack.Name, true
 	case "AWS::Region":
-		return s.region, true
+		return s.stack.Region, true
 	case "AWS::AccountId":
-		return s.account, true
+		return s.stack.Account, true
 	case "AWS::Partition":
 		return "aws", true
 	case "AWS::URLSuffix":
 		return "amazonaws.com", true
 	case "AWS::StackId":
-		return fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/%s/local", s.region, s.account, s.stack), true
+		return fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/%s/local", s.stack.Region, s.stack.Account, s.stack.Name), true
 	case "AWS::NoValue":
 		return noValue{}, true
 	}
@@ -56,7 +56,7 @@ func (s *scope) resolve(v any) (any, error) {
 			}
 		}
 		out := make(map[string]any, len(x))
-		for _, k := range sortedKeys(x) {
+		for _, k := range SortedKeys(x) {
 			r, err := s.resolve(x[k])
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)
@@ -96,7 +96,7 @@ func (s *scope) intrinsic(fn string, arg any) (any, error) {
 		if !ok || len(parts) != 2 {
 			return nil, errors.New("Fn::GetAtt needs [resource, attribute]")
 		}
-		return s.getAtt(scalarString(parts[0]), scalarString(parts[1]))
+		return s.getAtt(String(parts[0]), String(parts[1]))
 	case "Fn::Sub":
 		return s.sub(arg)
 	case "Fn::Join":
@@ -110,9 +110,9 @@ func (s *scope) intrinsic(fn string, arg any) (any, error) {
 		}
 		strs := make([]string, len(list))
 		for i, e := range list {
-			strs[i] = scalarString(e)
+			strs[i] = String(e)
 		}
-		return strings.Join(strs, scalarString(parts[0])), nil
+		return strings.Join(strs, String(parts[0])), nil
 	case "Fn::Select":
 		parts, ok := arg.([]any)
 		if !ok || len(parts) != 2 {
@@ -126,7 +126,7 @@ func (s *scope) intrinsic(fn string, arg any) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("Fn::Select: %w", err)
 		}
-		i, err := strconv.Atoi(scalarString(idx))
+		i, err := strconv.Atoi(String(idx))
 		if err != nil || i < 0 || i >= len(list) {
 			return nil, fmt.Errorf("Fn::Select index %v is out of range", idx)
 		}
@@ -141,7 +141,7 @@ func (s *scope) intrinsic(fn string, arg any) (any, error) {
 			return nil, err
 		}
 		var out []any
-		for _, p := range strings.Split(scalarString(str), scalarString(parts[0])) {
+		for _, p := range strings.Split(String(str), String(parts[0])) {
 			out = append(out, p)
 		}
 		return out, nil
@@ -150,7 +150,7 @@ func (s *scope) intrinsic(fn string, arg any) (any, error) {
 		if !ok || len(parts) != 3 {
 			return nil, errors.New("Fn::If needs [condition, then, else]")
 		}
-		cond, err := s.condition(scalarString(parts[0]))
+		cond, err := s.condition(String(parts[0]))
 		if err != nil {
 			return nil, err
 		}
@@ -159,7 +159,7 @@ func (s *scope) intrinsic(fn string, arg any) (any, error) {
 		}
 		return s.resolve(parts[2])
 	case "Condition":
-		return s.condition(scalarString(arg))
+		return s.condition(String(arg))
 	case "Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or":
 		return s.logic(fn, arg)
 	}
@@ -223,7 +223,7 @@ func (s *scope) sub(arg any) (any, error) {
 		if len(x) != 2 {
 			return nil, errors.New("Fn::Sub needs a string or [string, {variables}]")
 		}
-		tmpl = scalarString(x[0])
+		tmpl = String(x[0])
 		m, ok := x[1].(map[string]any)
 		if !ok {
 			return nil, errors.New("Fn::Sub variables must be a mapping")
@@ -256,7 +256,7 @@ func (s *scope) sub(arg any) (any, error) {
 		if err != nil && firstErr == nil {
 			firstErr = fmt.Errorf("Fn::Sub %q: %w", tmpl, err)
 		}
-		return scalarString(v)
+		return String(v)
 	})
 	if firstErr != nil {
 		return nil, firstErr
@@ -291,7 +291,7 @@ func (s *scope) logic(fn string, arg any) (bool, error) {
 		if len(vals) != 2 {
 			return false, errors.New("Fn::Equals needs two values")
 		}
-		return scalarString(vals[0]) == scalarString(vals[1]), nil
+		return String(vals[0]) == String(vals[1]), nil
 	}
 	bools := make([]bool, len(vals))
 	for i, v := range vals {
@@ -347,7 +347,7 @@ func (s *scope) evalConditions(defs map[string]any) error {
 		s.conditions[name] = b
 		return nil
 	}
-	for _, name := range sortedKeys(defs) {
+	for _, name := range SortedKeys(defs) {
 		if err := eval(name); err != nil {
 			return err
 		}
@@ -358,9 +358,9 @@ func (s *scope) evalConditions(defs map[string]any) error {
 // conditionRefs lists the conditions a condition definition names.
 func conditionRefs(v any) []string {
 	var out []string
-	walk(v, func(fn string, arg any) {
+	Walk(v, func(fn string, arg any) {
 		if fn == "Condition" {
-			out = append(out, scalarString(arg))
+			out = append(out, String(arg))
 		}
 	})
 	return out
@@ -375,23 +375,17 @@ func resourceRefs(v any, resources map[string]Resource) []string {
 			out = append(out, id)
 		}
 	}
-	walk(v, func(fn string, arg any) {
+	Walk(v, func(fn string, arg any) {
 		switch fn {
 		case "Ref":
-			add(scalarString(arg))
+			add(String(arg))
 		case "Fn::GetAtt":
 			if parts, ok := arg.([]any); ok && len(parts) > 0 {
-				add(scalarString(parts[0]))
+				add(String(parts[0]))
 			}
 		case "Fn::Sub":
-			tmpl, vars := arg, map[string]any{}
-			if parts, ok := arg.([]any); ok && len(parts) > 0 {
-				tmpl = parts[0]
-				if len(parts) > 1 {
-					vars, _ = parts[1].(map[string]any)
-				}
-			}
-			for _, m := range subVar.FindAllStringSubmatch(scalarString(tmpl), -1) {
+			tmpl, vars := subParts(arg)
+			for _, m := range subVar.FindAllStringSubmatch(tmpl, -1) {
 				if _, local := vars[m[1]]; local {
 					continue // a variable of this Fn::Sub, not a resource
 				}
@@ -403,19 +397,36 @@ func resourceRefs(v any, resources map[string]Resource) []string {
 	return out
 }
 
-// walk calls visit for every intrinsic function call in v.
-func walk(v any, visit func(fn string, arg any)) {
+// subParts splits Fn::Sub's argument into its template string and its
+// variables, for either form ("string" or [string, {variables}]).
+func subParts(arg any) (string, map[string]any) {
+	parts, ok := arg.([]any)
+	if !ok {
+		return String(arg), nil
+	}
+	var vars map[string]any
+	if len(parts) > 1 {
+		vars, _ = parts[1].(map[string]any)
+	}
+	if len(parts) == 0 {
+		return "", nil
+	}
+	return String(parts[0]), vars
+}
+
+// Walk calls visit for every intrinsic function call in v.
+func Walk(v any, visit func(fn string, arg any)) {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, e := range x {
 			if len(x) == 1 && (k == "Ref" || k == "Condition" || strings.HasPrefix(k, "Fn::")) {
 				visit(k, e)
 			}
-			walk(e, visit)
+			Walk(e, visit)
 		}
 	case []any:
 		for _, e := range x {
-			walk(e, visit)
+			Walk(e, visit)
 		}
 	}
 }

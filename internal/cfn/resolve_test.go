@@ -1,4 +1,4 @@
-package localcloud
+package cfn
 
 import (
 	"slices"
@@ -17,7 +17,7 @@ const (
 // Later is declared but not created yet.
 func specScope() *scope {
 	return &scope{
-		stack: "rotcheck", region: "eu-west-1", account: "123456789012",
+		stack:      Stack{Name: "rotcheck", Region: "eu-west-1", Account: "123456789012"},
 		params:     map[string]string{"Env": "test", "Days": "30"},
 		conditions: map[string]bool{"IsTest": true, "IsProd": false},
 		resources: map[string]Resource{

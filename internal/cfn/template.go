@@ -1,9 +1,10 @@
-package localcloud
+package cfn
 
 import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,9 +30,15 @@ type Parameter struct {
 	Type          string
 	Default       *string
 	AllowedValues []string
-	MinValue      *float64
-	MaxValue      *float64
-	Description   string
+	// AllowedPattern is the value's pattern, anchored at both ends as
+	// CloudFormation matches it; nil for none.
+	AllowedPattern *regexp.Regexp
+	MinValue       *float64
+	MaxValue       *float64
+	Description    string
+	// ConstraintDescription is what a refused value is told, as
+	// CloudFormation does.
+	ConstraintDescription string
 }
 
 // Resource is a template resource.
@@ -67,7 +74,7 @@ var topLevel = map[string]bool{
 }
 
 // ParseTemplate reads a YAML (or JSON) CloudFormation template.
-func ParseTemplate(data []byte) (*Template, error) {
+func Parse(data []byte) (*Template, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("parse template: %w", err)
@@ -83,7 +90,7 @@ func ParseTemplate(data []byte) (*Template, error) {
 	if !ok {
 		return nil, errors.New("parse template: the template is not a mapping")
 	}
-	for _, key := range sortedKeys(root) {
+	for _, key := range SortedKeys(root) {
 		if !topLevel[key] {
 			return nil, fmt.Errorf("template section %s is not supported", key)
 		}
@@ -127,15 +134,15 @@ func ParseTemplate(data []byte) (*Template, error) {
 
 func (t *Template) readParameters(v any) error {
 	params, _ := v.(map[string]any)
-	for _, name := range sortedKeys(params) {
+	for _, name := range SortedKeys(params) {
 		raw := params[name]
 		def, ok := raw.(map[string]any)
 		if !ok {
 			return fmt.Errorf("parameter %s must be a mapping", name)
 		}
-		for _, key := range sortedKeys(def) {
+		for _, key := range SortedKeys(def) {
 			switch key {
-			case "Type", "Default", "AllowedValues", "MinValue", "MaxValue", "Description", "ConstraintDescription", "NoEcho":
+			case "Type", "Default", "AllowedValues", "AllowedPattern", "MinValue", "MaxValue", "Description", "ConstraintDescription", "NoEcho":
 			default:
 				// An unenforced constraint (AllowedPattern, MinLength, ...) would accept values AWS refuses.
 				return fmt.Errorf("parameter %s: %s is not supported", name, key)
@@ -144,21 +151,32 @@ func (t *Template) readParameters(v any) error {
 		p := Parameter{}
 		p.Type, _ = def["Type"].(string)
 		p.Description, _ = def["Description"].(string)
+		p.ConstraintDescription, _ = def["ConstraintDescription"].(string)
+		if pattern, ok := def["AllowedPattern"]; ok {
+			if p.Type != "String" {
+				return fmt.Errorf("parameter %s: AllowedPattern applies to String parameters only", name)
+			}
+			re, err := regexp.Compile(`^(?:` + String(pattern) + `)$`)
+			if err != nil {
+				return fmt.Errorf("parameter %s: AllowedPattern %q: %w", name, String(pattern), err)
+			}
+			p.AllowedPattern = re
+		}
 		if p.Type != "String" && p.Type != "Number" {
 			return fmt.Errorf("parameter %s: type %q is not supported (String or Number)", name, p.Type)
 		}
 		if d, ok := def["Default"]; ok {
-			s := scalarString(d)
+			s := String(d)
 			p.Default = &s
 		}
 		if av, ok := def["AllowedValues"].([]any); ok {
 			for _, a := range av {
-				p.AllowedValues = append(p.AllowedValues, scalarString(a))
+				p.AllowedValues = append(p.AllowedValues, String(a))
 			}
 		}
 		for key, dst := range map[string]**float64{"MinValue": &p.MinValue, "MaxValue": &p.MaxValue} {
 			if raw, ok := def[key]; ok {
-				f, err := strconv.ParseFloat(scalarString(raw), 64)
+				f, err := strconv.ParseFloat(String(raw), 64)
 				if err != nil {
 					return fmt.Errorf("parameter %s: %s %v is not a number", name, key, raw)
 				}
@@ -175,7 +193,7 @@ func (t *Template) readResources(v any) error {
 	if !ok || len(resources) == 0 {
 		return errors.New("template has no Resources")
 	}
-	for _, id := range sortedKeys(resources) {
+	for _, id := range SortedKeys(resources) {
 		raw := resources[id]
 		def, ok := raw.(map[string]any)
 		if !ok {
@@ -197,7 +215,7 @@ func (t *Template) readResources(v any) error {
 			r.DependsOn = []string{d}
 		case []any:
 			for _, x := range d {
-				r.DependsOn = append(r.DependsOn, scalarString(x))
+				r.DependsOn = append(r.DependsOn, String(x))
 			}
 		}
 		for key := range def {
@@ -214,7 +232,7 @@ func (t *Template) readResources(v any) error {
 
 func (t *Template) readOutputs(v any) error {
 	outputs, _ := v.(map[string]any)
-	for _, name := range sortedKeys(outputs) {
+	for _, name := range SortedKeys(outputs) {
 		raw := outputs[name]
 		def, ok := raw.(map[string]any)
 		if !ok {
@@ -319,7 +337,7 @@ func shortForm(fn string, n *yaml.Node) (any, error) {
 }
 
 // scalarString renders a scalar as CloudFormation sees it: everything is a string.
-func scalarString(v any) string {
+func String(v any) string {
 	switch x := v.(type) {
 	case string:
 		return x
@@ -336,6 +354,6 @@ func scalarString(v any) string {
 }
 
 // sortedKeys returns a map's keys in order, so output and errors are stable.
-func sortedKeys[V any](m map[string]V) []string {
+func SortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }

@@ -1,4 +1,4 @@
-package localcloud
+package cfn
 
 import (
 	"os"
@@ -18,7 +18,7 @@ func specRepoTemplate(t *testing.T) *Template {
 	if err != nil {
 		t.Fatalf("read %s: %v", repoTemplatePath, err)
 	}
-	tmpl, err := ParseTemplate(data)
+	tmpl, err := Parse(data)
 	if err != nil {
 		t.Fatalf("parse %s: %v", repoTemplatePath, err)
 	}
@@ -28,7 +28,7 @@ func specRepoTemplate(t *testing.T) *Template {
 // specParse parses an inline template, failing the test on error.
 func specParse(t *testing.T, src string) *Template {
 	t.Helper()
-	tmpl, err := ParseTemplate([]byte(src))
+	tmpl, err := Parse([]byte(src))
 	if err != nil {
 		t.Fatalf("parse template: %v\n%s", err, src)
 	}
@@ -57,24 +57,23 @@ func TestParseTemplateReadsRepoTemplate(t *testing.T) {
 
 	is.Equal(tmpl.Transforms, []string{"AWS::Serverless-2016-10-31"}) // the SAM transform
 	is.True(strings.HasPrefix(tmpl.Description, "rotation-audit: every hour"))
-	is.Equal(tmpl.Parameters, map[string]Parameter{
-		"ScheduleExpression": {
-			Type: "String", Default: specPtr("rate(1 hour)"),
-			Description: "When EventBridge Scheduler runs the check (rate(), cron() or at()).",
-		},
-		"MaxAgeDays": {
-			Type: "Number", Default: specPtr("30"), MinValue: specPtr(1.0), MaxValue: specPtr(3650.0),
-			Description: "A secret whose last rotation (else last change) is older than this many days needs rotation.",
-		},
-		"RetentionDays": {
-			Type: "Number", Default: specPtr("400"), MinValue: specPtr(1.0), MaxValue: specPtr(3650.0),
-			Description: "Audit rows expire (DynamoDB TTL on expires_at) this many days after the run that wrote them.",
-		},
-		"SeedTestSecrets": {
-			Type: "String", Default: specPtr("true"), AllowedValues: []string{"true", "false"},
-			Description: "Create three test secrets (fresh and stale tagged Managed=true, ignored tagged Managed=false).",
-		},
-	}) // every parameter with its default and constraints, numbers as strings
+	is.Equal(len(tmpl.Parameters), 4)
+	is.Equal(tmpl.Parameters["ScheduleExpression"], Parameter{
+		Type: "String", Default: specPtr("rate(1 hour)"),
+		Description: "When EventBridge Scheduler runs the check (rate(), cron() or at()).",
+	}) // a plain parameter, whole
+	is.Equal(tmpl.Parameters["SeedTestSecrets"].AllowedValues, []string{"true", "false"})
+	for _, name := range []string{"MaxAgeDays", "RetentionDays"} {
+		p := tmpl.Parameters[name]
+		is.Equal(p.Type, "String")
+		is.Equal(p.ConstraintDescription, "must be a whole number of days from 1 to 3650")
+		for _, ok := range []string{"1", "30", "400", "999", "1000", "3599", "3649", "3650"} {
+			is.True(p.AllowedPattern.MatchString(ok)) // whole days from 1 to 3650
+		}
+		for _, bad := range []string{"0", "1.5", "30 ", "-1", "3651", "4000", "10000", "030", ""} {
+			is.True(!p.AllowedPattern.MatchString(bad)) // nothing else, anchored at both ends
+		}
+	}
 	is.Equal(tmpl.Conditions, map[string]any{
 		"SeedSecrets": map[string]any{"Fn::Equals": []any{map[string]any{"Ref": "SeedTestSecrets"}, "true"}},
 	}) // the one condition, in long form
@@ -262,7 +261,11 @@ func TestParseTemplateErrors(t *testing.T) {
 		{"parameter type other than String or Number", "Parameters:\n  Subnets:\n    Type: CommaDelimitedList\n" + queue,
 			[]string{"Subnets", "CommaDelimitedList"}},
 		{"parameter without Type", "Parameters:\n  Env:\n    Default: x\n" + queue, []string{"Env", "type"}},
-		{"parameter constraint that is not enforced", "Parameters:\n  Env:\n    Type: String\n    AllowedPattern: '[a-z]+'\n" + queue,
+		{"parameter constraint that is not enforced", "Parameters:\n  Env:\n    Type: String\n    MinLength: 3\n" + queue,
+			[]string{"Env", "MinLength"}},
+		{"AllowedPattern on a Number", "Parameters:\n  Days:\n    Type: Number\n    AllowedPattern: '[0-9]+'\n" + queue,
+			[]string{"Days", "AllowedPattern applies to String parameters only"}},
+		{"AllowedPattern that does not compile", "Parameters:\n  Env:\n    Type: String\n    AllowedPattern: '[a-z'\n" + queue,
 			[]string{"Env", "AllowedPattern"}},
 		{"parameter MinValue not a number", "Parameters:\n  Days:\n    Type: Number\n    MinValue: one\n" + queue,
 			[]string{"Days", "MinValue"}},
@@ -273,7 +276,7 @@ func TestParseTemplateErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseTemplate([]byte(tt.src))
+			_, err := Parse([]byte(tt.src))
 			specErrorNames(t, err, tt.names...)
 		})
 	}
@@ -296,12 +299,12 @@ func TestScalarString(t *testing.T) {
 	}
 	for _, tt := range tests {
 		is := is.New(t)
-		is.Equal(scalarString(tt.in), tt.want) // CloudFormation sees every scalar as a string
+		is.Equal(String(tt.in), tt.want) // CloudFormation sees every scalar as a string
 	}
 }
 
 func TestSortedKeys(t *testing.T) {
 	is := is.New(t)
-	is.Equal(sortedKeys(map[string]int{"b": 1, "a": 2, "c": 3}), []string{"a", "b", "c"}) // keys in order
-	is.Equal(len(sortedKeys(map[string]any{})), 0)                                        // an empty map has no keys
+	is.Equal(SortedKeys(map[string]int{"b": 1, "a": 2, "c": 3}), []string{"a", "b", "c"}) // keys in order
+	is.Equal(len(SortedKeys(map[string]any{})), 0)                                        // an empty map has no keys
 }

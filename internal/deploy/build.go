@@ -1,4 +1,4 @@
-package localcloud
+package deploy
 
 import (
 	"archive/zip"
@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"time"
 )
 
 // Builder builds the function's bootstrap with the flags `make build` uses
@@ -30,8 +29,6 @@ type Builder struct {
 
 	mu    sync.Mutex
 	built map[string][]byte
-	// Took is how long the builds took, for the progress output.
-	Took time.Duration
 }
 
 // archs maps Lambda architectures to GOARCH.
@@ -64,7 +61,6 @@ func (b *Builder) Zip(ctx context.Context, goos, goarch string) ([]byte, error) 
 	if z, ok := b.built[key]; ok {
 		return z, nil
 	}
-	start := time.Now()
 	path, err := b.build(ctx, goos, goarch)
 	if err != nil {
 		return nil, err
@@ -77,7 +73,6 @@ func (b *Builder) Zip(ctx context.Context, goos, goarch string) ([]byte, error) 
 		b.built = map[string][]byte{}
 	}
 	b.built[key] = z
-	b.Took += time.Since(start)
 	return z, nil
 }
 

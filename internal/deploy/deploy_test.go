@@ -1,8 +1,12 @@
-package localcloud
+package deploy
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -10,29 +14,223 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/matryer/is"
+
+	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/funcrunner"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 )
 
-// deployTemplate parses src and deploys it as stack on a fresh cloud.
-func deployTemplate(t *testing.T, c *Cloud, stack, src string, params map[string]string) (*Deployer, *Template, *StackResult, error) {
+// The tests of this file deploy to one embedded cloud. kumo keeps its state
+// in package variables, so every test uses stack names of its own.
+var (
+	cloud   *localcloud.Cloud
+	clients *Clients
+	builder *Builder
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "deploy-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "remove test build directory:", err)
+		}
+	}()
+	root, err := ModuleRoot(".")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	builder = &Builder{ModuleDir: root, Package: "./rotation-check", OutDir: dir}
+	if cloud, err = localcloud.Start(localcloud.Options{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cloud.Close()
+	clients = NewClients(cloud.URL, localcloud.DefaultRegion)
+	return m.Run()
+}
+
+// deployer returns a deployer of the named stack on the test cloud.
+func deployer(stack string, params map[string]string) *Deployer {
+	return &Deployer{Clients: clients, Stack: stack, Params: params, Code: builder.Code(true), Logs: io.Discard}
+}
+
+// parse parses an inline template or, for a name ending in .yaml, a file
+// of testdata.
+func parse(t *testing.T, src string) *cfn.Template {
 	t.Helper()
-	tmpl, err := ParseTemplate([]byte(src))
+	if strings.HasSuffix(src, ".yaml") {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = string(data)
+	}
+	tmpl, err := cfn.Parse([]byte(src))
+	if err != nil {
+		t.Fatalf("parse template: %v", err)
+	}
+	return tmpl
+}
+
+// repoTemplate is the application's template.yaml.
+func repoTemplate(t *testing.T) *cfn.Template { return parse(t, "../../template.yaml") }
+
+// errorNames fails the test unless err names every one of names.
+func errorNames(t *testing.T, err error, names ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want one naming %q", names)
+	}
+	for _, n := range names {
+		if !strings.Contains(err.Error(), n) {
+			t.Errorf("error %q does not name %q", err, n)
+		}
+	}
+}
+
+// teardownClean tears a stack down at the end of a test, failing it if
+// anything stays.
+func teardownClean(t *testing.T, d *Deployer, tmpl *cfn.Template) {
+	t.Helper()
+	t.Cleanup(func() {
+		res, err := d.Teardown(context.Background(), tmpl)
+		if err != nil {
+			t.Errorf("teardown %s: %v", d.Stack, err)
+			return
+		}
+		if len(res.Leftovers) > 0 {
+			t.Errorf("teardown %s left %v", d.Stack, res.Leftovers)
+		}
+	})
+}
+
+func tableExistsNamed(t *testing.T, name string) bool {
+	t.Helper()
+	there, err := tableExists(context.Background(), clients, StackResource{Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := testBuilder()
-	if err != nil {
-		t.Fatal(err)
+	return there
+}
+
+func TestPlanRepoTemplate(t *testing.T) {
+	is := is.New(t)
+	p, err := deployer("rotcheck", nil).bind(repoTemplate(t), "123456789012")
+	is.NoErr(err) // the deployer implements everything template.yaml uses
+	is.Equal(p.Order, []string{
+		"AuditTable", "DeadLetterQueue", "FreshSecret", "IgnoredSecret",
+		"RotationCheckFunctionRole", "RotationCheckFunction",
+		"RotationCheckFunctionHourlyRole", "RotationCheckFunctionHourly",
+		"StaleSecret",
+	}) // dependencies first, otherwise alphabetical
+
+	off, err := deployer("rotcheck", map[string]string{"SeedTestSecrets": "false"}).bind(repoTemplate(t), "123456789012")
+	is.NoErr(err)
+	for _, id := range p.Order {
+		seeded := strings.HasSuffix(id, "Secret")
+		is.Equal(off.Enabled(id), !seeded) // without seeding, exactly the test secrets are left out
 	}
-	d := &Deployer{Clients: c.Clients(), Stack: stack, Params: params, Code: b.Code(true), Logs: io.Discard}
+}
+
+func TestCheckRefusesWhatItCannotCreate(t *testing.T) {
+	tests := []struct {
+		name  string
+		src   string
+		names []string // what the error must mention
+	}{
+		{"unsupported type", "Resources:\n  Alerts:\n    Type: AWS::Kinesis::Stream\n", []string{"Alerts", "AWS::Kinesis::Stream"}},
+		{"unsupported property", "Resources:\n  Secret:\n    Type: AWS::SecretsManager::Secret\n    Properties:\n      Name: s\n      ReplicaRegions: [{Region: eu-west-1}]\n",
+			[]string{"Secret", "AWS::SecretsManager::Secret", "ReplicaRegions"}},
+		{"unsupported attribute", "testdata/bad-getatt.yaml", []string{"resource Other", "!GetAtt Queue.Endpoint", "Arn, QueueName, QueueUrl"}},
+		{"reference to nothing", "testdata/bad-ref.yaml", []string{"resource Queue", "${Tabel}"}},
+		{"name over the limit", "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: " + strings.Repeat("q", 81) + "\n",
+			[]string{"resource Queue (AWS::SQS::Queue)", "81 characters, over the limit of 80"}},
+		{"name with a bad character", "Resources:\n  Fn:\n    Type: AWS::Scheduler::Schedule\n    Properties:\n      Name: a/b\n      ScheduleExpression: rate(1 hour)\n",
+			[]string{"resource Fn", `Name "a/b" may hold only letters, digits and _.-`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errorNames(t, deployer("checks", nil).Validate(parse(t, tt.src)), tt.names...)
+		})
+	}
+}
+
+// A stack name whose derived names break a service's limit is refused
+// before anything is created: a 100-character name used to create the
+// table and then fail on the queue.
+func TestLongStackNameRefusedUpFront(t *testing.T) {
+	is := is.New(t)
+	stack := "s" + strings.Repeat("x", 99)
+	_, err := deployer(stack, nil).Deploy(context.Background(), repoTemplate(t))
+	errorNames(t, err, "QueueName", "over the limit of 80", "FunctionName", "over the limit of 64")
+	is.True(!tableExistsNamed(t, stack+"-audit")) // nothing was created
+}
+
+// Generated names too long for their service are cut with a hash, so two
+// of them never collide (a 42-character stack name used to give the
+// function's role and the schedule's role the same name).
+func TestGeneratedNamesStayUnique(t *testing.T) {
+	is := is.New(t)
+	k := kinds["AWS::IAM::Role"]
+	stack := "s" + strings.Repeat("x", 41)
+	fn := physicalName(stack, "RotationCheckFunctionRole", k, nil)
+	sched := physicalName(stack, "RotationCheckFunctionHourlyRole", k, nil)
+	is.True(fn != sched)  // unique
+	is.Equal(len(fn), 64) // within IAM's limit
+	is.Equal(len(sched), 64)
+	is.True(strings.HasPrefix(fn, stack+"-Rotation"))                                                             // still readable
+	is.Equal(physicalName("rotcheck", "RotationCheckFunctionRole", k, nil), "rotcheck-RotationCheckFunctionRole") // short names as before
+	is.Equal(physicalName(stack, "RotationCheckFunctionRole", k, nil), fn)                                        // and the same every time, so teardown finds it
+}
+
+// The whole stack deploys and tears down cleanly under a 42-character stack
+// name: nine resources, nine deleted.
+func TestDeployWithLongStackName(t *testing.T) {
+	is := is.New(t)
+	d := deployer("l"+strings.Repeat("o", 38)+"ng", nil)
+	tmpl := repoTemplate(t)
 	res, err := d.Deploy(context.Background(), tmpl)
-	return d, tmpl, res, err
+	is.NoErr(err)
+	is.Equal(res.Created, 9) // nothing "updated" into another resource
+	td, err := d.Teardown(context.Background(), tmpl)
+	is.NoErr(err)
+	is.Equal(len(td.Deleted), 9)
+	is.Equal(len(td.Leftovers), 0)
+}
+
+// Schedule expressions and parameters that would fail later are refused
+// before the first create.
+func TestBadScheduleOrParameterRefusedUpFront(t *testing.T) {
+	for _, expr := range []string{"rate(0 hours)", "nonsense", "cron(0 9 * * MON *)"} {
+		t.Run(expr, func(t *testing.T) {
+			is := is.New(t)
+			_, err := deployer("badsched", map[string]string{"Expression": expr}).Deploy(context.Background(), parse(t, "testdata/bad-schedule.yaml"))
+			errorNames(t, err, "resource Schedule", expr)
+			_, qerr := clients.SQS.GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{QueueName: aws.String("badsched-q")})
+			is.True(isNotFound(qerr)) // nothing was created
+		})
+	}
+	t.Run("MaxAgeDays=1.5", func(t *testing.T) {
+		err := deployer("badparam", map[string]string{"MaxAgeDays": "1.5"}).Validate(repoTemplate(t))
+		errorNames(t, err, `MaxAgeDays="1.5"`, "whole number of days from 1 to 3650")
+	})
 }
 
 func TestDeployRefusesUnsupportedBeforeCreatingAnything(t *testing.T) {
 	is := is.New(t)
-	c := startCloud(t, nil)
-	_, _, res, err := deployTemplate(t, c, "unsupported", `
+	_, err := deployer("unsupported", nil).Deploy(context.Background(), parse(t, `
 Resources:
   Table:
     Type: AWS::DynamoDB::Table
@@ -41,51 +239,58 @@ Resources:
       KeySchema: [{AttributeName: k, KeyType: HASH}]
       AttributeDefinitions: [{AttributeName: k, AttributeType: S}]
       BillingMode: PAY_PER_REQUEST
-  Topic:
-    Type: AWS::SNS::Topic
-`, nil)
-	is.True(err != nil)
-	is.True(strings.Contains(err.Error(), "resource Topic: type AWS::SNS::Topic is not supported locally"))
-	is.True(res == nil) // refused up front: nothing half-created
-	_, err = c.Clients().DynamoDB.DescribeTable(context.Background(), describeTableInput("unsupported-t"))
-	is.True(isNotFound(err))
+  Stream:
+    Type: AWS::Kinesis::Stream
+`))
+	errorNames(t, err, "resource Stream: type AWS::Kinesis::Stream is not supported locally")
+	is.True(!tableExistsNamed(t, "unsupported-t")) // refused up front: nothing half-created
 }
 
-// A failure part-way names the resource and what already exists, and a
-// teardown then removes it.
-func TestDeployFailureNamesResourceAndLeftovers(t *testing.T) {
+// A failure part-way names the resource and what already exists; the same
+// deployer's teardown removes it all, even a resource whose name the
+// template alone cannot give.
+func TestHalfDeployedStackTornDown(t *testing.T) {
 	is := is.New(t)
-	c := startCloud(t, nil)
-	d, tmpl, res, err := deployTemplate(t, c, "halfway", `
-Resources:
-  Queue:
-    Type: AWS::SQS::Queue
-    Properties:
-      QueueName: !Sub ${AWS::StackName}-q
-  Schedule:
-    Type: AWS::Scheduler::Schedule
-    Properties:
-      Name: !Sub ${AWS::StackName}-s
-      ScheduleExpression: rate(banana)
-      FlexibleTimeWindow: {Mode: "OFF"}
-      Target: {Arn: !GetAtt Queue.Arn, RoleArn: arn:aws:iam::000000000000:role/x}
-`, nil)
-	is.True(err != nil)
-	msg := err.Error()
-	is.True(strings.Contains(msg, "resource Schedule (AWS::Scheduler::Schedule)")) // names the failing resource
-	is.True(strings.Contains(msg, "rate(banana)"))                                 // and the bad value
-	is.True(strings.Contains(msg, "already deployed: Queue; run teardown"))        // and what exists
-	is.Equal(len(res.Resources), 1)
+	ctx := context.Background()
+	tmpl := parse(t, "testdata/unresolvable-name.yaml")
+	d := deployer("halfway", nil)
+	res, err := d.Deploy(ctx, tmpl)
+	errorNames(t, err, "resource Broken (AWS::Lambda::Function)", "already deployed: First, Table, Second; run teardown")
+	is.Equal(len(res.Resources), 3)
 
-	td, err := d.Teardown(context.Background(), tmpl)
+	td, err := d.Teardown(ctx, tmpl)
 	is.NoErr(err)
-	is.Equal(len(td.Deleted), 1)
-	is.Equal(len(td.Leftovers), 0)
+	is.Equal(len(td.Deleted), 3)   // the table, both queues...
+	is.Equal(len(td.Leftovers), 0) // ...nothing left
+	is.Equal(len(td.Unnamed), 0)   // the deployer knew every name it made
+}
+
+// A teardown in a later process cannot work out a name that depends on
+// another resource's attribute: it removes everything else and says which
+// name it could not work out, rather than giving up on all of them.
+func TestTeardownSkipsUnnamedButRemovesTheRest(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	tmpl := parse(t, "testdata/unresolvable-name.yaml")
+	_, err := deployer("later", nil).Deploy(ctx, tmpl)
+	is.True(err != nil) // Broken fails, as in the test above
+	t.Cleanup(func() {
+		url, err := clients.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String("later-first-second")})
+		if err == nil {
+			_, _ = clients.SQS.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: url.QueueUrl})
+		}
+	})
+
+	td, err := deployer("later", nil).Teardown(ctx, tmpl) // a new deployer: another process
+	is.NoErr(err)
+	is.Equal(len(td.Deleted), 2) // the table and the first queue
+	is.Equal(len(td.Unnamed), 1)
+	is.True(strings.Contains(td.Unnamed[0], "Second (AWS::SQS::Queue)")) // named, with why
+	is.True(!tableExistsNamed(t, "later-audit"))                         // rotcheck-audit used to stay behind
 }
 
 func TestDeployChecksParameters(t *testing.T) {
 	is := is.New(t)
-	c := startCloud(t, nil)
 	src := `
 Parameters:
   Days: {Type: Number, Default: 30, MinValue: 1, MaxValue: 3650}
@@ -95,52 +300,45 @@ Resources:
     Properties:
       QueueName: !Sub ${AWS::StackName}-${Days}
 `
-	_, _, _, err := deployTemplate(t, c, "params", src, map[string]string{"Days": "0"})
-	is.True(err != nil)
-	is.True(strings.Contains(err.Error(), "parameter Days=0 is out of range 1..3650"))
-	_, _, _, err = deployTemplate(t, c, "params", src, map[string]string{"Weeks": "2"})
-	is.True(err != nil)
-	is.True(strings.Contains(err.Error(), "parameter Weeks is not declared in the template (it has Days)"))
+	ctx := context.Background()
+	_, err := deployer("params", map[string]string{"Days": "0"}).Deploy(ctx, parse(t, src))
+	errorNames(t, err, "parameter Days=0 is out of range 1..3650")
+	_, err = deployer("params", map[string]string{"Weeks": "2"}).Deploy(ctx, parse(t, src))
+	errorNames(t, err, "parameter Weeks is not declared in the template (it has Days)")
 
-	d, tmpl, res, err := deployTemplate(t, c, "params", src, map[string]string{"Days": "7"})
+	d := deployer("params", map[string]string{"Days": "7"})
+	tmpl := parse(t, src)
+	teardownClean(t, d, tmpl)
+	res, err := d.Deploy(ctx, tmpl)
 	is.NoErr(err)
 	is.Equal(res.Resources[0].Name, "params-7") // the override reached the name
-	td, err := d.Teardown(context.Background(), tmpl)
-	is.NoErr(err)
-	is.Equal(len(td.Leftovers), 0)
 }
 
 // A deploy to any endpoint other than the embedded cloud uploads the Linux
 // build for the template's architecture.
 func TestBuilderCodeForExternalEndpoint(t *testing.T) {
 	is := is.New(t)
-	b, err := testBuilder()
+	z, err := builder.Code(false)(context.Background(), "arm64")
 	is.NoErr(err)
-	z, err := b.Code(false)(context.Background(), "arm64")
-	is.NoErr(err)
-	path := t.TempDir()
-	bin, err := unpackBootstrap(z, path)
-	is.NoErr(err)
-	err = runnable(bin)
+	dir := t.TempDir()
+	bin := dir + "/bootstrap"
+	is.NoErr(unzipBootstrap(z, bin))
+	err = funcrunner.Runnable(bin)
 	if runtime.GOOS == "linux" && runtime.GOARCH == "arm64" {
 		is.NoErr(err)
 	} else {
 		is.True(err != nil)
 		is.True(strings.Contains(err.Error(), "built for linux/arm64")) // what AWS runs
 	}
-	_, err = b.Code(false)(context.Background(), "sparc")
+	_, err = builder.Code(false)(context.Background(), "sparc")
 	is.True(err != nil) // an unknown architecture is named
 	is.True(strings.Contains(err.Error(), `"sparc"`))
-}
-
-func describeTableInput(name string) *dynamodb.DescribeTableInput {
-	return &dynamodb.DescribeTableInput{TableName: &name}
 }
 
 // Updating a role in place leaves exactly the template's inline policies.
 func TestRedeployDropsRemovedPolicies(t *testing.T) {
 	is := is.New(t)
-	c := startCloud(t, nil)
+	ctx := context.Background()
 	role := func(policies string) string {
 		return `
 Resources:
@@ -157,14 +355,80 @@ Resources:
 	const write = `
         - PolicyName: write
           PolicyDocument: {Statement: [{Effect: Allow, Action: "s3:PutObject", Resource: "*"}]}`
-	_, _, _, err := deployTemplate(t, c, "policies", role(read+write), nil)
+	d := deployer("policies", nil)
+	teardownClean(t, d, parse(t, role(read)))
+	_, err := d.Deploy(ctx, parse(t, role(read+write)))
 	is.NoErr(err)
-	d, tmpl, res, err := deployTemplate(t, c, "policies", role(read), nil)
+	res, err := d.Deploy(ctx, parse(t, role(read)))
 	is.NoErr(err)
 	is.Equal(res.Updated, 1)
-	got, err := c.Clients().IAM.ListRolePolicies(context.Background(), &iam.ListRolePoliciesInput{RoleName: aws.String("policies-role")})
+	got, err := clients.IAM.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: aws.String("policies-role")})
 	is.NoErr(err)
 	is.Equal(got.PolicyNames, []string{"read"}) // "write" left the template, so it left the role
-	_, err = d.Teardown(context.Background(), tmpl)
+}
+
+// A table whose indexes the template changes is not reported "updated"
+// while the change is ignored: the deploy says it cannot make it.
+func TestRedeployRefusesTableIndexChange(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	d := deployer("indexes", nil)
+	teardownClean(t, d, parse(t, "testdata/table-v1.yaml"))
+	_, err := d.Deploy(ctx, parse(t, "testdata/table-v1.yaml"))
 	is.NoErr(err)
+	_, err = d.Deploy(ctx, parse(t, "testdata/table-v2.yaml"))
+	errorNames(t, err, "table indexes-t exists with no index by-g", "not supported locally", "tear the stack down first")
+	desc, err := clients.DynamoDB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String("indexes-t")})
+	is.NoErr(err)
+	is.Equal(len(desc.Table.GlobalSecondaryIndexes), 0) // the table is as it was
+}
+
+// A secret scheduled for deletion (after a teardown by hand, say) is
+// deleted for good and created anew, instead of failing on CreateSecret.
+func TestDeploySecretPendingDeletion(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	src := `
+Resources:
+  Secret:
+    Type: AWS::SecretsManager::Secret
+    Properties:
+      Name: !Sub ${AWS::StackName}-s
+      SecretString: v1
+`
+	d := deployer("pending", nil)
+	teardownClean(t, d, parse(t, src))
+	_, err := d.Deploy(ctx, parse(t, src))
+	is.NoErr(err)
+	_, err = clients.SecretsManager.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
+		SecretId: aws.String("pending-s"), RecoveryWindowInDays: aws.Int64(7),
+	})
+	is.NoErr(err)
+	_, err = clients.SecretsManager.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("pending-s"), SecretString: aws.String("x")})
+	is.True(err != nil) // the name is taken while it is pending deletion, as on AWS
+
+	res, err := d.Deploy(ctx, parse(t, src))
+	is.NoErr(err)
+	is.Equal(res.Created, 1) // created anew
+	desc, err := clients.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("pending-s")})
+	is.NoErr(err)
+	is.True(desc.DeletedDate == nil) // alive
+}
+
+// unzipBootstrap writes the deployment package's bootstrap to path.
+func unzipBootstrap(z []byte, path string) error {
+	zr, err := zip.NewReader(bytes.NewReader(z), int64(len(z)))
+	if err != nil {
+		return err
+	}
+	f, err := zr.Open("bootstrap")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o755)
 }

@@ -1,4 +1,4 @@
-package localcloud
+package deploy
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -23,72 +24,95 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/schedule"
 )
 
 // kind is how the deployer creates, updates and deletes one resource type
 // through its service API.
 type kind struct {
-	// nameProp holds the physical name; without it the name is generated
-	// from the stack name and logical ID, at most maxName characters.
-	nameProp string
-	maxName  int
+	// name is where the physical name comes from and what the service
+	// accepts; without the property the name is generated from the stack
+	// name and logical ID.
+	name nameRule
 	// props are the properties the deployer implements; any other is an error.
 	props []string
+	// attrs are the attributes Fn::GetAtt can read.
+	attrs []string
 	// deploy creates the resource, or updates it in place if it exists.
 	deploy func(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error
 	// remove deletes the resource; false means it was not there.
-	remove func(ctx context.Context, c *Clients, name, group string) (bool, error)
+	remove func(ctx context.Context, c *Clients, r StackResource) (bool, error)
+	// exists reports whether the resource is there.
+	exists func(ctx context.Context, c *Clients, r StackResource) (bool, error)
 }
 
-// StackResource is one resource of a stack, as the deployer saw it.
-type StackResource struct {
-	LogicalID string
-	Type      string
-	Name      string // physical name
-	Group     string // schedule group, for schedules
-	ARN       string // its Arn attribute, where it has one
-	Updated   bool   // it existed and was updated in place
-	ref       string
-	attrs     map[string]string
+// nameRule is a service's rule for names: the property that holds one, its
+// longest length and its characters.
+type nameRule struct {
+	prop    string
+	max     int
+	pattern *regexp.Regexp
+	chars   string // pattern in words, for errors
+}
+
+// check says what is wrong with a name, if anything.
+func (n nameRule) check(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s is empty", n.prop)
+	case len(name) > n.max:
+		return fmt.Errorf("%s %q is %d characters, over the limit of %d (a shorter stack name helps)", n.prop, name, len(name), n.max)
+	case !n.pattern.MatchString(name):
+		return fmt.Errorf("%s %q may hold only %s", n.prop, name, n.chars)
+	}
+	return nil
 }
 
 // kinds are the resource types the deployer supports.
 var kinds = map[string]kind{
 	"AWS::DynamoDB::Table": {
-		nameProp: "TableName", maxName: 255,
+		name: nameRule{"TableName", 255, regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,}$`), "letters, digits, _ . and -, at least 3"},
 		props: []string{"TableName", "BillingMode", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
 			"LocalSecondaryIndexes", "ProvisionedThroughput", "TimeToLiveSpecification", "SSESpecification",
 			"PointInTimeRecoverySpecification", "Tags"},
-		deploy: deployTable, remove: removeTable,
+		attrs:  []string{"Arn", "StreamArn"},
+		deploy: deployTable, remove: removeTable, exists: tableExists,
 	},
 	"AWS::SecretsManager::Secret": {
-		nameProp: "Name", maxName: 512,
+		name:   nameRule{"Name", 512, regexp.MustCompile(`^[a-zA-Z0-9/_+=.@-]+$`), "letters, digits and /_+=.@-"},
 		props:  []string{"Name", "Description", "SecretString", "GenerateSecretString", "Tags", "KmsKeyId"},
-		deploy: deploySecret, remove: removeSecret,
+		attrs:  []string{"Id"},
+		deploy: deploySecret, remove: removeSecret, exists: secretExists,
 	},
 	"AWS::SQS::Queue": {
-		nameProp: "QueueName", maxName: 80,
+		name: nameRule{"QueueName", 80, regexp.MustCompile(`^[a-zA-Z0-9_-]+(\.fifo)?$`), "letters, digits, _ and -"},
 		props: []string{"QueueName", "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
 			"ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "SqsManagedSseEnabled", "KmsMasterKeyId", "Tags"},
-		deploy: deployQueue, remove: removeQueue,
+		attrs:  []string{"Arn", "QueueName", "QueueUrl"},
+		deploy: deployQueue, remove: removeQueue, exists: queueExists,
 	},
 	"AWS::IAM::Role": {
-		nameProp: "RoleName", maxName: 64,
+		name: nameRule{"RoleName", 64, regexp.MustCompile(`^[\w+=,.@-]+$`), "letters, digits and _+=,.@-"},
 		props: []string{"RoleName", "AssumeRolePolicyDocument", "Policies", "ManagedPolicyArns", "Path",
 			"Description", "MaxSessionDuration", "PermissionsBoundary", "Tags"},
-		deploy: deployRole, remove: removeRole,
+		attrs:  []string{"Arn", "RoleId"},
+		deploy: deployRole, remove: removeRole, exists: roleExists,
 	},
 	"AWS::Lambda::Function": {
-		nameProp: "FunctionName", maxName: 64,
+		name: nameRule{"FunctionName", 64, regexp.MustCompile(`^[a-zA-Z0-9_-]+$`), "letters, digits, _ and -"},
 		props: []string{"FunctionName", "Code", "Handler", "Runtime", "Architectures", "MemorySize", "Timeout",
 			"Role", "Environment", "LoggingConfig", "Description", "Tags"},
-		deploy: deployFunction, remove: removeFunction,
+		attrs:  []string{"Arn"},
+		deploy: deployFunction, remove: removeFunction, exists: functionExists,
 	},
 	"AWS::Scheduler::Schedule": {
-		nameProp: "Name", maxName: 64,
+		name: nameRule{"Name", 64, regexp.MustCompile(`^[0-9a-zA-Z_.-]+$`), "letters, digits and _.-"},
 		props: []string{"Name", "GroupName", "ScheduleExpression", "ScheduleExpressionTimezone",
 			"FlexibleTimeWindow", "Target", "State", "Description", "StartDate", "EndDate", "KmsKeyArn"},
-		deploy: deploySchedule, remove: removeSchedule,
+		attrs:  []string{"Arn"},
+		deploy: deploySchedule, remove: removeSchedule, exists: scheduleExists,
 	},
 }
 
@@ -96,42 +120,39 @@ var kinds = map[string]kind{
 
 func deployTable(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error {
 	db := d.Clients.DynamoDB
-	var keys []dbtypes.KeySchemaElement
-	if err := convert(p["KeySchema"], &keys); err != nil {
-		return fmt.Errorf("property KeySchema: %w", err)
+	in := &dynamodb.CreateTableInput{TableName: &r.Name, BillingMode: dbtypes.BillingMode(str(p, "BillingMode"))}
+	for key, dst := range map[string]any{
+		"KeySchema": &in.KeySchema, "AttributeDefinitions": &in.AttributeDefinitions,
+		"GlobalSecondaryIndexes": &in.GlobalSecondaryIndexes, "LocalSecondaryIndexes": &in.LocalSecondaryIndexes,
+		"ProvisionedThroughput": &in.ProvisionedThroughput, "Tags": &in.Tags,
+	} {
+		if err := convert(p[key], dst); err != nil {
+			return fmt.Errorf("property %s: %w", key, err)
+		}
+	}
+	if sse, ok := p["SSESpecification"].(map[string]any); ok {
+		in.SSESpecification = &dbtypes.SSESpecification{
+			Enabled:        boolOf(sse["SSEEnabled"]),
+			SSEType:        dbtypes.SSEType(cfn.String(sse["SSEType"])),
+			KMSMasterKeyId: optString(sse["KMSMasterKeyId"]),
+		}
 	}
 	desc, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &r.Name})
 	switch {
 	case err == nil:
-		if !sameKeys(desc.Table.KeySchema, keys) {
-			return fmt.Errorf("table %s exists with a different key schema; tear the stack down first", r.Name)
+		// CloudFormation would update indexes or billing in place or
+		// replace the table; the local deployer does neither, so it says so
+		// rather than report an update it did not make.
+		if diff := tableDifferences(desc.Table, in); len(diff) > 0 {
+			return fmt.Errorf("table %s exists with %s; changing that in place is not supported locally: tear the stack down first",
+				r.Name, strings.Join(diff, " and "))
 		}
 		r.Updated = true
 	case isNotFound(err):
-		in := &dynamodb.CreateTableInput{
-			TableName:   &r.Name,
-			KeySchema:   keys,
-			BillingMode: dbtypes.BillingMode(str(p, "BillingMode")),
-		}
-		for key, dst := range map[string]any{
-			"AttributeDefinitions": &in.AttributeDefinitions, "GlobalSecondaryIndexes": &in.GlobalSecondaryIndexes,
-			"LocalSecondaryIndexes": &in.LocalSecondaryIndexes, "ProvisionedThroughput": &in.ProvisionedThroughput,
-			"Tags": &in.Tags,
-		} {
-			if err := convert(p[key], dst); err != nil {
-				return fmt.Errorf("property %s: %w", key, err)
-			}
-		}
-		if sse, ok := p["SSESpecification"].(map[string]any); ok {
-			in.SSESpecification = &dbtypes.SSESpecification{
-				Enabled:        boolOf(sse["SSEEnabled"]),
-				SSEType:        dbtypes.SSEType(scalarString(sse["SSEType"])),
-				KMSMasterKeyId: optString(sse["KMSMasterKeyId"]),
-			}
-		}
 		if _, err := db.CreateTable(ctx, in); err != nil {
 			return fmt.Errorf("create table: %w", err)
 		}
+		r.ref = r.Name // it exists from here on, for teardown
 		waiter := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
 			o.MinDelay, o.MaxDelay = 50*time.Millisecond, time.Second
 		})
@@ -140,13 +161,13 @@ func deployTable(ctx context.Context, d *Deployer, r *StackResource, p map[strin
 		}
 		if in.SSESpecification != nil && aws.ToBool(in.SSESpecification.Enabled) &&
 			(desc.Table.SSEDescription == nil || desc.Table.SSEDescription.Status != dbtypes.SSEStatusEnabled) {
-			d.note("%s: the endpoint ignored SSESpecification (no server-side encryption reported)", r.LogicalID)
+			r.note("%s: the endpoint ignored SSESpecification (no server-side encryption reported)", r.LogicalID)
 		}
 	default:
 		return fmt.Errorf("describe table: %w", err)
 	}
 	if ttl, ok := p["TimeToLiveSpecification"].(map[string]any); ok && aws.ToBool(boolOf(ttl["Enabled"])) {
-		if err := enableTTL(ctx, db, r.Name, scalarString(ttl["AttributeName"])); err != nil {
+		if err := enableTTL(ctx, db, r.Name, cfn.String(ttl["AttributeName"])); err != nil {
 			return err
 		}
 	}
@@ -159,7 +180,7 @@ func deployTable(ctx context.Context, d *Deployer, r *StackResource, p map[strin
 		})
 		switch {
 		case isUnsupported(err):
-			d.note("%s: the endpoint does not support point-in-time recovery (UpdateContinuousBackups); skipped", r.LogicalID)
+			r.note("%s: the endpoint does not support point-in-time recovery (UpdateContinuousBackups); skipped", r.LogicalID)
 		case err != nil:
 			return fmt.Errorf("enable point-in-time recovery: %w", err)
 		}
@@ -170,6 +191,46 @@ func deployTable(ctx context.Context, d *Deployer, r *StackResource, p map[strin
 		r.attrs["StreamArn"] = *desc.Table.LatestStreamArn
 	}
 	return nil
+}
+
+// tableDifferences lists what an existing table has that the template
+// would change: its key schema, its billing mode (when the endpoint reports
+// one) and its global secondary indexes.
+func tableDifferences(have *dbtypes.TableDescription, want *dynamodb.CreateTableInput) []string {
+	var diff []string
+	if !sameKeys(have.KeySchema, want.KeySchema) {
+		diff = append(diff, "a different key schema")
+	}
+	wantMode := want.BillingMode
+	if wantMode == "" {
+		wantMode = dbtypes.BillingModeProvisioned
+	}
+	if have.BillingModeSummary != nil && have.BillingModeSummary.BillingMode != "" && have.BillingModeSummary.BillingMode != wantMode {
+		diff = append(diff, fmt.Sprintf("billing mode %s instead of %s", have.BillingModeSummary.BillingMode, wantMode))
+	}
+	haveIdx := map[string][]dbtypes.KeySchemaElement{}
+	for _, g := range have.GlobalSecondaryIndexes {
+		haveIdx[aws.ToString(g.IndexName)] = g.KeySchema
+	}
+	wantIdx := map[string][]dbtypes.KeySchemaElement{}
+	for _, g := range want.GlobalSecondaryIndexes {
+		wantIdx[aws.ToString(g.IndexName)] = g.KeySchema
+	}
+	for _, name := range sortedKeys(wantIdx) {
+		keys, ok := haveIdx[name]
+		switch {
+		case !ok:
+			diff = append(diff, "no index "+name)
+		case !sameKeys(keys, wantIdx[name]):
+			diff = append(diff, "a different key schema on index "+name)
+		}
+	}
+	for _, name := range sortedKeys(haveIdx) {
+		if _, ok := wantIdx[name]; !ok {
+			diff = append(diff, "an index "+name+" the template no longer has")
+		}
+	}
+	return diff
 }
 
 // enableTTL turns on TTL unless it already is (UpdateTimeToLive fails then).
@@ -202,9 +263,14 @@ func sameKeys(a, b []dbtypes.KeySchemaElement) bool {
 	return true
 }
 
-func removeTable(ctx context.Context, c *Clients, name, _ string) (bool, error) {
-	_, err := c.DynamoDB.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: &name})
+func removeTable(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.DynamoDB.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: &r.Name})
 	return gone(err)
+}
+
+func tableExists(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.DynamoDB.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &r.Name})
+	return found(err)
 }
 
 // --- Secrets Manager secret ---
@@ -225,6 +291,17 @@ func deploySecret(ctx context.Context, d *Deployer, r *StackResource, p map[stri
 		r.Updated = true
 		r.ref = aws.ToString(desc.ARN)
 	case err == nil || isNotFound(err):
+		if err == nil {
+			// Scheduled for deletion (by hand, or by an endpoint that keeps
+			// deleted secrets): its name is taken until it is gone, so it is
+			// deleted for good and created anew, as a fresh stack would.
+			if _, err := sm.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
+				SecretId: &r.Name, ForceDeleteWithoutRecovery: aws.Bool(true),
+			}); err != nil {
+				return fmt.Errorf("delete the secret pending deletion: %w", err)
+			}
+			r.note("%s: %s was scheduled for deletion; deleted it for good and created it anew", r.LogicalID, r.Name)
+		}
 		value, err := secretValue(ctx, sm, p)
 		if err != nil {
 			return err
@@ -233,13 +310,14 @@ func deploySecret(ctx context.Context, d *Deployer, r *StackResource, p map[stri
 		if err := convert(p["Tags"], &tags); err != nil {
 			return fmt.Errorf("property Tags: %w", err)
 		}
-		out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		in := &secretsmanager.CreateSecretInput{
 			Name:         &r.Name,
 			Description:  optString(p["Description"]),
 			KmsKeyId:     optString(p["KmsKeyId"]),
 			SecretString: &value,
 			Tags:         tags,
-		})
+		}
+		out, err := createSecret(ctx, sm, in)
 		if err != nil {
 			return fmt.Errorf("create secret: %w", err)
 		}
@@ -249,6 +327,24 @@ func deploySecret(ctx context.Context, d *Deployer, r *StackResource, p map[stri
 	}
 	r.attrs = map[string]string{"Id": r.ref}
 	return nil
+}
+
+// createSecret creates a secret, retrying for a while when the name is
+// still held by one being deleted: AWS deletes asynchronously, even without
+// a recovery window.
+func createSecret(ctx context.Context, sm *secretsmanager.Client, in *secretsmanager.CreateSecretInput) (*secretsmanager.CreateSecretOutput, error) {
+	for delay := 100 * time.Millisecond; ; delay *= 2 {
+		out, err := sm.CreateSecret(ctx, in)
+		var invalid *smtypes.InvalidRequestException
+		if err == nil || !errors.As(err, &invalid) || !strings.Contains(err.Error(), "deletion") || delay > 5*time.Second {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
 }
 
 // secretValue is SecretString, or a value generated with GetRandomPassword
@@ -262,7 +358,7 @@ func secretValue(ctx context.Context, sm *secretsmanager.Client, p map[string]an
 		return "", errors.New("needs SecretString or GenerateSecretString")
 	}
 	opts := maps.Clone(gen)
-	template, key := scalarString(opts["SecretStringTemplate"]), scalarString(opts["GenerateStringKey"])
+	template, key := cfn.String(opts["SecretStringTemplate"]), cfn.String(opts["GenerateStringKey"])
 	delete(opts, "SecretStringTemplate")
 	delete(opts, "GenerateStringKey")
 	var in secretsmanager.GetRandomPasswordInput
@@ -289,21 +385,25 @@ func secretValue(ctx context.Context, sm *secretsmanager.Client, p map[string]an
 	return string(b), err
 }
 
-func removeSecret(ctx context.Context, c *Clients, name, _ string) (bool, error) {
+func removeSecret(ctx context.Context, c *Clients, r StackResource) (bool, error) {
 	// Some endpoints accept deleting a deleted secret again; ask first.
-	desc, err := c.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &name})
-	switch {
-	case isNotFound(err):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("describe secret: %w", err)
-	case desc.DeletedDate != nil:
-		return false, nil
+	there, err := secretExists(ctx, c, r)
+	if err != nil || !there {
+		return false, err
 	}
 	_, err = c.SecretsManager.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
-		SecretId: &name, ForceDeleteWithoutRecovery: aws.Bool(true),
+		SecretId: &r.Name, ForceDeleteWithoutRecovery: aws.Bool(true),
 	})
 	return gone(err)
+}
+
+// secretExists counts a secret scheduled for deletion as gone.
+func secretExists(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	desc, err := c.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &r.Name})
+	if err != nil {
+		return found(err)
+	}
+	return desc.DeletedDate == nil, nil
 }
 
 // --- SQS queue ---
@@ -314,17 +414,10 @@ func deployQueue(ctx context.Context, d *Deployer, r *StackResource, p map[strin
 	for _, key := range []string{"DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
 		"ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "SqsManagedSseEnabled", "KmsMasterKeyId"} {
 		if v, ok := p[key]; ok {
-			attrs[key] = scalarString(v)
+			attrs[key] = cfn.String(v)
 		}
 	}
-	var tags map[string]string
-	if list, ok := p["Tags"].([]any); ok {
-		tags = map[string]string{}
-		for _, t := range list {
-			m, _ := t.(map[string]any)
-			tags[scalarString(m["Key"])] = scalarString(m["Value"])
-		}
-	}
+	tags := tagMap(p["Tags"])
 	if _, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: &r.Name}); err == nil {
 		r.Updated = true
 	}
@@ -352,13 +445,18 @@ func deployQueue(ctx context.Context, d *Deployer, r *StackResource, p map[strin
 	return nil
 }
 
-func removeQueue(ctx context.Context, c *Clients, name, _ string) (bool, error) {
-	url, err := c.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: &name})
+func removeQueue(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	url, err := c.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: &r.Name})
 	if err != nil {
 		return gone(err)
 	}
 	_, err = c.SQS.DeleteQueue(ctx, &sqs.DeleteQueueInput{QueueUrl: url.QueueUrl})
 	return gone(err)
+}
+
+func queueExists(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: &r.Name})
+	return found(err)
 }
 
 // --- IAM role ---
@@ -394,7 +492,7 @@ func deployRole(ctx context.Context, d *Deployer, r *StackResource, p map[string
 			Tags:                     tags,
 		}
 		if v, ok := p["MaxSessionDuration"]; ok {
-			n, err := strconv.ParseInt(scalarString(v), 10, 32)
+			n, err := strconv.ParseInt(cfn.String(v), 10, 32)
 			if err != nil {
 				return fmt.Errorf("property MaxSessionDuration: %w", err)
 			}
@@ -421,19 +519,19 @@ func deployRole(ctx context.Context, d *Deployer, r *StackResource, p map[string
 			return fmt.Errorf("property Policies: %w", err)
 		}
 		if _, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{
-			RoleName: &r.Name, PolicyName: aws.String(scalarString(m["PolicyName"])), PolicyDocument: aws.String(string(doc)),
+			RoleName: &r.Name, PolicyName: aws.String(cfn.String(m["PolicyName"])), PolicyDocument: aws.String(string(doc)),
 		}); err != nil {
-			return fmt.Errorf("put policy %s: %w", scalarString(m["PolicyName"]), err)
+			return fmt.Errorf("put policy %s: %w", cfn.String(m["PolicyName"]), err)
 		}
 	}
 	managed, _ := p["ManagedPolicyArns"].([]any)
 	for _, arn := range managed {
-		_, err := c.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: &r.Name, PolicyArn: aws.String(scalarString(arn))})
+		_, err := c.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: &r.Name, PolicyArn: aws.String(cfn.String(arn))})
 		switch {
-		case isNotFound(err) && strings.HasPrefix(scalarString(arn), "arn:aws:iam::aws:policy/"):
-			d.note("%s: the endpoint has no AWS managed policy %s; not attached", r.LogicalID, scalarString(arn))
+		case isNotFound(err) && strings.HasPrefix(cfn.String(arn), "arn:aws:iam::aws:policy/"):
+			r.note("%s: the endpoint has no AWS managed policy %s; not attached", r.LogicalID, cfn.String(arn))
 		case err != nil:
-			return fmt.Errorf("attach %s: %w", scalarString(arn), err)
+			return fmt.Errorf("attach %s: %w", cfn.String(arn), err)
 		}
 	}
 	r.ref = r.Name
@@ -447,7 +545,7 @@ func dropPolicies(ctx context.Context, c *iam.Client, role string, keep []any) e
 	names := map[string]bool{}
 	for _, pol := range keep {
 		m, _ := pol.(map[string]any)
-		names[scalarString(m["PolicyName"])] = true
+		names[cfn.String(m["PolicyName"])] = true
 	}
 	have, err := c.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: &role})
 	if err != nil {
@@ -478,7 +576,13 @@ func withVersion(doc any) any {
 	return m
 }
 
-func removeRole(ctx context.Context, c *Clients, name, _ string) (bool, error) {
+func roleExists(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: &r.Name})
+	return found(err)
+}
+
+func removeRole(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	name := r.Name
 	inline, err := c.IAM.ListRolePolicies(ctx, &iam.ListRolePoliciesInput{RoleName: &name})
 	if err != nil {
 		return gone(err)
@@ -561,17 +665,11 @@ func deployFunction(ctx context.Context, d *Deployer, r *StackResource, p map[st
 		}
 		out = &ltypes.FunctionConfiguration{FunctionArn: code.FunctionArn}
 	} else if isNotFound(err) {
-		tags := map[string]string{}
-		list, _ := p["Tags"].([]any)
-		for _, t := range list {
-			m, _ := t.(map[string]any)
-			tags[scalarString(m["Key"])] = scalarString(m["Value"])
-		}
 		created, err := l.CreateFunction(ctx, &lambda.CreateFunctionInput{
 			FunctionName: &r.Name, Code: &ltypes.FunctionCode{ZipFile: zip}, Role: optString(p["Role"]),
 			Handler: optString(p["Handler"]), Runtime: ltypes.Runtime(str(p, "Runtime")), Architectures: archs,
 			Environment: env, LoggingConfig: logging, Description: optString(p["Description"]),
-			MemorySize: memory, Timeout: timeout, Tags: tags,
+			MemorySize: memory, Timeout: timeout, Tags: tagMap(p["Tags"]),
 		})
 		if err != nil {
 			return fmt.Errorf("create function: %w", err)
@@ -618,9 +716,14 @@ func waitForFunction(ctx context.Context, l *lambda.Client, name string) error {
 	}
 }
 
-func removeFunction(ctx context.Context, c *Clients, name, _ string) (bool, error) {
-	_, err := c.Lambda.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: &name})
+func removeFunction(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.Lambda.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: &r.Name})
 	return gone(err)
+}
+
+func functionExists(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.Lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: &r.Name})
+	return found(err)
 }
 
 // --- EventBridge Scheduler schedule ---
@@ -628,7 +731,7 @@ func removeFunction(ctx context.Context, c *Clients, name, _ string) (bool, erro
 func deploySchedule(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error {
 	s := d.Clients.Scheduler
 	expr := str(p, "ScheduleExpression")
-	if err := ValidateScheduleExpression(expr); err != nil {
+	if err := schedule.Check(expr, str(p, "ScheduleExpressionTimezone")); err != nil {
 		return err
 	}
 	var target schtypes.Target
@@ -679,13 +782,14 @@ func deploySchedule(ctx context.Context, d *Deployer, r *StackResource, p map[st
 	return nil
 }
 
-func removeSchedule(ctx context.Context, c *Clients, name, group string) (bool, error) {
-	in := &scheduler.DeleteScheduleInput{Name: &name}
-	if group != "" {
-		in.GroupName = &group
-	}
-	_, err := c.Scheduler.DeleteSchedule(ctx, in)
+func removeSchedule(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.Scheduler.DeleteSchedule(ctx, &scheduler.DeleteScheduleInput{Name: &r.Name, GroupName: optString(nonEmpty(r.Group))})
 	return gone(err)
+}
+
+func scheduleExists(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.Scheduler.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: &r.Name, GroupName: optString(nonEmpty(r.Group))})
+	return found(err)
 }
 
 // --- property helpers ---
@@ -702,6 +806,41 @@ func gone(err error) (bool, error) {
 	return false, err
 }
 
+// found turns a describe's error into "there" (true), "not there" (false)
+// or a real failure.
+func found(err error) (bool, error) {
+	switch {
+	case err == nil:
+		return true, nil
+	case isNotFound(err):
+		return false, nil
+	}
+	return false, err
+}
+
+// tagMap turns a CloudFormation tag list ([{Key, Value}]) into the map
+// that SQS and Lambda take; nil for no tags.
+func tagMap(v any) map[string]string {
+	list, ok := v.([]any)
+	if !ok {
+		return nil
+	}
+	tags := map[string]string{}
+	for _, t := range list {
+		m, _ := t.(map[string]any)
+		tags[cfn.String(m["Key"])] = cfn.String(m["Value"])
+	}
+	return tags
+}
+
+// nonEmpty is v, or nil when v is empty, for optional string properties.
+func nonEmpty(v string) any {
+	if v == "" {
+		return nil
+	}
+	return v
+}
+
 // convert copies a resolved property tree into an SDK type; the SDK's field
 // names are the CloudFormation property names for the shapes used here.
 func convert(v any, out any) error {
@@ -715,20 +854,20 @@ func convert(v any, out any) error {
 	return json.Unmarshal(b, out)
 }
 
-func str(p map[string]any, key string) string { return scalarString(p[key]) }
+func str(p map[string]any, key string) string { return cfn.String(p[key]) }
 
 func optString(v any) *string {
 	if v == nil {
 		return nil
 	}
-	return aws.String(scalarString(v))
+	return aws.String(cfn.String(v))
 }
 
 func boolOf(v any) *bool {
 	if v == nil {
 		return nil
 	}
-	b, _ := strconv.ParseBool(scalarString(v))
+	b, _ := strconv.ParseBool(cfn.String(v))
 	return aws.Bool(b)
 }
 
@@ -736,7 +875,7 @@ func int32Of(v any) (*int32, error) {
 	if v == nil {
 		return nil, nil
 	}
-	n, err := strconv.ParseInt(scalarString(v), 10, 32)
+	n, err := strconv.ParseInt(cfn.String(v), 10, 32)
 	if err != nil {
 		return nil, fmt.Errorf("%v is not a whole number", v)
 	}
@@ -747,7 +886,7 @@ func timeOf(v any) (*time.Time, error) {
 	if v == nil {
 		return nil, nil
 	}
-	t, err := time.Parse(time.RFC3339, scalarString(v))
+	t, err := time.Parse(time.RFC3339, cfn.String(v))
 	if err != nil {
 		return nil, fmt.Errorf("%v is not an RFC 3339 time", v)
 	}

@@ -1,4 +1,10 @@
-package localcloud
+// Package funcrunner runs deployed Lambda functions as local processes: each
+// function's real bootstrap binary polls a Lambda Runtime API (the embedded
+// emulator's), with the environment Lambda would give it. It starts,
+// restarts and stops those processes, and never leaves one behind.
+//
+// It imports only the standard library and package linewriter.
+package funcrunner
 
 import (
 	"archive/zip"
@@ -8,37 +14,51 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 )
 
-// functionConfig is the part of a Lambda FunctionConfiguration the runner
-// needs; the front reads it from CreateFunction and Update* responses.
-type functionConfig struct {
+// Function is the part of a Lambda function's configuration a process needs.
+type Function struct {
 	FunctionName  string
-	FunctionArn   string
 	Handler       string
-	Timeout       int
 	MemorySize    int
 	Environment   struct{ Variables map[string]string }
-	LoggingConfig struct {
-		LogFormat string
-	}
+	LoggingConfig struct{ LogFormat string }
 }
 
-// runner runs each deployed function's bootstrap as a local process that
-// polls kumo's Lambda Runtime API, as LocalEmu does with containers.
-type runner struct {
-	runtimeAPI string // host:port of kumo, for AWS_LAMBDA_RUNTIME_API
-	endpoint   string // the front's URL, for AWS_ENDPOINT_URL
-	region     string
-	dir        string // where bootstraps are unpacked
-	logs       *syncWriter
+// Options configure a Runner.
+type Options struct {
+	// RuntimeAPI is the host:port of the Lambda Runtime API; a function
+	// polls RuntimeAPI/_runtime/<name>, which is how kumo routes it.
+	RuntimeAPI string
+	// Endpoint is the AWS endpoint the functions call (AWS_ENDPOINT_URL).
+	Endpoint string
+	// Region is the functions' AWS_REGION.
+	Region string
+	// Logs receives every process's output, each line prefixed with the
+	// function's name; nil discards it.
+	Logs io.Writer
+}
+
+// Runner runs each deployed function's bootstrap as a local process, as
+// LocalEmu does with containers.
+type Runner struct {
+	opts Options
+	logs *linewriter.Synced
+	dir  string // where bootstraps are unpacked, removed by Close
+
+	starts chan startRequest // served by one locked OS thread, see starter
 
 	mu     sync.Mutex
 	fns    map[string]*process
@@ -48,31 +68,66 @@ type runner struct {
 
 // process is one running function.
 type process struct {
-	cfg     functionConfig
+	fn      Function
 	code    []byte
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	started time.Time
 }
 
-func newRunner(runtimeAPI, endpoint, region string, logs *syncWriter) (*runner, error) {
-	dir, err := os.MkdirTemp("", "localcloud-functions-")
+// dirPrefix names the runner's temporary directories; the process ID that
+// follows lets a later runner remove the directory of one that was killed.
+const dirPrefix = "localcloud-functions-"
+
+// New returns a runner with an empty functions directory. It first removes
+// the directories of runners whose process no longer exists (one killed
+// with kill -9 had no chance to).
+func New(opts Options) (*Runner, error) {
+	removeOrphans(os.TempDir())
+	dir, err := os.MkdirTemp("", dirPrefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, fmt.Errorf("function runner: %w", err)
 	}
-	return &runner{runtimeAPI: runtimeAPI, endpoint: endpoint, region: region, dir: dir, logs: logs, fns: map[string]*process{}}, nil
+	r := &Runner{
+		opts:   opts,
+		logs:   linewriter.NewSynced(opts.Logs),
+		dir:    dir,
+		starts: make(chan startRequest),
+		fns:    map[string]*process{},
+	}
+	go r.starter()
+	return r, nil
 }
 
-// apply (re)starts a function with a new configuration and, if code is not
+// startRequest asks the starter thread to start one command.
+type startRequest struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// starter starts every process from one OS thread that lives as long as the
+// runner: on Linux the parent-death signal fires when the thread that forked
+// a child exits, not when the process does, so a short-lived thread would
+// kill its children early. It returns when Close closes starts, after every
+// process has been stopped.
+func (r *Runner) starter() {
+	runtime.LockOSThread()
+	for req := range r.starts {
+		req.done <- req.cmd.Start()
+	}
+}
+
+// Apply (re)starts a function with a new configuration and, if code is not
 // nil, new code. The old process is stopped first, so no invocation made
-// after apply returns reaches old code.
-func (r *runner) apply(cfg functionConfig, code []byte) {
+// after Apply returns reaches old code. Problems are logged, not returned:
+// the emulator has accepted the function, as AWS would.
+func (r *Runner) Apply(fn Function, code []byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return
 	}
-	name := cfg.FunctionName
+	name := fn.FunctionName
 	if old, ok := r.fns[name]; ok {
 		if code == nil {
 			code = old.code
@@ -81,38 +136,40 @@ func (r *runner) apply(cfg functionConfig, code []byte) {
 		delete(r.fns, name)
 	}
 	if code == nil {
-		r.logs.printf("runner: %s has no code to run\n", name)
+		r.logs.Printf("runner: %s has no code to run\n", name)
 		return
 	}
-	p, err := r.start(cfg, code)
+	p, err := r.start(fn, code)
 	if err != nil {
-		r.logs.printf("runner: cannot run %s: %v\n", name, err)
+		r.logs.Printf("runner: cannot run %s: %v\n", name, err)
 		return
 	}
 	r.fns[name] = p
 }
 
-// start unpacks the bootstrap and starts it.
-func (r *runner) start(cfg functionConfig, code []byte) (*process, error) {
+// start unpacks the bootstrap and starts it in its own process group.
+func (r *Runner) start(fn Function, code []byte) (*process, error) {
 	r.seq++
-	dir := filepath.Join(r.dir, cfg.FunctionName+"-"+strconv.Itoa(r.seq))
+	dir := filepath.Join(r.dir, fn.FunctionName+"-"+strconv.Itoa(r.seq))
 	path, err := unpackBootstrap(code, dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := runnable(path); err != nil {
+	if err := Runnable(path); err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(path)
 	cmd.Dir = dir
-	cmd.Env = r.environment(cfg, dir)
-	out := r.logs.prefixed("[" + cfg.FunctionName + "] ")
+	cmd.Env = r.environment(fn, dir)
+	out := linewriter.Prefixed(r.logs, "["+fn.FunctionName+"] ")
 	cmd.Stdout, cmd.Stderr = out, out
-	setParentDeathSignal(cmd)
+	setProcAttr(cmd)
 	// Wait must not hang on output pipes a child of the bootstrap keeps open.
 	cmd.WaitDelay = time.Second
-	p := &process{cfg: cfg, code: code, cmd: cmd, exited: make(chan struct{}), started: time.Now()}
-	if err := cmd.Start(); err != nil {
+	p := &process{fn: fn, code: code, cmd: cmd, exited: make(chan struct{}), started: time.Now()}
+	done := make(chan error)
+	r.starts <- startRequest{cmd: cmd, done: done}
+	if err := <-done; err != nil {
 		return nil, fmt.Errorf("start %s: %w", path, err)
 	}
 	go func() {
@@ -124,36 +181,34 @@ func (r *runner) start(cfg functionConfig, code []byte) (*process, error) {
 
 // environment is what Lambda gives a provided.al2023 function, pointed at
 // the local cloud.
-func (r *runner) environment(cfg functionConfig, dir string) []string {
+func (r *Runner) environment(fn Function, dir string) []string {
 	env := map[string]string{
-		"AWS_LAMBDA_RUNTIME_API":          r.runtimeAPI + "/_runtime/" + cfg.FunctionName,
-		"AWS_LAMBDA_FUNCTION_NAME":        cfg.FunctionName,
+		"AWS_LAMBDA_RUNTIME_API":          r.opts.RuntimeAPI + "/_runtime/" + fn.FunctionName,
+		"AWS_LAMBDA_FUNCTION_NAME":        fn.FunctionName,
 		"AWS_LAMBDA_FUNCTION_VERSION":     "$LATEST",
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(max(cfg.MemorySize, 128)),
-		"AWS_LAMBDA_LOG_FORMAT":           cfg.LoggingConfig.LogFormat,
-		"AWS_REGION":                      r.region,
-		"AWS_DEFAULT_REGION":              r.region,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": strconv.Itoa(max(fn.MemorySize, 128)),
+		"AWS_LAMBDA_LOG_FORMAT":           fn.LoggingConfig.LogFormat,
+		"AWS_REGION":                      r.opts.Region,
+		"AWS_DEFAULT_REGION":              r.opts.Region,
 		"AWS_ACCESS_KEY_ID":               "test",
 		"AWS_SECRET_ACCESS_KEY":           "test",
 		"LAMBDA_TASK_ROOT":                dir,
-		"_HANDLER":                        cfg.Handler,
+		"_HANDLER":                        fn.Handler,
 		"TZ":                              "UTC",
 	}
-	for k, v := range cfg.Environment.Variables {
-		env[k] = v
-	}
+	maps.Copy(env, fn.Environment.Variables)
 	if env["AWS_ENDPOINT_URL"] == "" {
-		env["AWS_ENDPOINT_URL"] = r.endpoint
+		env["AWS_ENDPOINT_URL"] = r.opts.Endpoint
 	}
 	out := make([]string, 0, len(env))
-	for _, k := range sortedKeys(env) {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		out = append(out, k+"="+env[k])
 	}
 	return out
 }
 
-// remove stops a deleted function.
-func (r *runner) remove(name string) {
+// Remove stops a deleted function.
+func (r *Runner) Remove(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p, ok := r.fns[name]; ok {
@@ -162,8 +217,8 @@ func (r *runner) remove(name string) {
 	}
 }
 
-// startedAt is when a function's current process started.
-func (r *runner) startedAt(name string) (time.Time, bool) {
+// StartedAt is when a function's current process started.
+func (r *Runner) StartedAt(name string) (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, ok := r.fns[name]
@@ -173,22 +228,62 @@ func (r *runner) startedAt(name string) (time.Time, bool) {
 	return p.started, true
 }
 
-// close stops every function and removes the unpacked binaries.
-func (r *runner) close() {
+// Running reports whether a function has a process.
+func (r *Runner) Running(name string) bool {
+	_, ok := r.StartedAt(name)
+	return ok
+}
+
+// PID is the process ID of a function's current process.
+func (r *Runner) PID(name string) (int, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	p, ok := r.fns[name]
+	if !ok {
+		return 0, false
+	}
+	return p.cmd.Process.Pid, true
+}
+
+// Close stops every function and removes the unpacked binaries; the error
+// says what could not be removed.
+func (r *Runner) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
 	r.closed = true
 	for name, p := range r.fns {
 		p.stop()
 		delete(r.fns, name)
 	}
-	os.RemoveAll(r.dir)
+	close(r.starts)
+	if err := os.RemoveAll(r.dir); err != nil {
+		return fmt.Errorf("remove the functions directory: %w", err)
+	}
+	return nil
 }
 
-// stop kills the process and waits until it has exited.
+// stop kills the process and everything it started, and waits until it
+// has exited.
 func (p *process) stop() {
-	_ = p.cmd.Process.Kill()
+	killGroup(p.cmd)
 	<-p.exited
+}
+
+// removeOrphans removes the functions directories of runners whose process
+// is gone. Another live runner's directory is left alone.
+func removeOrphans(tmp string) {
+	dirs, _ := filepath.Glob(filepath.Join(tmp, dirPrefix+"*"))
+	for _, dir := range dirs {
+		pidText, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(dir), dirPrefix), "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		_ = os.RemoveAll(dir) // best effort: another user's directory may not be ours to remove
+	}
 }
 
 // unpackBootstrap writes the zip's bootstrap into dir.
@@ -223,9 +318,9 @@ func unpackBootstrap(code []byte, dir string) (string, error) {
 	return "", errors.New("the function's zip has no bootstrap file at its root")
 }
 
-// runnable checks that a bootstrap was built for this machine, so a Linux
+// Runnable checks that a bootstrap was built for this machine, so a Linux
 // arm64 build (what AWS runs) gets a clear message instead of exec errors.
-func runnable(path string) error {
+func Runnable(path string) error {
 	var goos, goarch string
 	if f, err := elf.Open(path); err == nil {
 		goos = "linux"
@@ -243,47 +338,4 @@ func runnable(path string) error {
 			goos, goarch, runtime.GOOS, runtime.GOARCH)
 	}
 	return nil
-}
-
-// syncWriter serializes writes from the processes and the clock.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
-
-func (s *syncWriter) printf(format string, args ...any) {
-	fmt.Fprintf(s, format, args...)
-}
-
-// prefixed returns a writer that prefixes every line with prefix.
-func (s *syncWriter) prefixed(prefix string) io.Writer {
-	return &lineWriter{out: s, prefix: prefix}
-}
-
-// lineWriter buffers partial lines so each written line carries the prefix.
-type lineWriter struct {
-	out    io.Writer
-	prefix string
-	buf    []byte
-}
-
-func (l *lineWriter) Write(p []byte) (int, error) {
-	l.buf = append(l.buf, p...)
-	for {
-		i := bytes.IndexByte(l.buf, '\n')
-		if i < 0 {
-			return len(p), nil
-		}
-		line := append([]byte(l.prefix), l.buf[:i+1]...)
-		l.buf = l.buf[i+1:]
-		if _, err := l.out.Write(line); err != nil {
-			return len(p), err
-		}
-	}
 }

@@ -1,3 +1,14 @@
+// Package localcloud is the embedded local cloud: kumo, an in-process AWS
+// emulator, behind a front on a fixed address. The front adds what kumo
+// lacks: DynamoDB response checksums, a Secrets Manager on cloud time
+// (package localsecrets), a function runner that starts a deployed
+// function's real bootstrap against kumo's Lambda Runtime API (package
+// funcrunner), a scheduler that fires deployed schedules on a cloud clock
+// (package schedule), and a small admin API (/_localcloud/...) to read and
+// move that clock.
+//
+// It imports kumo, the SDK clients it needs to read back what kumo stored,
+// and those packages; nothing imports it but the commands and tests.
 package localcloud
 
 import (
@@ -16,20 +27,39 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/sivchari/kumo"
+
+	"github.com/rotation-audit/rotation-audit/internal/funcrunner"
+	"github.com/rotation-audit/rotation-audit/internal/linewriter"
+	"github.com/rotation-audit/rotation-audit/internal/localsecrets"
+	"github.com/rotation-audit/rotation-audit/internal/schedule"
 )
 
 // DefaultAddr is where LocalEmu and LocalStack listen, so the usual
 // `aws --endpoint-url http://localhost:4566` works unchanged.
 const DefaultAddr = "127.0.0.1:4566"
 
-// infoPath answers what kind of endpoint this is, so a deployer can tell the
-// embedded cloud (which runs host builds) from LocalEmu or moto.
-const infoPath = "/_localcloud/info"
+// DefaultRegion is the region local endpoints are used with.
+const DefaultRegion = "us-east-1"
+
+// account is the account ID kumo's STS reports, used in Secrets Manager ARNs.
+const account = "000000000000"
+
+// Admin paths. infoPath says what kind of endpoint this is, so a deployer
+// can tell the embedded cloud (which runs host builds) from LocalEmu or
+// moto; clockPath reads and moves the cloud clock.
+const (
+	infoPath  = "/_localcloud/info"
+	clockPath = "/_localcloud/clock"
+)
 
 // Options configure Start.
 type Options struct {
@@ -37,9 +67,11 @@ type Options struct {
 	Addr string
 	// Region is the region clients and functions use; empty means DefaultRegion.
 	Region string
-	// ClockSpeed is the scheduler clock's speed (see ClockOptions.Speed).
+	// ClockStart is the cloud time at start; zero means now.
+	ClockStart time.Time
+	// ClockSpeed is how many cloud seconds pass per real second; zero means 1.
 	ClockSpeed float64
-	// Logs receives function output and clock lines; nil discards them.
+	// Logs receives function output and scheduler lines; nil discards them.
 	Logs io.Writer
 }
 
@@ -48,16 +80,19 @@ type Cloud struct {
 	// URL is the front's base URL, for SDKs and `aws --endpoint-url`.
 	URL string
 
-	kumo   *kumo.Server
-	srv    *http.Server
-	runner *runner
-	clock  *Clock
-	logs   *syncWriter
-	direct *Clients // clients straight to kumo, for the front's own look-ups
+	region    string
+	kumo      *kumo.Server
+	srv       *http.Server
+	proxy     *httputil.ReverseProxy
+	runner    *funcrunner.Runner
+	scheduler *schedule.Scheduler
+	secrets   *localsecrets.Store
+	logs      *linewriter.Synced
+	schedules *scheduler.Client // straight to kumo, to read back stored schedules
 }
 
 // Start starts kumo in-process, the front on opts.Addr, the function runner
-// and the scheduler clock.
+// and the scheduler.
 func Start(opts Options) (*Cloud, error) {
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
@@ -65,13 +100,16 @@ func Start(opts Options) (*Cloud, error) {
 	if opts.Region == "" {
 		opts.Region = DefaultRegion
 	}
-	logs := &syncWriter{w: io.Discard}
-	if opts.Logs != nil {
-		logs.w = opts.Logs
+	if opts.ClockSpeed == 0 {
+		opts.ClockSpeed = 1
+	}
+	clock, err := schedule.NewClock(opts.ClockStart, opts.ClockSpeed)
+	if err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s (is LocalEmu, LocalStack or another local cloud running there? choose another address): %w", opts.Addr, err)
+		return nil, listenError(opts.Addr, err)
 	}
 	k := kumo.NewServer()
 	backend, err := url.Parse(k.URL)
@@ -80,70 +118,158 @@ func Start(opts Options) (*Cloud, error) {
 		ln.Close()
 		return nil, fmt.Errorf("kumo URL: %w", err)
 	}
-	c := &Cloud{URL: "http://" + ln.Addr().String(), kumo: k, logs: logs, direct: NewClients(k.URL, opts.Region)}
-	if c.runner, err = newRunner(backend.Host, c.URL, opts.Region, logs); err != nil {
+	logs := linewriter.NewSynced(opts.Logs)
+	c := &Cloud{
+		URL:       "http://" + ln.Addr().String(),
+		region:    opts.Region,
+		kumo:      k,
+		logs:      logs,
+		secrets:   localsecrets.New(clock.Now, opts.Region, account),
+		schedules: scheduler.NewFromConfig(clientConfig(k.URL, opts.Region)),
+	}
+	c.runner, err = funcrunner.New(funcrunner.Options{RuntimeAPI: backend.Host, Endpoint: c.URL, Region: opts.Region, Logs: logs})
+	if err != nil {
 		k.Close()
 		ln.Close()
 		return nil, err
 	}
-	clients := NewClients(c.URL, opts.Region)
-	c.clock = NewClock(ClockOptions{Speed: opts.ClockSpeed, Lambda: clients.Lambda, SQS: clients.SQS, Logs: logs})
-	proxy := httputil.NewSingleHostReverseProxy(backend)
-	proxy.ModifyResponse = c.observe
-	proxy.ErrorLog = nil
-	c.srv = &http.Server{Handler: c.handler(proxy), ReadHeaderTimeout: 10 * time.Second}
+	front := clientConfig(c.URL, opts.Region)
+	c.scheduler = schedule.New(schedule.Options{
+		Clock: clock, Lambda: lambda.NewFromConfig(front), SQS: sqs.NewFromConfig(front), Logs: logs,
+	})
+	c.proxy = httputil.NewSingleHostReverseProxy(backend)
+	c.proxy.Transport = startupRetry{next: http.DefaultTransport, runner: c.runner}
+	c.proxy.ModifyResponse = c.observe
+	c.srv = &http.Server{Handler: http.HandlerFunc(c.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = c.srv.Serve(ln) }()
 	return c, nil
 }
 
-// Clients returns SDK clients pointed at the front.
-func (c *Cloud) Clients() *Clients { return NewClients(c.URL, c.direct.Region) }
+// listenError explains a failed listen: a busy port is probably another
+// local cloud, anything else is the address itself.
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("listen on %s: the address is in use (is LocalEmu, LocalStack or another local cloud running there? choose another address): %w", addr, err)
+	}
+	return fmt.Errorf("listen on %s: %w", addr, err)
+}
+
+// clientConfig is an SDK configuration for a local endpoint, which accepts
+// any credentials.
+func clientConfig(endpoint, region string) aws.Config {
+	return aws.Config{
+		Region:       region,
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		BaseEndpoint: aws.String(endpoint),
+	}
+}
+
+// Scheduler is the cloud's scheduler, whose clock is the cloud time.
+func (c *Cloud) Scheduler() *schedule.Scheduler { return c.scheduler }
+
+// Secrets is the cloud's Secrets Manager, for tests that need what the API
+// cannot do (such as a secret owned by another service).
+func (c *Cloud) Secrets() *localsecrets.Store { return c.secrets }
 
 // FunctionStarted is when a function's current process started, for
 // measuring cold starts.
-func (c *Cloud) FunctionStarted(name string) (time.Time, bool) { return c.runner.startedAt(name) }
+func (c *Cloud) FunctionStarted(name string) (time.Time, bool) { return c.runner.StartedAt(name) }
 
-// Close stops the clock, then the front (so no request can start another
-// function), then every function process and kumo.
+// FunctionPID is the process ID of a function's current process.
+func (c *Cloud) FunctionPID(name string) (int, bool) { return c.runner.PID(name) }
+
+// Close stops the scheduler, then the front (so no request can start
+// another function), then every function process and kumo.
 func (c *Cloud) Close() error {
-	c.clock.Close()
+	c.scheduler.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	err := c.srv.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = c.srv.Close() // a request still waiting on a function
 	}
-	c.runner.close()
+	err = errors.Join(err, c.runner.Close())
 	c.kumo.Close()
 	return err
 }
 
-// handler answers the info path and proxies everything else to kumo,
-// keeping the bodies of the requests the front must observe.
-func (c *Cloud) handler(proxy *httputil.ReverseProxy) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == infoPath {
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(Info{Emulator: "kumo", Runner: true, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH})
+// serve answers the admin paths and Secrets Manager itself, and proxies
+// everything else to kumo, keeping the bodies of the requests the front
+// must observe.
+func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == infoPath:
+		writeJSON(w, http.StatusOK, Info{Emulator: "kumo", Runner: true, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH})
+		return
+	case r.URL.Path == clockPath:
+		c.serveClock(w, r)
+		return
+	case strings.HasPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager."):
+		c.secrets.ServeHTTP(w, r)
+		return
+	}
+	if watched(r) != nil {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		if watched(r) != nil {
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
-				return
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			r = r.WithContext(context.WithValue(r.Context(), requestBodyKey{}, body))
-		}
-		proxy.ServeHTTP(w, r)
-	})
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r = r.WithContext(context.WithValue(r.Context(), requestBodyKey{}, body))
+	}
+	c.proxy.ServeHTTP(w, r)
 }
 
 type requestBodyKey struct{}
 
+// startupRetry retries an Invoke that reaches kumo before the function's
+// new process has polled the Runtime API for the first time. kumo answers
+// that with "no runtime handler"; on AWS the function would be Pending for
+// that moment and the invoke would wait.
+type startupRetry struct {
+	next   http.RoundTripper
+	runner *funcrunner.Runner
+}
+
+// startupWait bounds how long an Invoke waits for a starting process.
+const startupWait = 5 * time.Second
+
+func (t startupRetry) RoundTrip(req *http.Request) (*http.Response, error) {
+	m := invokePath.FindStringSubmatch(req.URL.Path)
+	if m == nil || req.Method != http.MethodPost || req.Body == nil {
+		return t.next.RoundTrip(req)
+	}
+	name, _ := url.PathUnescape(m[1])
+	name = functionName(name)
+	body, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read invoke request: %w", err)
+	}
+	deadline := time.Now().Add(startupWait)
+	for {
+		try := req.Clone(req.Context())
+		try.Body = io.NopCloser(bytes.NewReader(body))
+		resp, err := t.next.RoundTrip(try)
+		if err != nil || resp.StatusCode != http.StatusBadGateway {
+			return resp, err
+		}
+		data, err := readBody(resp)
+		if err != nil || !bytes.Contains(data, []byte("has no runtime handler")) ||
+			!t.runner.Running(name) || time.Now().After(deadline) {
+			return resp, err
+		}
+		select {
+		case <-req.Context().Done():
+			return resp, nil
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
 // Lambda and Scheduler calls that change what must run locally.
 var (
+	invokePath    = regexp.MustCompile(`^/2015-03-31/functions/([^/]+)/invocations/?$`)
 	functionsPath = regexp.MustCompile(`^/2015-03-31/functions/?$`)
 	functionPath  = regexp.MustCompile(`^/2015-03-31/functions/([^/]+)(/code|/configuration)?/?$`)
 	schedulePath  = regexp.MustCompile(`^/schedules/([^/]+)/?$`)
@@ -176,7 +302,7 @@ func watched(r *http.Request) *watch {
 // observe runs on every kumo response before it goes back to the client:
 // it adds DynamoDB's CRC-32 header (kumo sends none, and the SDK then warns
 // of a checksum mismatch) and, after a successful Lambda or Scheduler change,
-// restarts the function process or re-arms the clock.
+// restarts the function process or re-arms the schedule.
 func (c *Cloud) observe(resp *http.Response) error {
 	req := resp.Request
 	if strings.HasPrefix(req.Header.Get("X-Amz-Target"), "DynamoDB_") && resp.Header.Get("X-Amz-Crc32") == "" {
@@ -194,29 +320,29 @@ func (c *Cloud) observe(resp *http.Response) error {
 	reqBody, _ := req.Context().Value(requestBodyKey{}).([]byte)
 	switch {
 	case w.schedule != "" && w.remove:
-		c.clock.Remove(req.URL.Query().Get("groupName"), w.schedule)
+		c.scheduler.Remove(req.URL.Query().Get("groupName"), w.schedule)
 	case w.schedule != "":
 		// Create and Update carry the group in the body, Delete in the query.
 		var body struct{ GroupName string }
 		_ = json.Unmarshal(reqBody, &body)
 		c.armSchedule(req.Context(), w.schedule, body.GroupName)
 	case w.remove:
-		c.runner.remove(w.function)
+		c.runner.Remove(w.function)
 	default:
 		body, err := readBody(resp)
 		if err != nil {
 			return err
 		}
-		var cfg functionConfig
-		if err := json.Unmarshal(body, &cfg); err != nil || cfg.FunctionName == "" {
-			c.logs.printf("runner: cannot read the function configuration kumo returned: %v\n", err)
+		var fn funcrunner.Function
+		if err := json.Unmarshal(body, &fn); err != nil || fn.FunctionName == "" {
+			c.logs.Printf("runner: cannot read the function configuration kumo returned: %v\n", err)
 			return nil
 		}
 		var code []byte
 		if w.code {
 			code = zipFromRequest(w.create, reqBody)
 		}
-		c.runner.apply(cfg, code)
+		c.runner.Apply(fn, code)
 	}
 	return nil
 }
@@ -231,20 +357,19 @@ func functionName(s string) string {
 	return s
 }
 
-// armSchedule hands the stored schedule to the clock.
+// armSchedule hands the stored schedule to the scheduler, which logs why
+// one it refuses will not fire.
 func (c *Cloud) armSchedule(ctx context.Context, name, group string) {
 	in := &scheduler.GetScheduleInput{Name: aws.String(name)}
 	if group != "" {
 		in.GroupName = aws.String(group)
 	}
-	s, err := c.direct.Scheduler.GetSchedule(ctx, in)
+	s, err := c.schedules.GetSchedule(ctx, in)
 	if err != nil {
-		c.logs.printf("clock: cannot read schedule %s: %v\n", name, err)
+		c.logs.Printf("scheduler: cannot read schedule %s: %v\n", name, err)
 		return
 	}
-	if err := c.clock.Set(s); err != nil {
-		c.logs.printf("clock: %s will not fire locally: %v\n", name, err)
-	}
+	_ = c.scheduler.Set(s)
 }
 
 // zipFromRequest takes the deployment package from a CreateFunction
@@ -276,28 +401,8 @@ func readBody(resp *http.Response) ([]byte, error) {
 	return body, nil
 }
 
-// Info describes an embedded local cloud endpoint.
-type Info struct {
-	Emulator string `json:"emulator"`
-	Runner   bool   `json:"runner"`
-	GOOS     string `json:"goos"`
-	GOARCH   string `json:"goarch"`
-}
-
-// Probe asks an endpoint whether it is an embedded local cloud. ok is false
-// for anything else (LocalEmu, LocalStack, moto).
-func Probe(ctx context.Context, endpoint string) (info Info, ok bool) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(endpoint, "/")+infoPath, nil)
-	if err != nil {
-		return Info{}, false
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return Info{}, false
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&info) != nil || !info.Runner {
-		return Info{}, false
-	}
-	return info, true
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

@@ -1,8 +1,8 @@
 package localcloud
 
 import (
-	"bytes"
 	"context"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"net/http"
@@ -10,9 +10,9 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -20,40 +20,54 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	schtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/matryer/is"
+
+	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/sivchari/kumo"
+
+	"github.com/rotation-audit/rotation-audit/internal/deploy"
 )
 
-// testBuilder builds the real bootstrap once for every test of the package.
-var testBuilder = sync.OnceValues(func() (*Builder, error) {
-	root, err := ModuleRoot(".")
-	if err != nil {
-		return nil, err
-	}
+// builder builds the real bootstrap, once per platform for the whole test
+// binary, into a directory TestMain removes.
+var builder *deploy.Builder
+
+func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "localcloud-test-")
 	if err != nil {
-		return nil, err
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
-	return &Builder{ModuleDir: root, Package: "./rotation-check", OutDir: dir}, nil
-})
+	root, err := deploy.ModuleRoot(".")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	builder = &deploy.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: dir}
+	code := m.Run()
+	if err := os.RemoveAll(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "remove test build directory:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
 
-// bootstrapZip returns the function's deployment package for goos/goarch.
+// bootstrapZip returns the function's real deployment package for goos/goarch.
 func bootstrapZip(t *testing.T, goos, goarch string) []byte {
 	t.Helper()
-	b, err := testBuilder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	z, err := b.Zip(context.Background(), goos, goarch)
+	z, err := builder.Zip(context.Background(), goos, goarch)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return z
 }
 
+// clients are SDK clients pointed at a test cloud's front.
+func clients(c *Cloud) *deploy.Clients { return deploy.NewClients(c.URL, c.region) }
+
 // startCloud starts an embedded cloud for one test, logging into logs.
 func startCloud(t *testing.T, logs io.Writer) *Cloud {
 	t.Helper()
-	c, err := Start(Options{Logs: logs})
+	c, err := Start(Options{Logs: logs, ClockStart: cloudStart})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,23 +75,8 @@ func startCloud(t *testing.T, logs io.Writer) *Cloud {
 	return c
 }
 
-// lockedBuffer is a log sink tests can read while processes write to it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// cloudStart is where the cloud clock of every test cloud starts.
+var cloudStart = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 
 func TestFrontAddsDynamoDBChecksum(t *testing.T) {
 	is := is.New(t)
@@ -116,7 +115,24 @@ func TestStartRefusesBusyAddress(t *testing.T) {
 	c := startCloud(t, nil)
 	_, err := Start(Options{Addr: strings.TrimPrefix(c.URL, "http://")})
 	is.True(err != nil)
-	is.True(strings.Contains(err.Error(), "listen on 127.0.0.1:")) // names the address
+	is.True(strings.Contains(err.Error(), "listen on 127.0.0.1:"))               // names the address
+	is.True(strings.Contains(err.Error(), "is LocalEmu, LocalStack or another")) // and the likely cause
+}
+
+// An address that cannot be resolved is not blamed on LocalEmu.
+func TestStartRefusesBadAddress(t *testing.T) {
+	is := is.New(t)
+	_, err := Start(Options{Addr: "no-such-host.invalid:4566"})
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "listen on no-such-host.invalid:4566"))
+	is.True(!strings.Contains(err.Error(), "LocalEmu")) // no misleading hint
+}
+
+func TestStartRefusesBadClockSpeed(t *testing.T) {
+	is := is.New(t)
+	_, err := Start(Options{ClockSpeed: -1})
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "clock speed -1 is out of range"))
 }
 
 // The runner starts the real bootstrap when a function is created, restarts
@@ -124,9 +140,9 @@ func TestStartRefusesBusyAddress(t *testing.T) {
 func TestRunnerFollowsFunctionLifecycle(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	logs := &lockedBuffer{}
+	logs := &linewriter.Buffer{}
 	c := startCloud(t, logs)
-	l := c.Clients().Lambda
+	l := clients(c).Lambda
 	name := "runner-lifecycle"
 	zip := bootstrapZip(t, runtime.GOOS, runtime.GOARCH)
 
@@ -162,7 +178,8 @@ func TestRunnerFollowsFunctionLifecycle(t *testing.T) {
 	third, ok := c.FunctionStarted(name)
 	is.True(ok)
 	is.True(third.After(second)) // restarted with the new code
-	pid := c.runner.fns[name].cmd.Process.Pid
+	pid, ok := c.FunctionPID(name)
+	is.True(ok)
 
 	_, err = l.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: created.FunctionArn}) // by ARN, as the API allows
 	is.NoErr(err)
@@ -177,7 +194,7 @@ func TestCloseStopsFunctions(t *testing.T) {
 	is := is.New(t)
 	c, err := Start(Options{})
 	is.NoErr(err)
-	_, err = c.Clients().Lambda.CreateFunction(context.Background(), &lambda.CreateFunctionInput{
+	_, err = clients(c).Lambda.CreateFunction(context.Background(), &lambda.CreateFunctionInput{
 		FunctionName: aws.String("close-stops"), Role: aws.String("arn:aws:iam::000000000000:role/r"),
 		Runtime: ltypes.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
 		Code: &ltypes.FunctionCode{ZipFile: bootstrapZip(t, runtime.GOOS, runtime.GOARCH)},
@@ -186,7 +203,8 @@ func TestCloseStopsFunctions(t *testing.T) {
 	// Deleted straight from kumo, behind the front's back: only Close can
 	// stop the process now.
 	deleteFunction(c, "close-stops")
-	pid := c.runner.fns["close-stops"].cmd.Process.Pid
+	pid, ok := c.FunctionPID("close-stops")
+	is.True(ok)
 	is.True(!processGone(pid)) // running until Close
 	is.NoErr(c.Close())
 	is.True(processGone(pid)) // no process left behind
@@ -200,9 +218,9 @@ func TestRunnerRefusesForeignBinary(t *testing.T) {
 	if runtime.GOARCH == "arm64" {
 		foreign = "amd64"
 	}
-	logs := &lockedBuffer{}
+	logs := &linewriter.Buffer{}
 	c := startCloud(t, logs)
-	_, err := c.Clients().Lambda.CreateFunction(context.Background(), &lambda.CreateFunctionInput{
+	_, err := clients(c).Lambda.CreateFunction(context.Background(), &lambda.CreateFunctionInput{
 		FunctionName: aws.String("foreign-binary"), Role: aws.String("arn:aws:iam::000000000000:role/r"),
 		Runtime: ltypes.RuntimeProvidedal2023, Handler: aws.String("bootstrap"),
 		Code: &ltypes.FunctionCode{ZipFile: bootstrapZip(t, "linux", foreign)},
@@ -219,9 +237,9 @@ func TestRunnerRefusesForeignBinary(t *testing.T) {
 func TestScheduleInGroupIsArmed(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
-	logs := &lockedBuffer{}
+	logs := &linewriter.Buffer{}
 	c := startCloud(t, logs)
-	s := c.Clients().Scheduler
+	s := clients(c).Scheduler
 	_, err := s.CreateScheduleGroup(ctx, &scheduler.CreateScheduleGroupInput{Name: aws.String("nightly")})
 	is.NoErr(err)
 	t.Cleanup(func() {
@@ -236,19 +254,18 @@ func TestScheduleInGroupIsArmed(t *testing.T) {
 		},
 	})
 	is.NoErr(err)
-	is.True(strings.Contains(logs.String(), "clock: nightly/grouped armed rate(1 day)"))
+	is.True(strings.Contains(logs.String(), "scheduler: nightly/grouped armed rate(1 day)"))
+	is.Equal(len(c.Scheduler().Schedules()), 1)
 	_, err = s.DeleteSchedule(ctx, &scheduler.DeleteScheduleInput{Name: aws.String("grouped"), GroupName: aws.String("nightly")})
 	is.NoErr(err)
-	c.clock.mu.Lock()
-	armed := len(c.clock.armed)
-	c.clock.mu.Unlock()
-	is.Equal(armed, 0) // disarmed with its schedule
+	is.Equal(len(c.Scheduler().Schedules()), 0) // disarmed with its schedule
 }
 
 // deleteFunction removes a test's function from kumo, whose state outlives
 // the cloud within one test binary.
 func deleteFunction(c *Cloud, name string) {
-	_, _ = c.direct.Lambda.DeleteFunction(context.Background(), &lambda.DeleteFunctionInput{FunctionName: aws.String(name)})
+	direct := lambda.NewFromConfig(clientConfig(c.kumo.URL, c.region))
+	_, _ = direct.DeleteFunction(context.Background(), &lambda.DeleteFunctionInput{FunctionName: aws.String(name)})
 }
 
 // processGone reports whether a process has exited (Linux and macOS). A

@@ -1,10 +1,17 @@
-package localcloud
+// Package sam applies the AWS SAM transform (AWS::Serverless-2016-10-31) to
+// a parsed template, the way SAM's translator does, for the constructs this
+// application uses: AWS::Serverless::Function with ScheduleV2 events.
+//
+// It is pure: it imports only the standard library and package cfn.
+package sam
 
 import (
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/rotation-audit/rotation-audit/internal/cfn"
 )
 
 // samTransform is the SAM transform's name in a template's Transform section.
@@ -35,21 +42,21 @@ var scheduleV2Properties = map[string]bool{
 // AWS::Lambda::Function, and each ScheduleV2 event an AWS::Scheduler::Schedule
 // with its own execution role. A template without the SAM transform is
 // returned unchanged; a SAM construct it does not know is an error.
-func (t *Template) Transform() (*Template, error) {
-	if !t.usesSAM() {
+func Transform(t *cfn.Template) (*cfn.Template, error) {
+	if !usesSAM(t) {
 		return t, nil
 	}
 	out := *t
 	out.Transforms = nil
-	out.Resources = make(map[string]Resource, len(t.Resources))
-	add := func(id string, r Resource) error {
+	out.Resources = make(map[string]cfn.Resource, len(t.Resources))
+	add := func(id string, r cfn.Resource) error {
 		if _, taken := out.Resources[id]; taken {
 			return fmt.Errorf("resource %s: the SAM transform would generate it, but the template already has it", id)
 		}
 		out.Resources[id] = r
 		return nil
 	}
-	for _, id := range sortedKeys(t.Resources) {
+	for _, id := range cfn.SortedKeys(t.Resources) {
 		r := t.Resources[id]
 		switch {
 		case r.Type == "AWS::Serverless::Function":
@@ -57,7 +64,7 @@ func (t *Template) Transform() (*Template, error) {
 			if err != nil {
 				return nil, err
 			}
-			for _, gid := range sortedKeys(generated) {
+			for _, gid := range cfn.SortedKeys(generated) {
 				if err := add(gid, generated[gid]); err != nil {
 					return nil, err
 				}
@@ -73,7 +80,7 @@ func (t *Template) Transform() (*Template, error) {
 	return &out, nil
 }
 
-func (t *Template) usesSAM() bool {
+func usesSAM(t *cfn.Template) bool {
 	for _, name := range t.Transforms {
 		if name == samTransform {
 			return true
@@ -83,19 +90,19 @@ func (t *Template) usesSAM() bool {
 }
 
 // transformFunction expands one AWS::Serverless::Function.
-func transformFunction(id string, r Resource) (map[string]Resource, error) {
+func transformFunction(id string, r cfn.Resource) (map[string]cfn.Resource, error) {
 	p := r.Properties
-	for _, key := range sortedKeys(p) {
+	for _, key := range cfn.SortedKeys(p) {
 		if !functionProperties[key] {
 			return nil, fmt.Errorf("resource %s: property %s is not supported locally", id, key)
 		}
 	}
-	out := map[string]Resource{}
+	out := map[string]cfn.Resource{}
 	// SAM tags the function and its generated role alike: its own tag first,
 	// then the function's Tags (in key order here; SAM keeps template order).
 	tags := []any{map[string]any{"Key": "lambda:createdBy", "Value": "SAM"}}
 	if userTags, ok := p["Tags"].(map[string]any); ok {
-		for _, k := range sortedKeys(userTags) {
+		for _, k := range cfn.SortedKeys(userTags) {
 			tags = append(tags, map[string]any{"Key": k, "Value": userTags[k]})
 		}
 	}
@@ -115,14 +122,14 @@ func transformFunction(id string, r Resource) (map[string]Resource, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[roleID] = Resource{Type: "AWS::IAM::Role", Condition: r.Condition, Properties: role}
+		out[roleID] = cfn.Resource{Type: "AWS::IAM::Role", Condition: r.Condition, Properties: role}
 		fn["Role"] = getAtt(roleID, "Arn")
 	}
-	out[id] = Resource{Type: "AWS::Lambda::Function", Condition: r.Condition, DependsOn: r.DependsOn,
+	out[id] = cfn.Resource{Type: "AWS::Lambda::Function", Condition: r.Condition, DependsOn: r.DependsOn,
 		Metadata: r.Metadata, Properties: fn}
 
 	events, _ := p["Events"].(map[string]any)
-	for _, name := range sortedKeys(events) {
+	for _, name := range cfn.SortedKeys(events) {
 		ev, _ := events[name].(map[string]any)
 		typ, _ := ev["Type"].(string)
 		if typ != "ScheduleV2" {
@@ -150,7 +157,7 @@ func functionRole(id string, policies any, tags []any) (map[string]any, error) {
 		switch v := pol.(type) {
 		case map[string]any:
 			if _, ok := v["Statement"]; !ok {
-				return nil, fmt.Errorf("resource %s: policy %d (%s) is a SAM policy template, not supported locally; write its Statement", id, i, strings.Join(sortedKeys(v), ","))
+				return nil, fmt.Errorf("resource %s: policy %d (%s) is a SAM policy template, not supported locally; write its Statement", id, i, strings.Join(cfn.SortedKeys(v), ","))
 			}
 			inline = append(inline, map[string]any{"PolicyName": fmt.Sprintf("%sRolePolicy%d", id, i), "PolicyDocument": v})
 		case string:
@@ -177,8 +184,8 @@ func functionRole(id string, policies any, tags []any) (map[string]any, error) {
 
 // transformScheduleV2 expands one ScheduleV2 event into a schedule, its role
 // and, for DeadLetterConfig Type SQS, a queue.
-func transformScheduleV2(fnID, id string, p map[string]any, condition string) (map[string]Resource, error) {
-	for _, key := range sortedKeys(p) {
+func transformScheduleV2(fnID, id string, p map[string]any, condition string) (map[string]cfn.Resource, error) {
+	for _, key := range cfn.SortedKeys(p) {
 		if !scheduleV2Properties[key] {
 			return nil, fmt.Errorf("resource %s: ScheduleV2 property %s is not supported", fnID, key)
 		}
@@ -186,7 +193,7 @@ func transformScheduleV2(fnID, id string, p map[string]any, condition string) (m
 	if _, ok := p["ScheduleExpression"]; !ok {
 		return nil, fmt.Errorf("resource %s: ScheduleV2 event %s has no ScheduleExpression", fnID, id)
 	}
-	out := map[string]Resource{}
+	out := map[string]cfn.Resource{}
 	schedule := map[string]any{"ScheduleExpression": p["ScheduleExpression"]}
 	if v, ok := p["State"]; ok {
 		schedule["State"] = v
@@ -222,7 +229,7 @@ func transformScheduleV2(fnID, id string, p map[string]any, condition string) (m
 			if queueID == "" {
 				queueID = id + "Queue"
 			}
-			out[queueID] = Resource{Type: "AWS::SQS::Queue", Condition: condition, Properties: map[string]any{}}
+			out[queueID] = cfn.Resource{Type: "AWS::SQS::Queue", Condition: condition, Properties: map[string]any{}}
 			dlqARN = getAtt(queueID, "Arn")
 		default:
 			return nil, fmt.Errorf("resource %s: DeadLetterConfig needs Arn or Type: SQS", id)
@@ -250,7 +257,7 @@ func transformScheduleV2(fnID, id string, p map[string]any, condition string) (m
 		if v, ok := p["PermissionsBoundary"]; ok {
 			role["PermissionsBoundary"] = v
 		}
-		out[id+"Role"] = Resource{Type: "AWS::IAM::Role", Condition: condition, Properties: role}
+		out[id+"Role"] = cfn.Resource{Type: "AWS::IAM::Role", Condition: condition, Properties: role}
 		target["RoleArn"] = getAtt(id+"Role", "Arn")
 	}
 	if v, ok := p["Input"]; ok {
@@ -263,7 +270,7 @@ func transformScheduleV2(fnID, id string, p map[string]any, condition string) (m
 		target["RetryPolicy"] = v
 	}
 	schedule["Target"] = target
-	out[id] = Resource{Type: "AWS::Scheduler::Schedule", Condition: condition, Properties: schedule}
+	out[id] = cfn.Resource{Type: "AWS::Scheduler::Schedule", Condition: condition, Properties: schedule}
 	return out, nil
 }
 

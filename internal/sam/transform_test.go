@@ -1,4 +1,4 @@
-package localcloud
+package sam
 
 import (
 	"bytes"
@@ -11,13 +11,51 @@ import (
 	"testing"
 
 	"github.com/matryer/is"
+
+	"github.com/rotation-audit/rotation-audit/internal/cfn"
 )
+
+// repoTemplatePath is the application's own template.
+const repoTemplatePath = "../../template.yaml"
+
+// specParse parses an inline template, failing the test on error.
+func specParse(t *testing.T, src string) *cfn.Template {
+	t.Helper()
+	tmpl, err := cfn.Parse([]byte(src))
+	if err != nil {
+		t.Fatalf("parse template: %v\n%s", err, src)
+	}
+	return tmpl
+}
+
+// specRepoTemplate parses the application's template.yaml.
+func specRepoTemplate(t *testing.T) *cfn.Template {
+	t.Helper()
+	data, err := os.ReadFile(repoTemplatePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return specParse(t, string(data))
+}
+
+// specErrorNames fails the test unless err names every one of names.
+func specErrorNames(t *testing.T, err error, names ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want one naming %q", names)
+	}
+	for _, n := range names {
+		if !strings.Contains(err.Error(), n) {
+			t.Errorf("error %q does not name %q", err, n)
+		}
+	}
+}
 
 // specTransform parses an inline template and applies the SAM transform,
 // failing the test on error.
-func specTransform(t *testing.T, src string) *Template {
+func specTransform(t *testing.T, src string) *cfn.Template {
 	t.Helper()
-	out, err := specParse(t, src).Transform()
+	out, err := Transform(specParse(t, src))
 	if err != nil {
 		t.Fatalf("transform: %v\n%s", err, src)
 	}
@@ -78,7 +116,7 @@ var specSAMTag = map[string]any{"Key": "lambda:createdBy", "Value": "SAM"}
 func TestTransformRepoTemplateGeneratesSAMLogicalIDs(t *testing.T) {
 	is := is.New(t)
 	tmpl := specRepoTemplate(t)
-	out, err := tmpl.Transform()
+	out, err := Transform(tmpl)
 	is.NoErr(err) // template.yaml transforms
 
 	types := map[string]string{}
@@ -108,7 +146,7 @@ func TestTransformRepoTemplateGeneratesSAMLogicalIDs(t *testing.T) {
 
 func TestTransformRepoTemplateSchedule(t *testing.T) {
 	is := is.New(t)
-	out, err := specRepoTemplate(t).Transform()
+	out, err := Transform(specRepoTemplate(t))
 	is.NoErr(err)
 
 	props := out.Resources["RotationCheckFunctionHourly"].Properties
@@ -152,25 +190,16 @@ func TestTransformRepoTemplateSchedule(t *testing.T) {
 
 func TestTransformRepoTemplateFunction(t *testing.T) {
 	is := is.New(t)
-	out, err := specRepoTemplate(t).Transform()
+	tmpl := specRepoTemplate(t)
+	out, err := Transform(tmpl)
 	is.NoErr(err)
 
 	is.Equal(out.Resources["RotationCheckFunctionRole"].Properties, map[string]any{
 		"AssumeRolePolicyDocument": specTrust("lambda.amazonaws.com"),
 		"ManagedPolicyArns":        []any{"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"},
 		"Policies": []any{map[string]any{
-			"PolicyName": "RotationCheckFunctionRolePolicy0",
-			"PolicyDocument": map[string]any{
-				"Version": "2012-10-17",
-				"Statement": []any{
-					map[string]any{"Effect": "Allow", "Action": "secretsmanager:ListSecrets", "Resource": "*"},
-					map[string]any{
-						"Effect":   "Allow",
-						"Action":   []any{"dynamodb:BatchWriteItem", "dynamodb:PutItem"},
-						"Resource": specGetAtt("AuditTable", "Arn"),
-					},
-				},
-			},
+			"PolicyName":     "RotationCheckFunctionRolePolicy0",
+			"PolicyDocument": tmpl.Resources["RotationCheckFunction"].Properties["Policies"].([]any)[0], // the template's statements, as written
 		}},
 		"Tags": []any{specSAMTag},
 	}) // the execution role: Lambda's trust, basic logging, the template's statements inline
@@ -219,7 +248,7 @@ func TestTransformOmitName(t *testing.T) {
 	_, named := out.Resources["FnTick"].Properties["Name"]
 	is.True(!named) // OmitName leaves the name to CloudFormation
 
-	_, err := specParse(t, specFunction(specTick("            OmitName: true\n            Name: tick\n"))).Transform()
+	_, err := Transform(specParse(t, specFunction(specTick("            OmitName: true\n            Name: tick\n"))))
 	specErrorNames(t, err, "FnTick", "OmitName", "Name")
 }
 
@@ -256,7 +285,7 @@ func TestTransformDeadLetterQueueOfTypeSQS(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
 			out := specTransform(t, specFunction(specTick(tt.dlq)))
-			is.Equal(out.Resources[tt.queueID], Resource{Type: "AWS::SQS::Queue", Properties: map[string]any{}}) // SAM creates the queue
+			is.Equal(out.Resources[tt.queueID], cfn.Resource{Type: "AWS::SQS::Queue", Properties: map[string]any{}}) // SAM creates the queue
 			target := out.Resources["FnTick"].Properties["Target"].(map[string]any)
 			is.Equal(target["DeadLetterConfig"], map[string]any{"Arn": specGetAtt(tt.queueID, "Arn")}) // failed events go there
 			is.Equal(out.Resources["FnTickRole"].Properties["Policies"], []any{
@@ -353,7 +382,7 @@ func TestTransformWithoutSAMIsUnchanged(t *testing.T) {
 	} {
 		is := is.New(t)
 		tmpl := specParse(t, src)
-		out, err := tmpl.Transform()
+		out, err := Transform(tmpl)
 		is.NoErr(err)
 		is.True(out == tmpl) // nothing to expand: the very same template
 	}
@@ -393,7 +422,7 @@ func TestTransformErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := specParse(t, tt.src).Transform()
+			_, err := Transform(specParse(t, tt.src))
 			specErrorNames(t, err, tt.names...)
 		})
 	}
@@ -475,15 +504,15 @@ func samCompare(t *testing.T, path string, ids []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := ParseTemplate(data)
+	tmpl, err := cfn.Parse(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ours, err := tmpl.Transform()
+	ours, err := Transform(tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := sortedKeys(ours.Resources), sortedKeys(reference); !slices.Equal(got, want) {
+	if got, want := cfn.SortedKeys(ours.Resources), cfn.SortedKeys(reference); !slices.Equal(got, want) {
 		t.Errorf("logical IDs: ours %q, SAM's %q", got, want)
 	}
 	for _, id := range ids {

@@ -1,7 +1,11 @@
-// Package scenario holds the tutorial's three checks of a deployed stack:
-// A, the schedule's configuration; B, an invocation made the way the
-// scheduler makes it; C, the audit rows that invocation wrote. The local
-// cloud command prints them and the scenario tests assert them.
+// Package scenario holds the tutorial's three checks of a deployed stack,
+// labelled A, B and C in the output: the schedule's configuration, an
+// invocation made the way the scheduler makes it, and the audit rows that
+// run wrote. The local cloud command prints them and the scenario tests
+// assert them.
+//
+// It takes the SDK clients through tiny interfaces with the SDK's own
+// method signatures, so any endpoint's clients, or fakes, fit.
 package scenario
 
 import (
@@ -20,13 +24,31 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
-	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/schedule"
+)
+
+// ScheduleGetter is the part of the Scheduler client the checks use.
+type ScheduleGetter interface {
+	GetSchedule(ctx context.Context, in *scheduler.GetScheduleInput, optFns ...func(*scheduler.Options)) (*scheduler.GetScheduleOutput, error)
+}
+
+// Invoker is the part of the Lambda client the checks use.
+type Invoker interface {
+	Invoke(ctx context.Context, in *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
+}
+
+var (
+	_ ScheduleGetter          = (*scheduler.Client)(nil)
+	_ Invoker                 = (*lambda.Client)(nil)
+	_ dynamodb.QueryAPIClient = (*dynamodb.Client)(nil)
 )
 
 // Stack names what the scenarios look at, from a deployed stack's outputs.
 type Stack struct {
 	Function, Schedule, ScheduleExpression, Table string
-	Fresh, Stale, Ignored                         string
+	// Fresh, Stale and Ignored are the seeded test secrets; empty when the
+	// stack was deployed with SeedTestSecrets=false.
+	Fresh, Stale, Ignored string
 }
 
 // FromOutputs reads a Stack from template.yaml's outputs.
@@ -41,26 +63,40 @@ func FromOutputs(out map[string]string) (Stack, error) {
 	return s, nil
 }
 
-// A fetches the schedule, as `aws scheduler get-schedule --name` does.
-func A(ctx context.Context, c *localcloud.Clients, s Stack) (*scheduler.GetScheduleOutput, error) {
-	out, err := c.Scheduler.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(s.Schedule)})
+// Seeded reports whether the stack has its test secrets.
+func (s Stack) Seeded() bool { return s.Fresh != "" }
+
+// Managed lists the seeded secrets the check must audit: the two tagged
+// Managed=true, or none on a stack without test secrets.
+func (s Stack) Managed() []string {
+	if !s.Seeded() {
+		return nil
+	}
+	return []string{s.Fresh, s.Stale}
+}
+
+// ScheduleConfig fetches the schedule, as `aws scheduler get-schedule
+// --name` does (scenario A).
+func ScheduleConfig(ctx context.Context, c ScheduleGetter, s Stack) (*scheduler.GetScheduleOutput, error) {
+	out, err := c.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(s.Schedule)})
 	if err != nil {
 		return nil, fmt.Errorf("get schedule %s: %w", s.Schedule, err)
 	}
 	return out, nil
 }
 
-// Invocation is what B did and got back.
+// Invocation is what InvokeAsScheduler did and got back.
 type Invocation struct {
 	ScheduledTime time.Time
 	Payload       string
 	Result        audit.Result
 }
 
-// B invokes the schedule's target the way EventBridge Scheduler does, with
-// the schedule's Input and its context attributes filled in for a fire at
-// now, but synchronously, so the result can be read.
-func B(ctx context.Context, c *localcloud.Clients, sched *scheduler.GetScheduleOutput, now time.Time) (*Invocation, error) {
+// InvokeAsScheduler invokes the schedule's target the way EventBridge
+// Scheduler does, with the schedule's Input and its context attributes
+// filled in for a fire at now, but synchronously, so the result can be read
+// (scenario B).
+func InvokeAsScheduler(ctx context.Context, c Invoker, sched *scheduler.GetScheduleOutput, now time.Time) (*Invocation, error) {
 	if sched.Target == nil || sched.Target.Arn == nil {
 		return nil, errors.New("the schedule has no target")
 	}
@@ -69,10 +105,10 @@ func B(ctx context.Context, c *localcloud.Clients, sched *scheduler.GetScheduleO
 	if input == "" {
 		input = "{}"
 	}
-	inv.Payload = localcloud.FillInput(input, localcloud.ContextAttributes{
+	inv.Payload = schedule.FillInput(input, schedule.ContextAttributes{
 		ScheduledTime: inv.ScheduledTime, ExecutionID: uuid.NewString(), AttemptNumber: 1, ScheduleARN: aws.ToString(sched.Arn),
 	})
-	out, err := c.Lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: sched.Target.Arn, Payload: []byte(inv.Payload)})
+	out, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: sched.Target.Arn, Payload: []byte(inv.Payload)})
 	if err != nil {
 		return nil, fmt.Errorf("invoke %s: %w", aws.ToString(sched.Target.Arn), err)
 	}
@@ -85,14 +121,15 @@ func B(ctx context.Context, c *localcloud.Clients, sched *scheduler.GetScheduleO
 	return inv, nil
 }
 
-// C returns the audit rows of one run: a Query on the run index, keyed on
-// run_id alone (never a key attribute in a FilterExpression).
-func C(ctx context.Context, c *localcloud.Clients, s Stack, runID string) ([]audit.Record, error) {
+// RunRows returns the audit rows of one run: a Query on the run index,
+// keyed on run_id alone, never a key attribute in a FilterExpression
+// (scenario C).
+func RunRows(ctx context.Context, c dynamodb.QueryAPIClient, s Stack, runID string) ([]audit.Record, error) {
 	expr, err := expression.NewBuilder().WithKeyCondition(expression.Key("run_id").Equal(expression.Value(runID))).Build()
 	if err != nil {
 		return nil, fmt.Errorf("build query: %w", err)
 	}
-	pages := dynamodb.NewQueryPaginator(c.DynamoDB, &dynamodb.QueryInput{
+	pages := dynamodb.NewQueryPaginator(c, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.Table),
 		IndexName:                 aws.String(audit.RunIndex),
 		KeyConditionExpression:    expr.KeyCondition(),
@@ -116,14 +153,14 @@ func C(ctx context.Context, c *localcloud.Clients, s Stack, runID string) ([]aud
 
 // Row fetches one secret's row of one run, with both key attributes in the
 // key condition; nil if there is none.
-func Row(ctx context.Context, c *localcloud.Clients, s Stack, secret, runID string) (*audit.Record, error) {
+func Row(ctx context.Context, c dynamodb.QueryAPIClient, s Stack, secret, runID string) (*audit.Record, error) {
 	key := expression.Key("secret_name").Equal(expression.Value(secret)).
 		And(expression.Key("run_id").Equal(expression.Value(runID)))
 	expr, err := expression.NewBuilder().WithKeyCondition(key).Build()
 	if err != nil {
 		return nil, fmt.Errorf("build query: %w", err)
 	}
-	out, err := c.DynamoDB.Query(ctx, &dynamodb.QueryInput{
+	out, err := c.Query(ctx, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.Table),
 		KeyConditionExpression:    expr.KeyCondition(),
 		ExpressionAttributeNames:  expr.Names(),

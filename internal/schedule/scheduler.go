@@ -1,12 +1,27 @@
-package localcloud
+// Package schedule is the embedded cloud's EventBridge Scheduler. Its Clock
+// is the cloud's time: real time, optionally running faster, that a
+// developer moves forward to see thirty days pass in a second. Its
+// Scheduler fires the deployed schedules (rate, at and cron expressions, in
+// their time zones) on that clock, with each target's retry policy and
+// dead-letter queue. kumo stores schedules but never fires them.
+//
+// Locally the scheduler waits for each invocation to finish (a synchronous
+// Invoke; the local cloud applies Lambda's asynchronous retries and failure
+// destination behind it). So runs never overlap, fast clocks apply
+// back-pressure instead of dropping fires, and Advance can report how many
+// runs failed.
+//
+// It imports the standard library, package cron, package linewriter, and the
+// SDK types of the two small interfaces it calls; it never talks to an
+// emulator directly.
+package schedule
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,20 +30,22 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	schedulertypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/uuid"
+
+	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 )
 
-// LambdaInvoker is the part of the Lambda client the clock uses.
+// LambdaInvoker is the part of the Lambda client the scheduler uses.
 type LambdaInvoker interface {
 	Invoke(ctx context.Context, in *lambda.InvokeInput, optFns ...func(*lambda.Options)) (*lambda.InvokeOutput, error)
 }
 
-// MessageSender is the part of the SQS client the clock uses for dead-letter queues.
+// MessageSender is the part of the SQS client the scheduler uses for
+// dead-letter queues.
 type MessageSender interface {
 	GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
 	SendMessage(ctx context.Context, in *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
@@ -39,22 +56,8 @@ var (
 	_ MessageSender = (*sqs.Client)(nil)
 )
 
-// ClockOptions configure a Clock.
-type ClockOptions struct {
-	// Speed is simulated seconds per real second; 0 or 1 means real time,
-	// 3600 makes rate(1 hour) fire every real second. Negative values are
-	// treated as real time.
-	Speed float64
-	// Lambda receives the invocations of Lambda targets.
-	Lambda LambdaInvoker
-	// SQS receives dead-lettered executions; nil drops them with a log line.
-	SQS MessageSender
-	// Logs gets one human-readable line per fire, failure or refusal,
-	// prefixed "clock: "; nil discards them.
-	Logs io.Writer
-	// Now is the real clock; nil means time.Now.
-	Now func() time.Time
-}
+// DefaultMaxFires bounds the fires of one Advance.
+const DefaultMaxFires = 50_000
 
 // These mirror EventBridge Scheduler's documented defaults for a target
 // without a RetryPolicy.
@@ -64,386 +67,511 @@ const (
 )
 
 const (
-	// clockMaxWait bounds one real sleep so that a schedule also notices an
-	// injected Now that does not advance with the real clock.
-	clockMaxWait = time.Second
-	// clockMaxRetryWait keeps retries of a failing target responsive at low
-	// speeds, where a simulated backoff of minutes would otherwise be a real one.
-	clockMaxRetryWait = time.Second
-	// clockMaxBackoff caps the simulated exponential backoff between retries.
-	clockMaxBackoff = 5 * time.Minute
+	// maxRetryWait keeps retries of a failing target responsive at low
+	// speeds, where a backoff of minutes would otherwise be a real one.
+	maxRetryWait = time.Second
+	// maxBackoff caps the exponential backoff between retries.
+	maxBackoff = 5 * time.Minute
+	// behindWarning is how far the fires may fall behind the clock before
+	// the scheduler says so.
+	behindWarning = 10 * time.Minute
 )
 
-// Clock fires the schedules it is given the way EventBridge Scheduler would,
-// on a simulated timeline that runs Speed times faster than the real one.
-// kumo stores schedules but never fires them; the clock is what makes a
-// deployed schedule do something locally.
-type Clock struct {
-	speed  float64
-	lambda LambdaInvoker
-	sqs    MessageSender
-	now    func() time.Time
-	epoch  time.Time
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
-	// mu guards armed and closed. It is held while a replaced schedule's
-	// goroutine winds down, which is safe because those goroutines never take it.
-	mu     sync.Mutex
-	armed  map[string]*armedSchedule
-	closed bool
-
-	logMu sync.Mutex
-	logs  io.Writer
+// Options configure a Scheduler.
+type Options struct {
+	// Clock is the cloud time the schedules fire on.
+	Clock *Clock
+	// Lambda receives the invocations of Lambda targets.
+	Lambda LambdaInvoker
+	// SQS receives dead-lettered executions; nil drops them with a log line.
+	SQS MessageSender
+	// Logs gets one line per fire, failure or refusal, prefixed
+	// "scheduler: "; nil discards them.
+	Logs io.Writer
+	// MaxFires bounds one Advance; zero means DefaultMaxFires.
+	MaxFires int
 }
 
-// armedSchedule is one running schedule: the definition its goroutine fires
-// and the means to stop it.
-type armedSchedule struct {
-	name      string // for log lines: the name, or group/name outside the default group
+// Scheduler fires the schedules it is given the way EventBridge Scheduler
+// would, on the cloud clock.
+type Scheduler struct {
+	clock    *Clock
+	lambda   LambdaInvoker
+	sqs      MessageSender
+	logs     *linewriter.Synced
+	maxFires int
+
+	// fireMu is held for each fire, so fires never overlap.
+	fireMu sync.Mutex
+	// advanceMu lets one Advance run at a time.
+	advanceMu sync.Mutex
+
+	// mu guards the fields below. Picking the next fire and moving its
+	// schedule on happen together under it, so no fire is taken twice and
+	// none starts for a schedule after Remove returns.
+	mu        sync.Mutex
+	armed     map[string]*entry
+	advancing bool // the loop stands aside while Advance fires
+	closed    bool
+	warned    bool // the loop has said it runs behind
+
+	wake   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// entry is one armed schedule and its next fire time.
+type entry struct {
+	label     string // the name, or group/name outside the default group
 	arn       string
 	targetARN string
 	input     string
 	retry     *schedulertypes.RetryPolicy
 	dlqARN    string
-
-	period time.Duration // zero for a one-time at() schedule
-	first  time.Time     // simulated time of the first fire
-	end    time.Time     // zero for no EndDate
-
-	cancel context.CancelFunc
-	done   chan struct{}
+	occ       occurrences
+	next      time.Time // zero when it will not fire again
 }
 
-// NewClock returns a clock whose simulated timeline starts at the real time
-// of the call. It arms nothing until Set is called.
-func NewClock(opts ClockOptions) *Clock {
-	speed := opts.Speed
-	if speed <= 0 || math.IsNaN(speed) || math.IsInf(speed, 0) {
-		speed = 1
-	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
-	}
-	logs := opts.Logs
-	if logs == nil {
-		logs = io.Discard
-	}
+// New returns a running scheduler with nothing armed.
+func New(opts Options) *Scheduler {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Clock{
-		speed:  speed,
-		lambda: opts.Lambda,
-		sqs:    opts.SQS,
-		now:    now,
-		epoch:  now(),
-		ctx:    ctx,
-		cancel: cancel,
-		armed:  make(map[string]*armedSchedule),
-		logs:   logs,
+	s := &Scheduler{
+		clock:    opts.Clock,
+		lambda:   opts.Lambda,
+		sqs:      opts.SQS,
+		logs:     linewriter.NewSynced(opts.Logs),
+		maxFires: opts.MaxFires,
+		armed:    map[string]*entry{},
+		wake:     make(chan struct{}, 1),
+		ctx:      ctx,
+		cancel:   cancel,
+		done:     make(chan struct{}),
 	}
+	if s.maxFires <= 0 {
+		s.maxFires = DefaultMaxFires
+	}
+	go s.loop()
+	return s
 }
+
+// Clock is the cloud clock the scheduler fires on.
+func (s *Scheduler) Clock() *Clock { return s.clock }
 
 // Set arms (or re-arms, replacing the previous definition) the schedule
-// described by a GetSchedule response. It returns an error, and changes
-// nothing, for a schedule the clock cannot run, such as a cron() expression.
-// A schedule whose State is DISABLED is disarmed. A schedule whose target is
-// not a Lambda function is disarmed with a log line rather than an error,
-// because the template is valid; only the local cloud cannot deliver it.
-func (c *Clock) Set(s *scheduler.GetScheduleOutput) error {
-	if s == nil || aws.ToString(s.Name) == "" {
+// described by a GetSchedule response. The old definition is always
+// disarmed first, so a schedule updated to something the scheduler refuses
+// stops firing. It returns an error for a schedule that cannot run, such as
+// an invalid expression. A DISABLED schedule, and one whose target is not a
+// Lambda function, is disarmed with a log line rather than an error: the
+// template is valid, only the local cloud cannot deliver it.
+func (s *Scheduler) Set(out *scheduler.GetScheduleOutput) error {
+	if out == nil || aws.ToString(out.Name) == "" {
 		return errors.New("set schedule: missing name")
 	}
-	group, name := aws.ToString(s.GroupName), aws.ToString(s.Name)
-	key := clockKey(group, name)
-	label := clockLabel(group, name)
-	expr := aws.ToString(s.ScheduleExpression)
+	group, name := aws.ToString(out.GroupName), aws.ToString(out.Name)
+	key, label := scheduleKey(group, name), scheduleLabel(group, name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("schedule %s: the scheduler is closed", label)
+	}
+	delete(s.armed, key)
+	s.poke()
 
-	parsed, err := parseScheduleExpression(expr)
+	e, err := s.newEntry(out, label)
 	if err != nil {
+		s.logf("%s will not fire: %v", label, err)
 		return fmt.Errorf("schedule %s: %w", label, err)
 	}
-	if parsed.kind == "cron" {
-		return fmt.Errorf("schedule %s: %s: cron() expressions are not supported locally; use rate() or at()", label, expr)
+	switch {
+	case out.State == schedulertypes.ScheduleStateDisabled:
+		s.logf("%s is disabled; it will not fire", label)
+	case !isLambdaARN(e.targetARN):
+		s.logf("%s targets %s, which is not supported locally (only Lambda functions are); it will not fire", label, e.targetARN)
+	case e.next.IsZero():
+		s.logf("%s %s has no fire time after %s; it will not fire", label, e.occ.expr, formatTime(s.clock.Now()))
+	default:
+		s.armed[key] = e
+		s.logf("%s armed %s, first fire %s", label, e.occ.expr, formatTime(e.next))
 	}
-	var at time.Time
-	if parsed.kind == "at" {
-		zone := aws.ToString(s.ScheduleExpressionTimezone)
-		if zone == "" {
-			zone = "UTC"
-		}
-		loc, err := time.LoadLocation(zone)
-		if err != nil {
-			return fmt.Errorf("schedule %s: timezone %q: %w", label, zone, err)
-		}
-		// The wall clock of at() is read in the schedule's zone, as AWS does.
-		w := parsed.at
-		at = time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, loc)
-	}
-	if s.Target == nil || aws.ToString(s.Target.Arn) == "" {
-		return fmt.Errorf("schedule %s: missing target", label)
-	}
-	targetARN := aws.ToString(s.Target.Arn)
-	var dlqARN string
-	if s.Target.DeadLetterConfig != nil {
-		dlqARN = aws.ToString(s.Target.DeadLetterConfig.Arn)
-		if dlqARN != "" {
-			if _, _, err := clockParseQueueARN(dlqARN); err != nil {
-				return fmt.Errorf("schedule %s: %w", label, err)
-			}
-		}
-	}
-	lambdaTarget := clockIsLambdaARN(targetARN)
-	if lambdaTarget && c.lambda == nil {
-		return fmt.Errorf("schedule %s: clock has no Lambda client", label)
-	}
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return fmt.Errorf("schedule %s: clock is closed", label)
-	}
-	c.disarmLocked(key)
-
-	if s.State == schedulertypes.ScheduleStateDisabled {
-		c.logf("%s is disabled; it will not fire", label)
-		return nil
-	}
-	if !lambdaTarget {
-		c.logf("%s targets %s, which is not supported locally (only Lambda functions are); it will not fire", label, targetARN)
-		return nil
-	}
-
-	// FlexibleTimeWindow is ignored on purpose: a local run is easier to
-	// follow when every fire happens exactly at its scheduled time, and a
-	// flexible window only ever moves a fire later within the window.
-	a := &armedSchedule{
-		name:      label,
-		arn:       aws.ToString(s.Arn),
-		targetARN: targetARN,
-		input:     aws.ToString(s.Target.Input),
-		retry:     s.Target.RetryPolicy,
-		dlqARN:    dlqARN,
-	}
-	if a.arn == "" {
-		a.arn = clockScheduleARN(targetARN, group, name)
-	}
-	simNow := c.simNow()
-	switch parsed.kind {
-	case "rate":
-		base := simNow
-		if s.StartDate != nil && s.StartDate.After(base) {
-			base = *s.StartDate
-		}
-		a.period = parsed.period
-		a.first = clockCeilSecond(base).Add(parsed.period)
-		if s.EndDate != nil {
-			a.end = *s.EndDate
-		}
-	case "at":
-		// AWS ignores StartDate and EndDate for one-time schedules.
-		if at.Before(simNow) {
-			c.logf("%s %s is already past (simulated now %s); it will not fire", label, expr, formatSchedulerTime(simNow))
-			return nil
-		}
-		a.first = at
-	}
-
-	ctx, cancel := context.WithCancel(c.ctx)
-	a.cancel = cancel
-	a.done = make(chan struct{})
-	c.armed[key] = a
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer close(a.done)
-		c.run(ctx, a)
-	}()
-	c.logf("%s armed %s, first fire %s", label, expr, formatSchedulerTime(a.first))
 	return nil
 }
 
-// Remove disarms a schedule (group "" means "default"). It returns once the
-// schedule's goroutine has stopped, so no fire starts after it returns.
-func (c *Clock) Remove(group, name string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.disarmLocked(clockKey(group, name))
-}
-
-// Close disarms everything and waits for in-flight fires to finish; an
-// in-flight Lambda or SQS call sees its context canceled.
-func (c *Clock) Close() {
-	c.mu.Lock()
-	c.closed = true
-	c.armed = make(map[string]*armedSchedule)
-	c.cancel()
-	c.mu.Unlock()
-	c.wg.Wait()
-}
-
-func (c *Clock) disarmLocked(key string) {
-	a, ok := c.armed[key]
-	if !ok {
-		return
+// newEntry reads a schedule's definition and its first fire time.
+func (s *Scheduler) newEntry(out *scheduler.GetScheduleOutput, label string) (*entry, error) {
+	expr, err := ParseExpression(aws.ToString(out.ScheduleExpression))
+	if err != nil {
+		return nil, err
 	}
-	delete(c.armed, key)
-	a.cancel()
-	<-a.done
+	loc, err := location(aws.ToString(out.ScheduleExpressionTimezone))
+	if err != nil {
+		return nil, err
+	}
+	if out.Target == nil || aws.ToString(out.Target.Arn) == "" {
+		return nil, errors.New("missing target")
+	}
+	e := &entry{
+		label:     label,
+		arn:       aws.ToString(out.Arn),
+		targetARN: aws.ToString(out.Target.Arn),
+		input:     aws.ToString(out.Target.Input),
+		retry:     out.Target.RetryPolicy,
+		occ:       occurrences{expr: expr, loc: loc, start: aws.ToTime(out.StartDate), end: aws.ToTime(out.EndDate)},
+	}
+	if out.Target.DeadLetterConfig != nil {
+		e.dlqARN = aws.ToString(out.Target.DeadLetterConfig.Arn)
+		if e.dlqARN != "" {
+			if _, _, err := parseQueueARN(e.dlqARN); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if isLambdaARN(e.targetARN) && s.lambda == nil {
+		return nil, errors.New("the scheduler has no Lambda client")
+	}
+	if e.arn == "" {
+		e.arn = scheduleARN(e.targetARN, aws.ToString(out.GroupName), aws.ToString(out.Name))
+	}
+	e.next = e.occ.first(s.clock.Now())
+	return e, nil
 }
 
-// run fires a schedule at each of its times in turn, so fires of one
-// schedule never overlap: a fire that runs late delays the next one.
-func (c *Clock) run(ctx context.Context, a *armedSchedule) {
-	next := a.first
+// Remove disarms a schedule (group "" means "default"). No fire of it
+// starts after Remove returns; one already running finishes.
+func (s *Scheduler) Remove(group, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.armed, scheduleKey(group, name))
+	s.poke()
+}
+
+// Armed describes one armed schedule.
+type Armed struct {
+	Name       string    `json:"name"`
+	Expression string    `json:"expression"`
+	NextFire   time.Time `json:"next_fire"`
+}
+
+// Schedules lists the armed schedules, soonest first.
+func (s *Scheduler) Schedules() []Armed {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Armed
+	for _, e := range s.armed {
+		out = append(out, Armed{Name: e.label, Expression: e.occ.expr.String(), NextFire: e.next})
+	}
+	slices.SortFunc(out, func(a, b Armed) int {
+		if c := a.NextFire.Compare(b.NextFire); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out
+}
+
+// Report is what one Advance did.
+type Report struct {
+	From, To time.Time
+	// Fired counts the schedule executions delivered; Failed counts those
+	// whose function failed or that could not be delivered.
+	Fired, Failed int
+	Took          time.Duration
+}
+
+// ErrTooManyFires is wrapped by an Advance refused for firing too much.
+var ErrTooManyFires = errors.New("too many fires for one advance")
+
+// Advance moves the clock forward to the cloud time to, firing every
+// occurrence of every armed schedule in between, in time order, each at
+// its own scheduled time (the clock reads that time while it runs). It
+// returns when they have all run. Moving backwards is an error, and so is
+// an advance that would fire more than MaxFires times; neither moves the
+// clock or fires anything.
+func (s *Scheduler) Advance(ctx context.Context, to time.Time) (Report, error) {
+	s.advanceMu.Lock()
+	defer s.advanceMu.Unlock()
+	start := time.Now()
+	from := s.clock.Now()
+	rep := Report{From: from, To: to}
+	if to.Before(from) {
+		return rep, fmt.Errorf("%w: it is %s, %s is %s earlier", errBackwards,
+			formatTime(from), formatTime(to), from.Sub(to).Round(time.Second))
+	}
+	if n := s.count(to, s.maxFires+1); n > s.maxFires {
+		return rep, fmt.Errorf("%w: moving to %s would fire more than %d schedule executions; advance in smaller steps",
+			ErrTooManyFires, formatTime(to), s.maxFires)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)() // Close stops an advance too
+	s.setAdvancing(true)
+	defer s.setAdvancing(false)
+
+	for ctx.Err() == nil {
+		s.fireMu.Lock()
+		e, at := s.take(to, true)
+		if e == nil {
+			s.fireMu.Unlock()
+			break
+		}
+		if at.After(s.clock.Now()) {
+			_ = s.clock.set(at) // forward, checked just above
+		}
+		ok := s.fire(ctx, e, at, true)
+		s.fireMu.Unlock()
+		rep.Fired++
+		if !ok {
+			rep.Failed++
+		}
+	}
+	rep.Took = time.Since(start)
+	if err := ctx.Err(); err != nil {
+		return rep, fmt.Errorf("advance stopped after %d fires: %w", rep.Fired, err)
+	}
+	if to.After(s.clock.Now()) {
+		_ = s.clock.set(to)
+	}
+	return rep, nil
+}
+
+// Close disarms everything, stops the loop and waits for a fire or an
+// advance in flight, whose calls see their context canceled.
+func (s *Scheduler) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.armed = map[string]*entry{}
+	s.mu.Unlock()
+	s.cancel()
+	<-s.done
+	s.advanceMu.Lock()
+	defer s.advanceMu.Unlock()
+}
+
+// loop fires schedules as the clock reaches them, one after another.
+func (s *Scheduler) loop() {
+	defer close(s.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
-		if !a.end.IsZero() && !next.Before(a.end) {
-			c.logf("%s reached its end date %s; it will not fire again", a.name, formatSchedulerTime(a.end))
-			return
+		for s.fireDue() {
 		}
-		if !c.sleepUntil(ctx, next) {
-			return
+		var tick <-chan time.Time
+		if wait, ok := s.untilNext(); ok {
+			timer.Reset(wait)
+			tick = timer.C
 		}
-		c.fire(ctx, a, next)
-		if ctx.Err() != nil || a.period == 0 {
+		select {
+		case <-s.ctx.Done():
 			return
+		case <-s.wake:
+		case <-tick:
 		}
-		next = next.Add(a.period)
+		timer.Stop()
 	}
 }
 
-// fire delivers one execution, retrying a failed Invoke call as the target's
-// RetryPolicy allows and then handing it to the dead-letter queue.
-func (c *Clock) fire(ctx context.Context, a *armedSchedule, scheduled time.Time) {
-	maxRetries, maxAge := clockRetryLimits(a.retry)
-	attrs := ContextAttributes{
-		ScheduledTime: scheduled,
-		ExecutionID:   uuid.NewString(),
-		ScheduleARN:   a.arn,
+// fireDue fires the earliest schedule that is due, if any.
+func (s *Scheduler) fireDue() bool {
+	s.fireMu.Lock()
+	defer s.fireMu.Unlock()
+	now := s.clock.Now()
+	e, at := s.take(now, false)
+	if e == nil {
+		return false
 	}
-	input := a.input
+	if late := now.Sub(at); late > behindWarning && !s.warned {
+		s.warned = true
+		s.logf("fires run %s behind the clock: at %gx the functions cannot keep up; every fire still runs, in order", late.Round(time.Second), s.clock.Speed())
+	}
+	s.fire(s.ctx, e, at, false)
+	return true
+}
+
+// untilNext is the real time until the next fire; false when nothing is
+// armed or an advance is firing.
+func (s *Scheduler) untilNext() (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.advancing {
+		return 0, false
+	}
+	var next time.Time
+	for _, e := range s.armed {
+		if next.IsZero() || e.next.Before(next) {
+			next = e.next
+		}
+	}
+	if next.IsZero() {
+		return 0, false
+	}
+	return max(s.clock.realUntil(next), 0), true
+}
+
+// take picks the earliest fire at or before limit, moves its schedule on to
+// its following fire (disarming it if there is none) and returns what to
+// fire. The loop takes nothing while an advance is firing.
+func (s *Scheduler) take(limit time.Time, advance bool) (*entry, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.advancing && !advance {
+		return nil, time.Time{}
+	}
+	var key string
+	var best *entry
+	for k, e := range s.armed {
+		if e.next.After(limit) {
+			continue
+		}
+		if best == nil || e.next.Before(best.next) || e.next.Equal(best.next) && k < key {
+			key, best = k, e
+		}
+	}
+	if best == nil {
+		return nil, time.Time{}
+	}
+	at := best.next
+	best.next = best.occ.after(at)
+	if best.next.IsZero() {
+		delete(s.armed, key)
+		switch {
+		case best.occ.expr.period == 0 && best.occ.expr.cron == nil:
+			// an at() schedule fires once
+		case !best.occ.end.IsZero():
+			s.logf("%s reached its end date %s; it will not fire again", best.label, formatTime(best.occ.end))
+		default:
+			s.logf("%s %s has no fire time after %s; it will not fire again", best.label, best.occ.expr, formatTime(at))
+		}
+	}
+	fire := *best
+	return &fire, at
+}
+
+// count counts the fires at or before limit, up to max.
+func (s *Scheduler) count(limit time.Time, max int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, e := range s.armed {
+		for t := e.next; !t.IsZero() && !t.After(limit) && n < max; t = e.occ.after(t) {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Scheduler) setAdvancing(on bool) {
+	s.mu.Lock()
+	s.advancing = on
+	s.mu.Unlock()
+	s.poke()
+}
+
+// poke wakes the loop to look at the schedules and the clock again.
+func (s *Scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// fire delivers one execution, retrying a failed Invoke call as the
+// target's RetryPolicy allows and then handing it to the dead-letter
+// queue. It reports whether the function ran and succeeded. Retries wait
+// (scaled by the clock speed) in the loop, and not at all in an advance.
+func (s *Scheduler) fire(ctx context.Context, e *entry, scheduled time.Time, advance bool) bool {
+	maxRetries, maxAge := retryLimits(e.retry)
+	attrs := ContextAttributes{ScheduledTime: scheduled, ExecutionID: uuid.NewString(), ScheduleARN: e.arn}
+	input := e.input
 	if input == "" {
 		input = "{}"
 	}
+	var waited time.Duration
 	for attrs.AttemptNumber = 1; ; attrs.AttemptNumber++ {
 		payload := FillInput(input, attrs)
-		_, err := c.lambda.Invoke(ctx, &lambda.InvokeInput{
-			FunctionName: aws.String(a.targetARN),
-			// Scheduler invokes Lambda targets asynchronously.
-			InvocationType: lambdatypes.InvocationTypeEvent,
-			Payload:        []byte(payload),
-		})
+		out, err := s.lambda.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(e.targetARN), Payload: []byte(payload)})
+		if err == nil && out.FunctionError != nil {
+			s.logf("%s fired %s (scheduled %s, attempt %d): the function failed: %s",
+				e.label, e.targetARN, formatTime(scheduled), attrs.AttemptNumber, truncate(string(out.Payload), 300))
+			return false
+		}
 		if err == nil {
-			c.logf("%s fired %s (scheduled %s, attempt %d)", a.name, a.targetARN, formatSchedulerTime(scheduled), attrs.AttemptNumber)
-			return
+			s.logf("%s fired %s (scheduled %s, attempt %d)", e.label, e.targetARN, formatTime(scheduled), attrs.AttemptNumber)
+			return true
 		}
 		if ctx.Err() != nil {
-			return // disarmed or closed: the failure is ours, not the target's
+			return false // disarmed or closed: the failure is ours, not the target's
 		}
 		retries := attrs.AttemptNumber - 1
+		backoff := retryBackoff(attrs.AttemptNumber)
 		condition := ""
-		backoff := clockRetryBackoff(attrs.AttemptNumber)
 		switch {
 		case retries >= maxRetries:
 			condition = "MaximumRetryAttempts"
-		case c.simNow().Add(backoff).Sub(scheduled) > maxAge:
+		case waited+backoff > maxAge:
 			condition = "MaximumEventAgeInSeconds"
 		}
 		if condition == "" {
-			c.logf("%s attempt %d of execution %s failed: %v; retrying", a.name, attrs.AttemptNumber, attrs.ExecutionID, err)
-			if !c.sleepSim(ctx, backoff) {
-				return
+			s.logf("%s attempt %d of execution %s failed: %v; retrying", e.label, attrs.AttemptNumber, attrs.ExecutionID, err)
+			if !advance && !sleep(ctx, min(scale(backoff, 1/s.clock.Speed()), maxRetryWait)) {
+				return false
 			}
+			waited += backoff
 			continue
 		}
-		c.logf("%s attempt %d of execution %s failed: %v; giving up (%s)", a.name, attrs.AttemptNumber, attrs.ExecutionID, err, condition)
-		c.deadLetter(ctx, a, payload, attrs, retries, condition, err)
-		return
+		s.logf("%s attempt %d of execution %s failed: %v; giving up (%s)", e.label, attrs.AttemptNumber, attrs.ExecutionID, err, condition)
+		s.deadLetter(ctx, e, payload, attrs, retries, condition, err)
+		return false
 	}
 }
 
 // deadLetter sends an execution that exhausted its retries to the target's
 // dead-letter queue with the message attributes EventBridge Scheduler sets.
-func (c *Clock) deadLetter(ctx context.Context, a *armedSchedule, payload string, attrs ContextAttributes, retries int, condition string, cause error) {
-	if a.dlqARN == "" {
-		c.logf("%s dropped execution %s after %d retries: no dead-letter queue", a.name, attrs.ExecutionID, retries)
+func (s *Scheduler) deadLetter(ctx context.Context, e *entry, payload string, attrs ContextAttributes, retries int, condition string, cause error) {
+	if e.dlqARN == "" {
+		s.logf("%s dropped execution %s after %d retries: no dead-letter queue", e.label, attrs.ExecutionID, retries)
 		return
 	}
-	if c.sqs == nil {
-		c.logf("%s dropped execution %s after %d retries: clock has no SQS client for %s", a.name, attrs.ExecutionID, retries, a.dlqARN)
+	if s.sqs == nil {
+		s.logf("%s dropped execution %s after %d retries: the scheduler has no SQS client for %s", e.label, attrs.ExecutionID, retries, e.dlqARN)
 		return
 	}
-	queue, account, _ := clockParseQueueARN(a.dlqARN)
-	if err := c.sendDeadLetter(ctx, a, queue, account, payload, attrs, retries, condition, cause); err != nil {
-		if ctx.Err() != nil {
-			return
+	queue, account, _ := parseQueueARN(e.dlqARN)
+	out, err := s.sqs.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(queue), QueueOwnerAWSAccountId: aws.String(account)})
+	if err == nil {
+		str := func(v string) sqstypes.MessageAttributeValue {
+			return sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 		}
-		c.logf("%s could not dead-letter execution %s to %s: %v", a.name, attrs.ExecutionID, queue, err)
-		return
+		_, err = s.sqs.SendMessage(ctx, &sqs.SendMessageInput{
+			QueueUrl:    out.QueueUrl,
+			MessageBody: aws.String(payload),
+			MessageAttributes: map[string]sqstypes.MessageAttributeValue{
+				"ERROR_CODE":                str(errorCode(cause)),
+				"ERROR_MESSAGE":             str(truncate(cause.Error(), 1024)),
+				"EXECUTION_ID":              str(attrs.ExecutionID),
+				"RETRY_ATTEMPTS":            str(strconv.Itoa(retries)),
+				"EXHAUSTED_RETRY_CONDITION": str(condition),
+				"SCHEDULE_ARN":              str(e.arn),
+				"TARGET_ARN":                str(e.targetARN),
+				"SCHEDULED_TIME":            str(formatTime(attrs.ScheduledTime)),
+			},
+		})
 	}
-	c.logf("%s sent execution %s to dead-letter queue %s after %d retries", a.name, attrs.ExecutionID, queue, retries)
-}
-
-func (c *Clock) sendDeadLetter(ctx context.Context, a *armedSchedule, queue, account, payload string, attrs ContextAttributes, retries int, condition string, cause error) error {
-	out, err := c.sqs.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{
-		QueueName:              aws.String(queue),
-		QueueOwnerAWSAccountId: aws.String(account),
-	})
 	if err != nil {
-		return fmt.Errorf("get queue url: %w", err)
-	}
-	str := func(v string) sqstypes.MessageAttributeValue {
-		return sqstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
-	}
-	_, err = c.sqs.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl:    out.QueueUrl,
-		MessageBody: aws.String(payload),
-		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
-			"ERROR_CODE":                str(clockErrorCode(cause)),
-			"ERROR_MESSAGE":             str(clockTruncate(cause.Error(), 1024)),
-			"EXECUTION_ID":              str(attrs.ExecutionID),
-			"RETRY_ATTEMPTS":            str(strconv.Itoa(retries)),
-			"EXHAUSTED_RETRY_CONDITION": str(condition),
-			"SCHEDULE_ARN":              str(a.arn),
-			"TARGET_ARN":                str(a.targetARN),
-			"SCHEDULED_TIME":            str(formatSchedulerTime(attrs.ScheduledTime)),
-		},
-	})
-	if err != nil {
-		return fmt.Errorf("send message: %w", err)
-	}
-	return nil
-}
-
-// simNow is the simulated time: it started at the real time of NewClock and
-// runs speed times faster, shared by every schedule of the clock.
-func (c *Clock) simNow() time.Time {
-	elapsed := c.now().Sub(c.epoch)
-	return c.epoch.Add(clockScale(elapsed, c.speed))
-}
-
-// sleepUntil waits until simulated time reaches t; false means ctx ended first.
-func (c *Clock) sleepUntil(ctx context.Context, t time.Time) bool {
-	for {
-		wait := clockScale(t.Sub(c.simNow()), 1/c.speed)
-		if wait <= 0 {
-			return ctx.Err() == nil
+		if ctx.Err() == nil {
+			s.logf("%s could not dead-letter execution %s to %s: %v", e.label, attrs.ExecutionID, queue, err)
 		}
-		if !clockSleep(ctx, min(wait, clockMaxWait)) {
-			return false
-		}
+		return
 	}
+	s.logf("%s sent execution %s to dead-letter queue %s after %d retries", e.label, attrs.ExecutionID, queue, retries)
 }
 
-// sleepSim waits a simulated duration, but never longer than clockMaxRetryWait
-// of real time; false means ctx ended first.
-func (c *Clock) sleepSim(ctx context.Context, d time.Duration) bool {
-	return clockSleep(ctx, min(clockScale(d, 1/c.speed), clockMaxRetryWait))
+func (s *Scheduler) logf(format string, args ...any) {
+	s.logs.Printf("scheduler: "+format+"\n", args...)
 }
 
-func clockSleep(ctx context.Context, d time.Duration) bool {
+// sleep waits for d or until ctx ends; false means ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
@@ -455,12 +583,6 @@ func clockSleep(ctx context.Context, d time.Duration) bool {
 	case <-timer.C:
 		return true
 	}
-}
-
-func (c *Clock) logf(format string, args ...any) {
-	c.logMu.Lock()
-	defer c.logMu.Unlock()
-	fmt.Fprintf(c.logs, "clock: "+format+"\n", args...)
 }
 
 // ContextAttributes are the values of EventBridge Scheduler's context
@@ -478,102 +600,14 @@ type ContextAttributes struct {
 // <aws.scheduler.schedule-arn>. Anything else is left as it is.
 func FillInput(input string, a ContextAttributes) string {
 	return strings.NewReplacer(
-		"<aws.scheduler.scheduled-time>", formatSchedulerTime(a.ScheduledTime),
+		"<aws.scheduler.scheduled-time>", formatTime(a.ScheduledTime),
 		"<aws.scheduler.execution-id>", a.ExecutionID,
 		"<aws.scheduler.attempt-number>", strconv.Itoa(a.AttemptNumber),
 		"<aws.scheduler.schedule-arn>", a.ScheduleARN,
 	).Replace(input)
 }
 
-// ValidateScheduleExpression checks rate(), at() and cron() syntax the way
-// EventBridge Scheduler does. The deployer calls it before CreateSchedule
-// because kumo accepts anything, e.g. rate(banana). A cron() expression is
-// only checked for its 6 fields, not evaluated.
-func ValidateScheduleExpression(expr string) error {
-	_, err := parseScheduleExpression(expr)
-	return err
-}
-
-type scheduleExpression struct {
-	kind   string        // "rate", "at" or "cron"
-	period time.Duration // rate
-	at     time.Time     // at: wall clock, to be read in the schedule's zone
-}
-
-var (
-	rateExpression = regexp.MustCompile(`^rate\(([0-9]+) ([a-z]+)\)$`)
-	atExpression   = regexp.MustCompile(`^at\(([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})\)$`)
-	cronExpression = regexp.MustCompile(`^cron\((.*)\)$`)
-)
-
-var rateUnits = map[string]struct {
-	period   time.Duration
-	singular bool
-}{
-	"minute":  {time.Minute, true},
-	"minutes": {time.Minute, false},
-	"hour":    {time.Hour, true},
-	"hours":   {time.Hour, false},
-	"day":     {24 * time.Hour, true},
-	"days":    {24 * time.Hour, false},
-}
-
-func parseScheduleExpression(expr string) (scheduleExpression, error) {
-	if expr == "" {
-		return scheduleExpression{}, errors.New("empty schedule expression")
-	}
-	invalid := func(why string) (scheduleExpression, error) {
-		return scheduleExpression{}, fmt.Errorf("invalid schedule expression %q: %s", expr, why)
-	}
-	switch {
-	case strings.HasPrefix(expr, "rate("):
-		m := rateExpression.FindStringSubmatch(expr)
-		if m == nil {
-			return invalid("want rate(value unit), e.g. rate(1 hour)")
-		}
-		value, err := strconv.Atoi(m[1])
-		if err != nil || value <= 0 {
-			return invalid("the value must be a positive integer")
-		}
-		unit, ok := rateUnits[m[2]]
-		if !ok {
-			return invalid("the unit must be minute(s), hour(s) or day(s)")
-		}
-		// AWS insists on the singular for 1 and the plural otherwise.
-		if value == 1 && !unit.singular {
-			return invalid(fmt.Sprintf("use %q for a value of 1", strings.TrimSuffix(m[2], "s")))
-		}
-		if value != 1 && unit.singular {
-			return invalid(fmt.Sprintf("use %q for a value other than 1", m[2]+"s"))
-		}
-		if int64(value) > math.MaxInt64/int64(unit.period) {
-			return invalid("the period is too long")
-		}
-		return scheduleExpression{kind: "rate", period: time.Duration(value) * unit.period}, nil
-	case strings.HasPrefix(expr, "at("):
-		m := atExpression.FindStringSubmatch(expr)
-		if m == nil {
-			return invalid("want at(yyyy-mm-ddThh:mm:ss)")
-		}
-		t, err := time.Parse("2006-01-02T15:04:05", m[1])
-		if err != nil {
-			return invalid("want at(yyyy-mm-ddThh:mm:ss)")
-		}
-		return scheduleExpression{kind: "at", at: t}, nil
-	case strings.HasPrefix(expr, "cron("):
-		m := cronExpression.FindStringSubmatch(expr)
-		if m == nil {
-			return invalid("want cron(minutes hours day-of-month month day-of-week year)")
-		}
-		if n := len(strings.Fields(m[1])); n != 6 {
-			return invalid(fmt.Sprintf("cron() takes 6 space-separated fields, got %d", n))
-		}
-		return scheduleExpression{kind: "cron"}, nil
-	}
-	return invalid("want rate(...), at(...) or cron(...)")
-}
-
-func clockRetryLimits(p *schedulertypes.RetryPolicy) (retries int, age time.Duration) {
+func retryLimits(p *schedulertypes.RetryPolicy) (retries int, age time.Duration) {
 	retries, age = defaultMaximumRetryAttempts, defaultMaximumEventAge
 	if p == nil {
 		return retries, age
@@ -587,62 +621,42 @@ func clockRetryLimits(p *schedulertypes.RetryPolicy) (retries int, age time.Dura
 	return retries, age
 }
 
-// clockRetryBackoff is the simulated wait after a failed attempt: exponential
-// from one second, capped, so a long outage is retried steadily.
-func clockRetryBackoff(attempt int) time.Duration {
+// retryBackoff is the wait after a failed attempt: exponential from one
+// second, capped, so a long outage is retried steadily.
+func retryBackoff(attempt int) time.Duration {
 	if attempt > 20 {
-		return clockMaxBackoff
+		return maxBackoff
 	}
-	return min(time.Second<<(attempt-1), clockMaxBackoff)
+	return min(time.Second<<(attempt-1), maxBackoff)
 }
 
-// clockScale multiplies in floating point and saturates, because a
-// high speed times a long real span overflows time.Duration.
-func clockScale(d time.Duration, f float64) time.Duration {
-	v := float64(d) * f
-	switch {
-	case v >= math.MaxInt64:
-		return math.MaxInt64
-	case v <= math.MinInt64:
-		return math.MinInt64
-	}
-	return time.Duration(v)
-}
-
-func clockCeilSecond(t time.Time) time.Time {
-	if s := t.Truncate(time.Second); !s.Equal(t) {
-		return s.Add(time.Second)
-	}
-	return t
-}
-
-func formatSchedulerTime(t time.Time) string {
+func formatTime(t time.Time) string {
 	return t.UTC().Truncate(time.Second).Format(time.RFC3339)
 }
 
-func clockKey(group, name string) string {
+func scheduleKey(group, name string) string {
 	if group == "" {
 		group = "default"
 	}
 	return group + "/" + name
 }
 
-func clockLabel(group, name string) string {
+func scheduleLabel(group, name string) string {
 	if group == "" || group == "default" {
 		return name
 	}
 	return group + "/" + name
 }
 
-// clockIsLambdaARN reports whether arn names a Lambda function
+// isLambdaARN reports whether arn names a Lambda function
 // (arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]).
-func clockIsLambdaARN(arn string) bool {
+func isLambdaARN(arn string) bool {
 	parts := strings.SplitN(arn, ":", 7)
 	return len(parts) == 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function" && parts[6] != ""
 }
 
-// clockParseQueueARN splits arn:PARTITION:sqs:REGION:ACCOUNT:QUEUE.
-func clockParseQueueARN(arn string) (queue, account string, err error) {
+// parseQueueARN splits arn:PARTITION:sqs:REGION:ACCOUNT:QUEUE.
+func parseQueueARN(arn string) (queue, account string, err error) {
 	parts := strings.Split(arn, ":")
 	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "sqs" || parts[4] == "" || parts[5] == "" {
 		return "", "", fmt.Errorf("dead-letter queue %q: want arn:aws:sqs:REGION:ACCOUNT:QUEUE", arn)
@@ -650,9 +664,9 @@ func clockParseQueueARN(arn string) (queue, account string, err error) {
 	return parts[5], parts[4], nil
 }
 
-// clockScheduleARN builds a schedule ARN in the target's partition, region and
+// scheduleARN builds a schedule ARN in the target's partition, region and
 // account, for responses that lack one.
-func clockScheduleARN(targetARN, group, name string) string {
+func scheduleARN(targetARN, group, name string) string {
 	if group == "" {
 		group = "default"
 	}
@@ -664,7 +678,7 @@ func clockScheduleARN(targetARN, group, name string) string {
 }
 
 // errorCode names an error the way AWS error codes do when it carries one.
-func clockErrorCode(err error) string {
+func errorCode(err error) string {
 	var coded interface{ ErrorCode() string }
 	if errors.As(err, &coded) && coded.ErrorCode() != "" {
 		return coded.ErrorCode()
@@ -672,9 +686,9 @@ func clockErrorCode(err error) string {
 	return "InvocationFailed"
 }
 
-// clockTruncate shortens s to at most n bytes without splitting a character,
-// so a long error cannot bloat the dead-letter message.
-func clockTruncate(s string, n int) string {
+// truncate shortens s to at most n bytes without splitting a character,
+// so a long error cannot bloat a log line or a dead-letter message.
+func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

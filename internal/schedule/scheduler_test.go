@@ -1,44 +1,48 @@
-package localcloud
+package schedule
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	schedulertypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/matryer/is"
+
+	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 )
+
+// Every test that involves time runs in a synctest bubble: time there is
+// fake and moves only when every goroutine of the bubble is blocked, so a
+// test that waits an hour takes no real time, and "nothing fired" after
+// synctest.Wait is proven rather than hoped.
 
 const (
-	// clockFast makes rate(1 hour) fire every real millisecond.
-	clockFast        = 3600 * 1000
-	clockFunctionARN = "arn:aws:lambda:us-east-1:123456789012:function:rotcheck-check"
-	clockQueueARN    = "arn:aws:sqs:us-east-1:123456789012:rotcheck-dlq"
-	clockQueueURL    = "http://127.0.0.1:4566/123456789012/rotcheck-dlq"
-	clockInput       = `{"time":"<aws.scheduler.scheduled-time>","id":"<aws.scheduler.execution-id>","attempt":"<aws.scheduler.attempt-number>","arn":"<aws.scheduler.schedule-arn>"}`
+	functionARN = "arn:aws:lambda:us-east-1:123456789012:function:rotcheck-check"
+	queueARN    = "arn:aws:sqs:us-east-1:123456789012:rotcheck-dlq"
+	queueURL    = "http://127.0.0.1:4566/123456789012/rotcheck-dlq"
+	testInput   = `{"time":"<aws.scheduler.scheduled-time>","id":"<aws.scheduler.execution-id>","attempt":"<aws.scheduler.attempt-number>","arn":"<aws.scheduler.schedule-arn>"}`
 )
 
-// clockBase is where the simulated timeline of most tests starts.
-var clockBase = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+// base is where the cloud clock of most tests starts.
+var base = time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
 
-// clockLambda is a fake LambdaInvoker that records every call.
-type clockLambda struct {
+// fakeLambda is a LambdaInvoker that records every call.
+type fakeLambda struct {
 	mu       sync.Mutex
 	calls    []*lambda.InvokeInput
 	InvokeFn func(ctx context.Context, in *lambda.InvokeInput) (*lambda.InvokeOutput, error)
 }
 
-func (f *clockLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
+func (f *fakeLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, in)
 	fn := f.InvokeFn
@@ -46,73 +50,84 @@ func (f *clockLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...f
 	if fn != nil {
 		return fn(ctx, in)
 	}
-	return &lambda.InvokeOutput{StatusCode: 202}, nil
+	return &lambda.InvokeOutput{StatusCode: 200, Payload: []byte(`{}`)}, nil
 }
 
-func (f *clockLambda) Calls() []*lambda.InvokeInput {
+func (f *fakeLambda) Calls() []*lambda.InvokeInput {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]*lambda.InvokeInput(nil), f.calls...)
 }
 
-// clockSQS is a fake MessageSender that knows one queue.
-type clockSQS struct {
+// times is the scheduled time of each call, from its payload.
+func (f *fakeLambda) times(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, c := range f.Calls() {
+		out = append(out, payload(t, c)["time"])
+	}
+	return out
+}
+
+// fakeSQS is a MessageSender that knows one queue.
+type fakeSQS struct {
 	mu      sync.Mutex
 	lookups []*sqs.GetQueueUrlInput
 	sent    []*sqs.SendMessageInput
 }
 
-func (f *clockSQS) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput, _ ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
+func (f *fakeSQS) GetQueueUrl(_ context.Context, in *sqs.GetQueueUrlInput, _ ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.lookups = append(f.lookups, in)
 	if aws.ToString(in.QueueName) != "rotcheck-dlq" {
 		return nil, errors.New("AWS.SimpleQueueService.NonExistentQueue")
 	}
-	return &sqs.GetQueueUrlOutput{QueueUrl: aws.String(clockQueueURL)}, nil
+	return &sqs.GetQueueUrlOutput{QueueUrl: aws.String(queueURL)}, nil
 }
 
-func (f *clockSQS) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
+func (f *fakeSQS) SendMessage(_ context.Context, in *sqs.SendMessageInput, _ ...func(*sqs.Options)) (*sqs.SendMessageOutput, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sent = append(f.sent, in)
 	return &sqs.SendMessageOutput{MessageId: aws.String("m-1")}, nil
 }
 
-func (f *clockSQS) Sent() ([]*sqs.GetQueueUrlInput, []*sqs.SendMessageInput) {
+func (f *fakeSQS) Sent() ([]*sqs.GetQueueUrlInput, []*sqs.SendMessageInput) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]*sqs.GetQueueUrlInput(nil), f.lookups...), append([]*sqs.SendMessageInput(nil), f.sent...)
 }
 
-// clockAPIError stands in for an SDK error that carries an AWS error code.
-type clockAPIError struct{ code, message string }
+// apiError stands in for an SDK error that carries an AWS error code.
+type apiError struct{ code, message string }
 
-func (e clockAPIError) Error() string     { return e.code + ": " + e.message }
-func (e clockAPIError) ErrorCode() string { return e.code }
+func (e apiError) Error() string     { return e.code + ": " + e.message }
+func (e apiError) ErrorCode() string { return e.code }
 
-// clockNow is a real clock shifted so that the simulated timeline starts at base.
-func clockNow(base time.Time) func() time.Time {
-	start := time.Now()
-	return func() time.Time { return base.Add(time.Since(start)) }
+// rig is a scheduler under test with its fakes.
+type rig struct {
+	s     *Scheduler
+	fn    *fakeLambda
+	queue *fakeSQS
+	logs  *linewriter.Buffer
 }
 
-func clockForTest(t *testing.T, speed float64, fn *clockLambda, queue *clockSQS, logs *lockedBuffer) *Clock {
+// newRig starts a scheduler whose clock reads base and runs at speed. It
+// must be called inside a synctest bubble; Close runs at the end of the test.
+func newRig(t *testing.T, speed float64) *rig {
 	t.Helper()
-	opts := ClockOptions{Speed: speed, Lambda: fn, Logs: &lockedBuffer{}, Now: clockNow(clockBase)}
-	// A nil *clockSQS or *lockedBuffer in an interface would not be a nil interface.
-	if queue != nil {
-		opts.SQS = queue
+	clock, err := NewClock(base, speed)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if logs != nil {
-		opts.Logs = logs
-	}
-	c := NewClock(opts)
-	t.Cleanup(c.Close)
-	return c
+	r := &rig{fn: &fakeLambda{}, queue: &fakeSQS{}, logs: &linewriter.Buffer{}}
+	r.s = New(Options{Clock: clock, Lambda: r.fn, SQS: r.queue, Logs: r.logs})
+	t.Cleanup(r.s.Close)
+	return r
 }
 
-func clockSchedule(name, expr string) *scheduler.GetScheduleOutput {
+func schedule(name, expr string) *scheduler.GetScheduleOutput {
 	return &scheduler.GetScheduleOutput{
 		Name:               aws.String(name),
 		GroupName:          aws.String("default"),
@@ -121,27 +136,14 @@ func clockSchedule(name, expr string) *scheduler.GetScheduleOutput {
 		State:              schedulertypes.ScheduleStateEnabled,
 		FlexibleTimeWindow: &schedulertypes.FlexibleTimeWindow{Mode: schedulertypes.FlexibleTimeWindowModeOff},
 		Target: &schedulertypes.Target{
-			Arn:     aws.String(clockFunctionARN),
+			Arn:     aws.String(functionARN),
 			RoleArn: aws.String("arn:aws:iam::123456789012:role/rotcheck-schedule"),
-			Input:   aws.String(clockInput),
+			Input:   aws.String(testInput),
 		},
 	}
 }
 
-// clockEventually polls cond with a deadline far beyond what it needs, so a
-// slow machine makes the test slower, not flaky.
-func clockEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func clockPayload(t *testing.T, in *lambda.InvokeInput) map[string]string {
+func payload(t *testing.T, in *lambda.InvokeInput) map[string]string {
 	t.Helper()
 	var p map[string]string
 	if err := json.Unmarshal(in.Payload, &p); err != nil {
@@ -150,19 +152,24 @@ func clockPayload(t *testing.T, in *lambda.InvokeInput) map[string]string {
 	return p
 }
 
-func TestValidateScheduleExpression(t *testing.T) {
+// wait lets d of real (fake) time pass and every goroutine settle.
+func wait(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
+func TestCheck(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		expr string
-		ok   bool
-		want string // in the error
+		expr, zone string
+		want       string // in the error; empty for a valid expression
 	}{
-		{expr: "rate(1 minute)", ok: true},
-		{expr: "rate(5 minutes)", ok: true},
-		{expr: "rate(1 hour)", ok: true},
-		{expr: "rate(12 hours)", ok: true},
-		{expr: "rate(1 day)", ok: true},
-		{expr: "rate(7 days)", ok: true},
+		{expr: "rate(1 minute)"},
+		{expr: "rate(5 minutes)"},
+		{expr: "rate(1 hour)"},
+		{expr: "rate(12 hours)"},
+		{expr: "rate(1 day)"},
+		{expr: "rate(7 days)"},
 		{expr: "rate(banana)", want: "rate(banana)"},
 		{expr: "rate(0 hours)", want: "positive"},
 		{expr: "rate(-1 hours)", want: "rate(-1 hours)"},
@@ -170,29 +177,50 @@ func TestValidateScheduleExpression(t *testing.T) {
 		{expr: "rate(2 hour)", want: `use "hours"`},
 		{expr: "rate(1 week)", want: "unit"},
 		{expr: "rate(1 hour", want: "rate(1 hour"},
-		{expr: "at(2026-11-25T14:00:00)", ok: true},
+		{expr: "at(2026-11-25T14:00:00)"},
 		{expr: "at(2026-11-25 14:00)", want: "at(2026-11-25 14:00)"},
 		{expr: "at(2026-02-30T00:00:00)", want: "at(2026-02-30T00:00:00)"},
 		{expr: "at(2026-11-25T14:00:00Z)", want: "yyyy-mm-dd"},
 		{expr: "at(2026-11-25T9:00:00)", want: "yyyy-mm-dd"},
 		{expr: "at(2026-11-25T14:00:00.5)", want: "yyyy-mm-dd"},
-		{expr: "cron(0 * * * ? *)", ok: true},
-		{expr: "cron(15 10 ? * 6L 2026-2027)", ok: true},
+		{expr: "cron(0 * * * ? *)"},
+		{expr: "cron(15 10 ? * 6L 2026-2027)"},
+		{expr: "cron(0 9 ? * MON-FRI *)", zone: "Europe/Paris"},
 		{expr: "cron(0 * * * ?)", want: "6"},
+		{expr: "cron(0 9 * * MON *)", want: "?"},
+		{expr: "cron(61 * * * ? *)", want: "minutes"},
+		{expr: "rate(1 hour)", zone: "Mars/Olympus_Mons", want: "Mars/Olympus_Mons"},
 		{expr: "", want: "empty"},
 		{expr: "every hour", want: "every hour"},
+		{expr: "nonsense", want: "nonsense"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.expr, func(t *testing.T) {
+		t.Run(tt.expr+" "+tt.zone, func(t *testing.T) {
 			is := is.New(t)
-			err := ValidateScheduleExpression(tt.expr)
-			if tt.ok {
+			err := Check(tt.expr, tt.zone)
+			if tt.want == "" {
 				is.NoErr(err) // a valid expression
 				return
 			}
 			is.True(err != nil)                             // an invalid expression
 			is.True(strings.Contains(err.Error(), tt.want)) // the error says what is wrong
 		})
+	}
+}
+
+func TestCheckSpeed(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []float64{1, 3600, MaxSpeed} {
+		if err := CheckSpeed(ok); err != nil {
+			t.Errorf("CheckSpeed(%g): %v", ok, err)
+		}
+	}
+	inf := 1e400 / 1e300
+	for _, bad := range []float64{-1, 0, 0.5, MaxSpeed + 1, 1e7, inf, -inf, inf - inf} {
+		err := CheckSpeed(bad)
+		if err == nil || !strings.Contains(err.Error(), "from 1 (real time) to 100000") {
+			t.Errorf("CheckSpeed(%g) = %v, want the range in the error", bad, err)
+		}
 	}
 }
 
@@ -212,21 +240,162 @@ func TestFillInput(t *testing.T) {
 	is.Equal(got, `{"t":"2026-11-25T14:00:00Z","id":"c0ffee00-0000-4000-8000-000000000001","n":3,"arn":"arn:aws:scheduler:us-east-1:123456789012:schedule/default/rotcheck-hourly","again":"2026-11-25T14:00:00Z","other":"<aws.scheduler.unknown>","plain":"x"}`) // UTC whole seconds, every occurrence, others intact
 }
 
-func TestClockRefusesCron(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{}
-	c := clockForTest(t, clockFast, fn, nil, nil)
-	err := c.Set(clockSchedule("rotcheck-cron", "cron(0 * * * ? *)"))
-	is.True(err != nil)                                                                    // cron cannot run locally
-	is.True(strings.Contains(err.Error(), "cron() expressions are not supported locally")) // says why
-	is.True(strings.Contains(err.Error(), "rotcheck-cron"))                                // names the schedule
-	time.Sleep(10 * time.Millisecond)
-	is.Equal(len(fn.Calls()), 0) // nothing armed
+func TestClockRunsAtItsSpeedAndOnlyForward(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		c, err := NewClock(base, 60)
+		is.NoErr(err)
+		is.Equal(c.Now(), base)
+		time.Sleep(time.Second)
+		is.Equal(c.Now(), base.Add(time.Minute)) // 60x: a real second is a cloud minute
+		err = c.set(base)
+		is.True(errors.Is(err, errBackwards))                                // never back
+		is.True(strings.Contains(err.Error(), "1m0s earlier"))               // says by how much
+		is.NoErr(c.set(base.Add(48 * time.Hour)))                            // forward by two days
+		is.Equal(c.Now(), base.Add(48*time.Hour))                            // at once
+		is.Equal(c.realUntil(base.Add(48*time.Hour+time.Hour)), time.Minute) // an hour ahead is a real minute away
+	})
 }
 
-func TestClockRefusesBadSchedules(t *testing.T) {
-	t.Parallel()
+func TestRateFiresPeriodically(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		s := schedule("rotcheck-hourly", "rate(1 hour)")
+		is.NoErr(r.s.Set(s))
+		wait(4*time.Hour + 30*time.Minute)
+
+		calls := r.fn.Calls()
+		is.Equal(len(calls), 4) // one fire per hour, first one period after arming
+		ids := map[string]bool{}
+		for i, call := range calls {
+			is.Equal(aws.ToString(call.FunctionName), functionARN) // the target ARN
+			p := payload(t, call)
+			is.Equal(p["attempt"], "1")             // every fire succeeded first time
+			is.Equal(p["arn"], aws.ToString(s.Arn)) // the schedule's ARN
+			is.True(p["id"] != "" && !ids[p["id"]]) // a new execution ID per fire
+			ids[p["id"]] = true
+			is.Equal(p["time"], base.Add(time.Duration(i+1)*time.Hour).Format(time.RFC3339)) // its own scheduled time, an hour apart
+		}
+		is.True(strings.Contains(r.logs.String(), "scheduler: rotcheck-hourly fired "+functionARN+" (scheduled 2026-11-25T14:00:00Z, attempt 1)")) // logged
+	})
+}
+
+// At 3,600x, rate(1 minute) is due every 17 ms while a fire takes 50 ms:
+// the fires fall behind the clock but none is dropped, and they stay in
+// order with their own scheduled times.
+func TestFastClockAppliesBackPressure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 3600)
+		r.fn.InvokeFn = func(context.Context, *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+			time.Sleep(50 * time.Millisecond)
+			return &lambda.InvokeOutput{Payload: []byte(`{}`)}, nil
+		}
+		is.NoErr(r.s.Set(schedule("rotcheck-minutely", "rate(1 minute)")))
+		wait(time.Second) // an hour of cloud time: 60 occurrences due
+		got := r.fn.times(t)
+		is.Equal(len(got), 20) // only as many as a second of 50 ms fires allows...
+		for i, at := range got {
+			is.Equal(at, base.Add(time.Duration(i+1)*time.Minute).Format(time.RFC3339)) // ...each one in order, none skipped
+		}
+		wait(4 * time.Second)
+		is.Equal(len(r.fn.Calls()), 100)                        // the backlog keeps draining
+		is.True(strings.Contains(r.logs.String(), "fires run")) // and it says it runs behind
+	})
+}
+
+func TestAtFiresOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		s := schedule("rotcheck-once", "at(2026-11-26T13:00:00)")
+		s.Target.Input = nil
+		is.NoErr(r.s.Set(s))
+		wait(30 * time.Hour)
+		calls := r.fn.Calls()
+		is.Equal(len(calls), 1)                  // fired exactly once
+		is.Equal(string(calls[0].Payload), "{}") // empty Input sends an empty object
+		is.Equal(len(r.s.Schedules()), 0)        // and is no longer armed
+	})
+}
+
+func TestAtInTimezone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		s := schedule("rotcheck-ny", "at(2026-11-26T09:00:00)")
+		s.ScheduleExpressionTimezone = aws.String("America/New_York")
+		is.NoErr(r.s.Set(s))
+		wait(26 * time.Hour)
+		is.Equal(r.fn.times(t), []string{"2026-11-26T14:00:00Z"}) // 09:00 EST is 14:00 UTC
+	})
+}
+
+func TestAtInThePastDoesNotFire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		is.NoErr(r.s.Set(schedule("rotcheck-late", "at(2026-11-25T12:00:00)")))
+		wait(48 * time.Hour)
+		is.Equal(len(r.fn.Calls()), 0)                                                                                   // already past
+		is.Equal(strings.Count(r.logs.String(), "scheduler: rotcheck-late at(2026-11-25T12:00:00) has no fire time"), 1) // said so once
+	})
+}
+
+func TestStartAndEndDate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		s := schedule("rotcheck-window", "rate(1 hour)")
+		s.StartDate = aws.Time(base.Add(10 * time.Hour))
+		s.EndDate = aws.Time(base.Add(13*time.Hour + 30*time.Minute))
+		is.NoErr(r.s.Set(s))
+		wait(48 * time.Hour)
+		is.Equal(r.fn.times(t), []string{"2026-11-26T00:00:00Z", "2026-11-26T01:00:00Z", "2026-11-26T02:00:00Z"}) // one period after StartDate, until EndDate
+		is.True(strings.Contains(r.logs.String(), "rotcheck-window reached its end date 2026-11-26T02:30:00Z"))
+	})
+}
+
+// A weekday 09:00 Paris cron fires at the right UTC times across a week,
+// including the change from summer to winter time.
+func TestCronFiresInItsTimeZone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		clock, err := NewClock(time.Date(2026, 10, 23, 12, 0, 0, 0, time.UTC), 1) // Friday noon; Paris leaves summer time on Sunday 25th
+		is.NoErr(err)
+		fn := &fakeLambda{}
+		s := New(Options{Clock: clock, Lambda: fn})
+		defer s.Close()
+		sched := schedule("rotcheck-weekdays", "cron(0 9 ? * MON-FRI *)")
+		sched.ScheduleExpressionTimezone = aws.String("Europe/Paris")
+		is.NoErr(s.Set(sched))
+		wait(7 * 24 * time.Hour)
+		is.Equal(fn.times(t), []string{
+			"2026-10-26T08:00:00Z", "2026-10-27T08:00:00Z", "2026-10-28T08:00:00Z", // 09:00 CET is 08:00 UTC
+			"2026-10-29T08:00:00Z", "2026-10-30T08:00:00Z",
+		}) // Monday to Friday, none on the weekend
+	})
+}
+
+// Updating a schedule to an expression the scheduler refuses disarms the
+// old definition: the log must not say it will not fire while it does.
+func TestSetRefusedUpdateDisarmsTheOldSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		is.NoErr(r.s.Set(schedule("rotcheck-edit", "rate(1 hour)")))
+		wait(time.Hour)
+		is.Equal(len(r.fn.Calls()), 1)
+		err := r.s.Set(schedule("rotcheck-edit", "rate(banana)"))
+		is.True(err != nil) // refused
+		wait(10 * time.Hour)
+		is.Equal(len(r.fn.Calls()), 1)                                                     // and the old rate no longer fires
+		is.True(strings.Contains(r.logs.String(), "rotcheck-edit will not fire: invalid")) // as the log says
+	})
+}
+
+func TestSetRefusesBadSchedules(t *testing.T) {
 	tests := map[string]struct {
 		edit func(s *scheduler.GetScheduleOutput)
 		want string
@@ -240,10 +409,7 @@ func TestClockRefusesBadSchedules(t *testing.T) {
 			want: "at(tomorrow)",
 		},
 		"bad timezone": {
-			edit: func(s *scheduler.GetScheduleOutput) {
-				s.ScheduleExpression = aws.String("at(2026-11-26T09:00:00)")
-				s.ScheduleExpressionTimezone = aws.String("Mars/Olympus_Mons")
-			},
+			edit: func(s *scheduler.GetScheduleOutput) { s.ScheduleExpressionTimezone = aws.String("Mars/Olympus_Mons") },
 			want: "Mars/Olympus_Mons",
 		},
 		"no target": {
@@ -259,333 +425,307 @@ func TestClockRefusesBadSchedules(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
-			is := is.New(t)
-			fn := &clockLambda{}
-			c := clockForTest(t, clockFast, fn, nil, nil)
-			s := clockSchedule("rotcheck-bad", "rate(1 hour)")
-			tt.edit(s)
-			err := c.Set(s)
-			is.True(err != nil)                             // refused
-			is.True(strings.Contains(err.Error(), tt.want)) // the error names the culprit
-			time.Sleep(10 * time.Millisecond)
-			is.Equal(len(fn.Calls()), 0) // nothing armed
+			synctest.Test(t, func(t *testing.T) {
+				is := is.New(t)
+				r := newRig(t, 1)
+				s := schedule("rotcheck-bad", "rate(1 hour)")
+				tt.edit(s)
+				err := r.s.Set(s)
+				is.True(err != nil)                             // refused
+				is.True(strings.Contains(err.Error(), tt.want)) // the error names the culprit
+				wait(24 * time.Hour)
+				is.Equal(len(r.fn.Calls()), 0) // nothing armed
+			})
 		})
 	}
 }
 
-func TestClockRateFiresPeriodically(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{}
-	logs := &lockedBuffer{}
-	c := clockForTest(t, clockFast, fn, nil, logs)
-	s := clockSchedule("rotcheck-hourly", "rate(1 hour)")
-	is.NoErr(c.Set(s))
-	clockEventually(t, "four fires", func() bool { return len(fn.Calls()) >= 4 })
-	c.Close()
+func TestDisabledNeverFires(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		s := schedule("rotcheck-off", "rate(1 hour)")
+		s.State = schedulertypes.ScheduleStateDisabled
+		is.NoErr(r.s.Set(s))
+		wait(30 * time.Hour)
+		is.Equal(len(r.fn.Calls()), 0)                                         // disabled
+		is.True(strings.Contains(r.logs.String(), "rotcheck-off is disabled")) // and said so
+	})
+}
 
-	calls := fn.Calls()
-	var prev time.Time
-	ids := map[string]bool{}
-	for i, call := range calls {
-		is.Equal(aws.ToString(call.FunctionName), clockFunctionARN)    // the target ARN
-		is.Equal(call.InvocationType, lambdatypes.InvocationTypeEvent) // asynchronous, as Scheduler invokes Lambda
-		p := clockPayload(t, call)
-		is.Equal(p["attempt"], "1")             // every fire succeeded first time
-		is.Equal(p["arn"], aws.ToString(s.Arn)) // the schedule's ARN
-		is.True(p["id"] != "" && !ids[p["id"]]) // a new execution ID per fire
-		ids[p["id"]] = true
-		at, err := time.Parse(time.RFC3339, p["time"])
-		is.NoErr(err)                               // scheduled-time is RFC 3339
-		is.True(strings.HasSuffix(p["time"], "Z"))  // in UTC
-		is.True(at.Equal(at.Truncate(time.Second))) // whole seconds
-		if i == 0 {
-			is.True(!at.Before(clockBase.Add(time.Hour))) // first fire one period after arming
-			is.True(at.Before(clockBase.Add(2 * time.Hour)))
-			is.True(strings.Contains(logs.String(), "clock: rotcheck-hourly fired "+clockFunctionARN+" (scheduled "+p["time"]+", attempt 1)")) // logged
-		} else {
-			is.Equal(at.Sub(prev), time.Hour) // period-spaced
+func TestDisablingStopsFiring(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		s := schedule("rotcheck-toggle", "rate(1 hour)")
+		is.NoErr(r.s.Set(s))
+		wait(time.Hour)
+		is.Equal(len(r.fn.Calls()), 1)
+		s.State = schedulertypes.ScheduleStateDisabled
+		is.NoErr(r.s.Set(s))
+		wait(20 * time.Hour)
+		is.Equal(len(r.fn.Calls()), 1) // no fire after disabling
+	})
+}
+
+func TestSetReplacesSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		s := schedule("rotcheck-edit", "rate(1 hour)")
+		s.Target.Input = aws.String(`{"v":"old"}`)
+		is.NoErr(r.s.Set(s))
+		wait(time.Hour)
+		s.Target.Input = aws.String(`{"v":"new"}`)
+		is.NoErr(r.s.Set(s))
+		wait(3 * time.Hour)
+		var got []string
+		for _, c := range r.fn.Calls() {
+			got = append(got, string(c.Payload))
 		}
-		prev = at
-	}
+		is.Equal(got, []string{`{"v":"old"}`, `{"v":"new"}`, `{"v":"new"}`, `{"v":"new"}`}) // only the new definition fires after Set
+	})
 }
 
-func TestClockAtFiresOnce(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{}
-	c := clockForTest(t, clockFast, fn, nil, nil)
-	s := clockSchedule("rotcheck-once", "at(2026-11-26T13:00:00)")
-	s.Target.Input = nil
-	is.NoErr(c.Set(s))
-	clockEventually(t, "the fire", func() bool { return len(fn.Calls()) >= 1 })
-	time.Sleep(30 * time.Millisecond) // 30 simulated hours
-	calls := fn.Calls()
-	is.Equal(len(calls), 1)                  // fired exactly once
-	is.Equal(string(calls[0].Payload), "{}") // empty Input sends an empty object
+func TestRemoveStopsFiring(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		is.NoErr(r.s.Set(schedule("rotcheck-gone", "rate(1 hour)")))
+		wait(2 * time.Hour)
+		is.Equal(len(r.fn.Calls()), 2)
+		r.s.Remove("", "rotcheck-gone") // "" is the default group
+		wait(20 * time.Hour)
+		is.Equal(len(r.fn.Calls()), 2) // no fire after Remove
+	})
 }
 
-func TestClockAtInTimezone(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{}
-	c := clockForTest(t, clockFast, fn, nil, nil)
-	s := clockSchedule("rotcheck-ny", "at(2026-11-26T09:00:00)")
-	s.ScheduleExpressionTimezone = aws.String("America/New_York")
-	is.NoErr(c.Set(s))
-	clockEventually(t, "the fire", func() bool { return len(fn.Calls()) >= 1 })
-	is.Equal(clockPayload(t, fn.Calls()[0])["time"], "2026-11-26T14:00:00Z") // 09:00 EST is 14:00 UTC
+func TestCloseStopsFiring(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		is.NoErr(r.s.Set(schedule("rotcheck-a", "rate(1 hour)")))
+		is.NoErr(r.s.Set(schedule("rotcheck-b", "at(2027-11-25T13:00:00)"))) // a year away: still waiting at Close
+		wait(2 * time.Hour)
+		r.s.Close()
+		wait(20 * time.Hour)
+		is.Equal(len(r.fn.Calls()), 2)                                       // no fire after Close
+		is.True(r.s.Set(schedule("rotcheck-closed", "rate(1 hour)")) != nil) // a closed scheduler arms nothing
+		// synctest.Test fails if a goroutine of the bubble outlives it.
+	})
 }
 
-func TestClockAtInThePastDoesNotFire(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{}
-	logs := &lockedBuffer{}
-	c := clockForTest(t, clockFast, fn, nil, logs)
-	is.NoErr(c.Set(clockSchedule("rotcheck-late", "at(2026-11-25T12:00:00)")))
-	time.Sleep(20 * time.Millisecond)
-	is.Equal(len(fn.Calls()), 0)                                                                              // already past
-	is.Equal(strings.Count(logs.String(), "clock: rotcheck-late at(2026-11-25T12:00:00) is already past"), 1) // said so once
-}
-
-func TestClockStartAndEndDate(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{}
-	logs := &lockedBuffer{}
-	c := clockForTest(t, clockFast, fn, nil, logs)
-	s := clockSchedule("rotcheck-window", "rate(1 hour)")
-	s.StartDate = aws.Time(clockBase.Add(10 * time.Hour))
-	s.EndDate = aws.Time(clockBase.Add(13*time.Hour + 30*time.Minute))
-	is.NoErr(c.Set(s))
-	clockEventually(t, "the end date", func() bool { return strings.Contains(logs.String(), "reached its end date") })
-	var got []string
-	for _, call := range fn.Calls() {
-		got = append(got, clockPayload(t, call)["time"])
-	}
-	is.Equal(got, []string{"2026-11-26T00:00:00Z", "2026-11-26T01:00:00Z", "2026-11-26T02:00:00Z"}) // one period after StartDate, until EndDate
-}
-
-func TestClockDisabledNeverFires(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{}
-	logs := &lockedBuffer{}
-	c := clockForTest(t, clockFast, fn, nil, logs)
-	s := clockSchedule("rotcheck-off", "rate(1 hour)")
-	s.State = schedulertypes.ScheduleStateDisabled
-	is.NoErr(c.Set(s))
-	time.Sleep(30 * time.Millisecond)                                    // 30 periods
-	is.Equal(len(fn.Calls()), 0)                                         // disabled
-	is.True(strings.Contains(logs.String(), "rotcheck-off is disabled")) // and said so
-}
-
-func TestClockDisablingStopsFiring(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{}
-	c := clockForTest(t, clockFast, fn, nil, nil)
-	s := clockSchedule("rotcheck-toggle", "rate(1 hour)")
-	is.NoErr(c.Set(s))
-	clockEventually(t, "a fire", func() bool { return len(fn.Calls()) >= 1 })
-	s.State = schedulertypes.ScheduleStateDisabled
-	is.NoErr(c.Set(s))
-	n := len(fn.Calls())
-	time.Sleep(20 * time.Millisecond)
-	is.Equal(len(fn.Calls()), n) // no fire after disabling
-}
-
-func TestClockSetReplacesSchedule(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{}
-	c := clockForTest(t, clockFast, fn, nil, nil)
-	s := clockSchedule("rotcheck-edit", "rate(1 hour)")
-	s.Target.Input = aws.String(`{"v":"old"}`)
-	is.NoErr(c.Set(s))
-	clockEventually(t, "an old fire", func() bool { return len(fn.Calls()) >= 1 })
-	s.Target.Input = aws.String(`{"v":"new"}`)
-	is.NoErr(c.Set(s))
-	n := len(fn.Calls())
-	clockEventually(t, "a new fire", func() bool { return len(fn.Calls()) > n })
-	for _, call := range fn.Calls()[n:] {
-		is.Equal(string(call.Payload), `{"v":"new"}`) // only the new definition fires after Set
-	}
-}
-
-func TestClockRemoveStopsFiring(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{}
-	c := clockForTest(t, clockFast, fn, nil, nil)
-	is.NoErr(c.Set(clockSchedule("rotcheck-gone", "rate(1 hour)")))
-	clockEventually(t, "two fires", func() bool { return len(fn.Calls()) >= 2 })
-	c.Remove("", "rotcheck-gone") // "" is the default group
-	n := len(fn.Calls())
-	time.Sleep(20 * time.Millisecond)
-	is.Equal(len(fn.Calls()), n) // no fire after Remove
-}
-
-func TestClockCloseStopsFiring(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{}
-	c := clockForTest(t, clockFast, fn, nil, nil)
-	is.NoErr(c.Set(clockSchedule("rotcheck-closed", "rate(1 hour)")))
-	clockEventually(t, "two fires", func() bool { return len(fn.Calls()) >= 2 })
-	c.Close()
-	n := len(fn.Calls())
-	time.Sleep(20 * time.Millisecond)
-	is.Equal(len(fn.Calls()), n)                                            // no fire after Close
-	is.True(c.Set(clockSchedule("rotcheck-closed", "rate(1 hour)")) != nil) // a closed clock arms nothing
-}
-
-// TestClockCloseLeavesNoGoroutine is not parallel, so no other test's
-// goroutines come and go while it counts.
-func TestClockCloseLeavesNoGoroutine(t *testing.T) {
-	is := is.New(t)
-	before := runtime.NumGoroutine()
-	fn := &clockLambda{}
-	c := NewClock(ClockOptions{Speed: clockFast, Lambda: fn, Now: clockNow(clockBase)})
-	is.NoErr(c.Set(clockSchedule("rotcheck-a", "rate(1 hour)")))
-	is.NoErr(c.Set(clockSchedule("rotcheck-b", "rate(2 hours)")))
-	is.NoErr(c.Set(clockSchedule("rotcheck-c", "at(2027-11-25T13:00:00)"))) // a year away: still waiting at Close
-	clockEventually(t, "fires", func() bool { return len(fn.Calls()) >= 3 })
-	c.Close()
-	clockEventually(t, "the clock's goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
-}
-
-func TestClockCloseCancelsInFlightFire(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	started := make(chan struct{}, 1)
-	fn := &clockLambda{InvokeFn: func(ctx context.Context, _ *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
-		select {
-		case started <- struct{}{}:
-		default:
+func TestCloseCancelsInFlightFire(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		r.fn.InvokeFn = func(ctx context.Context, _ *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+			<-ctx.Done() // a target that hangs until the scheduler gives up on it
+			return nil, ctx.Err()
 		}
-		<-ctx.Done() // a target that hangs until the clock gives up on it
-		return nil, ctx.Err()
-	}}
-	c := clockForTest(t, clockFast, fn, nil, nil)
-	is.NoErr(c.Set(clockSchedule("rotcheck-hang", "rate(1 hour)")))
-	<-started
-	closed := make(chan struct{})
-	go func() {
-		c.Close()
-		close(closed)
-	}()
-	select {
-	case <-closed:
-	case <-time.After(5 * time.Second):
-		t.Fatal("Close did not return while a fire was in flight")
-	}
-	is.Equal(len(fn.Calls()), 1) // a canceled attempt is not retried
+		is.NoErr(r.s.Set(schedule("rotcheck-hang", "rate(1 hour)")))
+		wait(time.Hour)
+		r.s.Close()                    // returns although a fire was in flight
+		is.Equal(len(r.fn.Calls()), 1) // a canceled attempt is not retried
+	})
 }
 
-func TestClockRetriesThenDeadLetters(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{InvokeFn: func(context.Context, *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
-		return nil, clockAPIError{code: "TooManyRequestsException", message: "Rate exceeded"}
-	}}
-	queue := &clockSQS{}
-	logs := &lockedBuffer{}
-	// 36000x: at() ten simulated minutes away fires after ~17 real ms, and the
-	// default 24 h event age is 2.4 real seconds, far beyond three attempts.
-	c := clockForTest(t, 36000, fn, queue, logs)
-	s := clockSchedule("rotcheck-failing", "at(2026-11-25T13:10:00)")
-	s.Target.RetryPolicy = &schedulertypes.RetryPolicy{MaximumRetryAttempts: aws.Int32(2), MaximumEventAgeInSeconds: aws.Int32(86400)}
-	s.Target.DeadLetterConfig = &schedulertypes.DeadLetterConfig{Arn: aws.String(clockQueueARN)}
-	is.NoErr(c.Set(s))
-	clockEventually(t, "the dead letter", func() bool { _, sent := queue.Sent(); return len(sent) >= 1 })
-	c.Close()
+func TestRetriesThenDeadLetters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		r.fn.InvokeFn = func(context.Context, *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+			return nil, apiError{code: "TooManyRequestsException", message: "Rate exceeded"}
+		}
+		s := schedule("rotcheck-failing", "at(2026-11-25T13:10:00)")
+		s.Target.RetryPolicy = &schedulertypes.RetryPolicy{MaximumRetryAttempts: aws.Int32(2), MaximumEventAgeInSeconds: aws.Int32(86400)}
+		s.Target.DeadLetterConfig = &schedulertypes.DeadLetterConfig{Arn: aws.String(queueARN)}
+		is.NoErr(r.s.Set(s))
+		wait(time.Hour)
 
-	calls := fn.Calls()
-	is.Equal(len(calls), 3) // one attempt and two retries
-	first := clockPayload(t, calls[0])
-	for i, call := range calls {
-		p := clockPayload(t, call)
-		is.Equal(p["attempt"], []string{"1", "2", "3"}[i]) // attempt number increases
-		is.Equal(p["id"], first["id"])                     // one execution ID across retries
-		is.Equal(p["time"], "2026-11-25T13:10:00Z")        // scheduled time is stable across retries
-	}
-
-	lookups, sent := queue.Sent()
-	is.Equal(len(lookups), 1)
-	is.Equal(aws.ToString(lookups[0].QueueName), "rotcheck-dlq")              // queue name from the ARN
-	is.Equal(aws.ToString(lookups[0].QueueOwnerAWSAccountId), "123456789012") // owner from the ARN
-	is.Equal(len(sent), 1)
-	msg := sent[0]
-	is.Equal(aws.ToString(msg.QueueUrl), clockQueueURL)
-	is.Equal(aws.ToString(msg.MessageBody), string(calls[2].Payload)) // the filled payload of the last attempt
-	attr := func(name string) string { return aws.ToString(msg.MessageAttributes[name].StringValue) }
-	is.Equal(attr("ERROR_CODE"), "TooManyRequestsException")
-	is.True(strings.Contains(attr("ERROR_MESSAGE"), "Rate exceeded"))
-	is.Equal(attr("EXECUTION_ID"), first["id"])
-	is.Equal(attr("RETRY_ATTEMPTS"), "2")
-	is.Equal(attr("EXHAUSTED_RETRY_CONDITION"), "MaximumRetryAttempts")
-	is.True(strings.Contains(logs.String(), "clock: rotcheck-failing attempt 1 of execution "+first["id"]+" failed: TooManyRequestsException: Rate exceeded")) // failures logged
-	is.True(strings.Contains(logs.String(), "sent execution "+first["id"]+" to dead-letter queue rotcheck-dlq"))                                               // and the dead letter
+		calls := r.fn.Calls()
+		is.Equal(len(calls), 3) // one attempt and two retries
+		first := payload(t, calls[0])
+		for i, call := range calls {
+			p := payload(t, call)
+			is.Equal(p["attempt"], []string{"1", "2", "3"}[i]) // attempt number increases
+			is.Equal(p["id"], first["id"])                     // one execution ID across retries
+			is.Equal(p["time"], "2026-11-25T13:10:00Z")        // scheduled time is stable across retries
+		}
+		lookups, sent := r.queue.Sent()
+		is.Equal(len(lookups), 1)
+		is.Equal(aws.ToString(lookups[0].QueueName), "rotcheck-dlq")              // queue name from the ARN
+		is.Equal(aws.ToString(lookups[0].QueueOwnerAWSAccountId), "123456789012") // owner from the ARN
+		is.Equal(len(sent), 1)
+		msg := sent[0]
+		is.Equal(aws.ToString(msg.QueueUrl), queueURL)
+		is.Equal(aws.ToString(msg.MessageBody), string(calls[2].Payload)) // the filled payload of the last attempt
+		attr := func(name string) string { return aws.ToString(msg.MessageAttributes[name].StringValue) }
+		is.Equal(attr("ERROR_CODE"), "TooManyRequestsException")
+		is.True(strings.Contains(attr("ERROR_MESSAGE"), "Rate exceeded"))
+		is.Equal(attr("EXECUTION_ID"), first["id"])
+		is.Equal(attr("RETRY_ATTEMPTS"), "2")
+		is.Equal(attr("EXHAUSTED_RETRY_CONDITION"), "MaximumRetryAttempts")
+		is.True(strings.Contains(r.logs.String(), "scheduler: rotcheck-failing attempt 1 of execution "+first["id"]+" failed: TooManyRequestsException: Rate exceeded")) // failures logged
+		is.True(strings.Contains(r.logs.String(), "sent execution "+first["id"]+" to dead-letter queue rotcheck-dlq"))                                                   // and the dead letter
+	})
 }
 
-func TestClockRetrySucceeds(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{}
-	fn.InvokeFn = func(context.Context, *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
-		if len(fn.Calls()) < 3 {
+func TestRetrySucceeds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		r.fn.InvokeFn = func(context.Context, *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+			if len(r.fn.Calls()) < 3 {
+				return nil, errors.New("connection refused")
+			}
+			return &lambda.InvokeOutput{Payload: []byte(`{}`)}, nil
+		}
+		s := schedule("rotcheck-flaky", "at(2026-11-25T13:10:00)")
+		s.Target.DeadLetterConfig = &schedulertypes.DeadLetterConfig{Arn: aws.String(queueARN)}
+		is.NoErr(r.s.Set(s))
+		wait(time.Hour)
+		is.Equal(len(r.fn.Calls()), 3)                                                            // succeeded on the third attempt
+		is.True(strings.Contains(r.logs.String(), "(scheduled 2026-11-25T13:10:00Z, attempt 3)")) // logged with its attempt
+		_, sent := r.queue.Sent()
+		is.Equal(len(sent), 0) // nothing dead-lettered
+	})
+}
+
+func TestEventAgeEndsRetries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		r.fn.InvokeFn = func(context.Context, *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
 			return nil, errors.New("connection refused")
 		}
-		return &lambda.InvokeOutput{StatusCode: 202}, nil
+		s := schedule("rotcheck-stale", "at(2026-11-25T13:10:00)")
+		s.Target.RetryPolicy = &schedulertypes.RetryPolicy{MaximumEventAgeInSeconds: aws.Int32(60)}
+		s.Target.DeadLetterConfig = &schedulertypes.DeadLetterConfig{Arn: aws.String(queueARN)}
+		is.NoErr(r.s.Set(s))
+		wait(time.Hour)
+		_, sent := r.queue.Sent()
+		is.Equal(len(sent), 1)
+		is.Equal(aws.ToString(sent[0].MessageAttributes["EXHAUSTED_RETRY_CONDITION"].StringValue), "MaximumEventAgeInSeconds") // age, not attempts, ended it
+		is.Equal(aws.ToString(sent[0].MessageAttributes["ERROR_CODE"].StringValue), "InvocationFailed")                        // no AWS code to report
+		is.Equal(len(r.fn.Calls()), 6)                                                                                         // waits of 1+2+4+8+16 s fit in 60 s, the next 32 s does not
+	})
+}
+
+func TestSkipsNonLambdaTarget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		s := schedule("rotcheck-queue", "rate(1 hour)")
+		s.Target.Arn = aws.String("arn:aws:sqs:us-east-1:123456789012:rotcheck-work")
+		is.NoErr(r.s.Set(s)) // a valid schedule, just not one the local cloud can deliver
+		wait(20 * time.Hour)
+		is.Equal(len(r.fn.Calls()), 0)                                      // skipped
+		is.True(strings.Contains(r.logs.String(), "not supported locally")) // and said so
+	})
+}
+
+// Advancing the clock fires every occurrence in the span, in order, each
+// with its own scheduled time, and the clock reads that time while it runs.
+func TestAdvanceFiresEveryOccurrenceInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		var clockDuringFire []string
+		r.fn.InvokeFn = func(context.Context, *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+			clockDuringFire = append(clockDuringFire, formatTime(r.s.Clock().Now()))
+			return &lambda.InvokeOutput{Payload: []byte(`{}`)}, nil
+		}
+		is.NoErr(r.s.Set(schedule("rotcheck-hourly", "rate(1 hour)")))
+		is.NoErr(r.s.Set(schedule("rotcheck-daily", "rate(1 day)")))
+		rep, err := r.s.Advance(context.Background(), base.Add(31*24*time.Hour))
+		is.NoErr(err)
+		is.Equal(rep.Fired, 744+31) // every hourly and every daily occurrence
+		is.Equal(rep.Failed, 0)
+		is.Equal(r.s.Clock().Now(), base.Add(31*24*time.Hour)) // the clock is where it was asked to go
+
+		got := r.fn.times(t)
+		is.Equal(got, clockDuringFire) // each fire ran with the clock at its own scheduled time
+		for i := 1; i < len(got); i++ {
+			is.True(got[i-1] <= got[i]) // in time order across schedules
+		}
+		is.Equal(got[0], "2026-11-25T14:00:00Z")
+		is.Equal(got[len(got)-1], "2026-12-26T13:00:00Z") // the last one lands exactly on the target
+
+		wait(30 * time.Minute)
+		is.Equal(len(r.fn.Calls()), 744+31) // the loop does not fire them again
+		wait(30 * time.Minute)
+		is.Equal(len(r.fn.Calls()), 744+31+1) // and goes on from the new time
+	})
+}
+
+func TestAdvanceCountsFailedRuns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		r.fn.InvokeFn = func(_ context.Context, in *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+			if strings.Contains(string(in.Payload), "T15:00:00Z") {
+				return &lambda.InvokeOutput{FunctionError: aws.String("Unhandled"), Payload: []byte(`{"errorMessage":"boom"}`)}, nil
+			}
+			return &lambda.InvokeOutput{Payload: []byte(`{}`)}, nil
+		}
+		is.NoErr(r.s.Set(schedule("rotcheck-hourly", "rate(1 hour)")))
+		rep, err := r.s.Advance(context.Background(), base.Add(3*time.Hour))
+		is.NoErr(err)
+		is.Equal(rep.Fired, 3)
+		is.Equal(rep.Failed, 1)                                                                    // the 15:00 run failed
+		is.True(strings.Contains(r.logs.String(), `the function failed: {"errorMessage":"boom"}`)) // and the log says why
+	})
+}
+
+func TestAdvanceRefusals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		is.NoErr(r.s.Set(schedule("rotcheck-minutely", "rate(1 minute)")))
+
+		_, err := r.s.Advance(context.Background(), base.Add(-time.Hour))
+		is.True(errors.Is(err, errBackwards))                    // the clock never goes back
+		is.True(strings.Contains(err.Error(), "1h0m0s earlier")) // and says by how much
+
+		_, err = r.s.Advance(context.Background(), base.Add(35*24*time.Hour)) // 50,400 minutes
+		is.True(errors.Is(err, ErrTooManyFires))
+		is.True(strings.Contains(err.Error(), "more than 50000"))
+		is.Equal(len(r.fn.Calls()), 0)                                           // refused before firing anything
+		is.Equal(r.s.Clock().Now(), base)                                        // or moving the clock
+		rep, err := r.s.Advance(context.Background(), base.Add(34*24*time.Hour)) // 48,960 minutes
+		is.NoErr(err)
+		is.Equal(rep.Fired, 48960) // within the bound
+	})
+}
+
+func TestParseDuration(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]time.Duration{
+		"31d": 31 * 24 * time.Hour, "744h": 744 * time.Hour, "1d12h": 36 * time.Hour, "90m": 90 * time.Minute, "0.5d": 12 * time.Hour,
+	} {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
 	}
-	queue := &clockSQS{}
-	logs := &lockedBuffer{}
-	c := clockForTest(t, 36000, fn, queue, logs)
-	s := clockSchedule("rotcheck-flaky", "at(2026-11-25T13:10:00)")
-	s.Target.DeadLetterConfig = &schedulertypes.DeadLetterConfig{Arn: aws.String(clockQueueARN)}
-	is.NoErr(c.Set(s))
-	clockEventually(t, "the fire", func() bool { return strings.Contains(logs.String(), "fired") })
-	c.Close()
-	is.Equal(len(fn.Calls()), 3)                                                            // succeeded on the third attempt
-	is.True(strings.Contains(logs.String(), "(scheduled 2026-11-25T13:10:00Z, attempt 3)")) // logged with its attempt
-	_, sent := queue.Sent()
-	is.Equal(len(sent), 0) // nothing dead-lettered
+	for _, bad := range []string{"", "0d", "-1h", "banana", "31days", "d", "1w"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) accepted it", bad)
+		}
+	}
 }
 
-func TestClockEventAgeEndsRetries(t *testing.T) {
+func TestParseTime(t *testing.T) {
 	t.Parallel()
 	is := is.New(t)
-	fn := &clockLambda{InvokeFn: func(context.Context, *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
-		return nil, errors.New("connection refused")
-	}}
-	queue := &clockSQS{}
-	c := clockForTest(t, clockFast, fn, queue, nil)
-	s := clockSchedule("rotcheck-stale", "at(2026-11-26T13:00:00)")
-	// At 3.6 million times real speed a minute passes in 17 real microseconds,
-	// so the event ages out long before 185 retries.
-	s.Target.RetryPolicy = &schedulertypes.RetryPolicy{MaximumEventAgeInSeconds: aws.Int32(60)}
-	s.Target.DeadLetterConfig = &schedulertypes.DeadLetterConfig{Arn: aws.String(clockQueueARN)}
-	is.NoErr(c.Set(s))
-	clockEventually(t, "the dead letter", func() bool { _, sent := queue.Sent(); return len(sent) >= 1 })
-	c.Close()
-	_, sent := queue.Sent()
-	is.Equal(aws.ToString(sent[0].MessageAttributes["EXHAUSTED_RETRY_CONDITION"].StringValue), "MaximumEventAgeInSeconds") // age, not attempts, ended it
-	is.Equal(aws.ToString(sent[0].MessageAttributes["ERROR_CODE"].StringValue), "InvocationFailed")                        // no AWS code to report
-	is.True(len(fn.Calls()) < 186)                                                                                         // fewer than the default attempts
-}
-
-func TestClockSkipsNonLambdaTarget(t *testing.T) {
-	t.Parallel()
-	is := is.New(t)
-	fn := &clockLambda{}
-	logs := &lockedBuffer{}
-	c := clockForTest(t, clockFast, fn, nil, logs)
-	s := clockSchedule("rotcheck-queue", "rate(1 hour)")
-	s.Target.Arn = aws.String("arn:aws:sqs:us-east-1:123456789012:rotcheck-work")
-	is.NoErr(c.Set(s)) // a valid schedule, just not one the local cloud can deliver
-	time.Sleep(20 * time.Millisecond)
-	is.Equal(len(fn.Calls()), 0)                                      // skipped
-	is.True(strings.Contains(logs.String(), "not supported locally")) // and said so
+	got, err := ParseTime("2027-02-28")
+	is.NoErr(err)
+	is.Equal(got, time.Date(2027, 2, 28, 0, 0, 0, 0, time.UTC)) // a date is midnight UTC
+	got, err = ParseTime("2027-02-28T09:30:00+01:00")
+	is.NoErr(err)
+	is.True(got.Equal(time.Date(2027, 2, 28, 8, 30, 0, 0, time.UTC)))
+	_, err = ParseTime("next tuesday")
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "RFC 3339")) // says what it wants
 }

@@ -1,0 +1,109 @@
+package localcloud
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/matryer/is"
+)
+
+func TestClockAPIReadsAndMovesTheClock(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	c := startCloud(t, nil)
+
+	state, err := ReadClock(ctx, c.URL)
+	is.NoErr(err)
+	is.True(!state.Now.Before(cloudStart))               // the cloud starts where it was told
+	is.True(state.Now.Before(cloudStart.Add(time.Hour))) // and runs on real time
+	is.Equal(state.Speed, 1.0)
+
+	moved, err := MoveClock(ctx, c.URL, ClockMove{Advance: "31d"})
+	is.NoErr(err)
+	span := moved.To.Sub(moved.From)
+	is.True(span > 31*24*time.Hour-time.Second && span <= 31*24*time.Hour) // durations take days
+	is.Equal(moved.Fired, 0)                                               // nothing is armed
+
+	moved, err = MoveClock(ctx, c.URL, ClockMove{To: "2027-02-28"})
+	is.NoErr(err)
+	is.Equal(moved.To, time.Date(2027, 2, 28, 0, 0, 0, 0, time.UTC)) // a date is midnight UTC
+
+	_, err = MoveClock(ctx, c.URL, ClockMove{To: "2027-01-01T00:00:00Z"})
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "the cloud clock only moves forward")) // backwards is refused
+	state, err = ReadClock(ctx, c.URL)
+	is.NoErr(err)
+	is.True(!state.Now.Before(time.Date(2027, 2, 28, 0, 0, 0, 0, time.UTC))) // and did not move it
+}
+
+func TestClockAPIRefusesBadRequests(t *testing.T) {
+	c := startCloud(t, nil)
+	for body, want := range map[string]string{
+		`{}`:                                 `give "advance"`,
+		`{"advance":"1d","to":"2027-01-01"}`: "not both",
+		`{"advance":"-1d"}`:                  "must be positive",
+		`{"advance":"banana"}`:               "31d, 1d12h or 744h",
+		`{"to":"next week"}`:                 "RFC 3339",
+		`not json`:                           `want {"advance":"31d"}`,
+	} {
+		resp, err := http.Post(c.URL+clockPath, "application/json", bytes.NewBufferString(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e clockError
+		_ = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(e.Error, want) {
+			t.Errorf("POST %s: %s %q, want 400 naming %q", body, resp.Status, e.Error, want)
+		}
+	}
+}
+
+// The front answers Secrets Manager itself, on cloud time: the dates the
+// product reads are the cloud times at which things happened.
+func TestSecretsManagerRunsOnCloudTime(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	c := startCloud(t, nil)
+	sm := clients(c).SecretsManager
+	created, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String("clock-db"), SecretString: aws.String("v1"),
+		Tags: []smtypes.Tag{{Key: aws.String("Managed"), Value: aws.String("true")}},
+	})
+	is.NoErr(err)
+	_, err = MoveClock(ctx, c.URL, ClockMove{Advance: "31d"})
+	is.NoErr(err)
+	_, err = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: created.ARN, SecretString: aws.String("v2")})
+	is.NoErr(err)
+
+	versions, err := sm.ListSecretVersionIds(ctx, &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String("clock-db")})
+	is.NoErr(err)
+	is.Equal(len(versions.Versions), 2)
+	a, b := aws.ToTime(versions.Versions[0].CreatedDate), aws.ToTime(versions.Versions[1].CreatedDate)
+	gap := a.Sub(b).Abs()
+	is.True(gap >= 31*24*time.Hour && gap < 31*24*time.Hour+time.Minute) // 31 days apart in cloud time
+
+	desc, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("clock-db")})
+	is.NoErr(err)
+	is.True(aws.ToTime(desc.CreatedDate).Before(cloudStart.Add(time.Hour)))                // created at the start
+	is.True(!aws.ToTime(desc.LastChangedDate).Before(cloudStart.Add(31 * 24 * time.Hour))) // changed 31 days later
+
+	listed, err := sm.ListSecrets(ctx, &secretsmanager.ListSecretsInput{
+		Filters: []smtypes.Filter{{Key: smtypes.FilterNameStringTypeTagKey, Values: []string{"Manag"}}},
+	})
+	is.NoErr(err)
+	is.Equal(len(listed.SecretList), 1) // filters work: tag-key is a prefix match
+	listed, err = sm.ListSecrets(ctx, &secretsmanager.ListSecretsInput{
+		Filters: []smtypes.Filter{{Key: smtypes.FilterNameStringTypeTagKey, Values: []string{"Owner"}}},
+	})
+	is.NoErr(err)
+	is.Equal(len(listed.SecretList), 0) // and exclude what does not match
+}
