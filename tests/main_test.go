@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
@@ -29,7 +30,7 @@ var env struct {
 	cloud    *localcloud.Cloud // nil on an external endpoint
 	invoke   bool              // the endpoint runs Lambda functions
 	tmpl     *cfn.Template
-	builder  *deploy.Builder
+	builder  *bootstrap.Builder
 	buildDir string
 	embedded bool
 
@@ -76,14 +77,14 @@ func setup() error {
 	if env.tmpl, err = cfn.Parse(data); err != nil {
 		return err
 	}
-	root, err := deploy.ModuleRoot("..")
+	root, err := bootstrap.ModuleRoot("..")
 	if err != nil {
 		return err
 	}
 	if env.buildDir, err = os.MkdirTemp("", "rotcheck-tests-"); err != nil {
 		return err
 	}
-	env.builder = &deploy.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: env.buildDir}
+	env.builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: env.buildDir}
 	if endpoint := os.Getenv("ROTCHECK_ENDPOINT"); endpoint != "" {
 		env.clients = deploy.NewClients(endpoint, localcloud.DefaultRegion)
 		_, env.embedded = localcloud.Probe(context.Background(), endpoint)

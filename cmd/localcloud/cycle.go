@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
@@ -39,7 +40,7 @@ func (p phases) total() time.Duration { return p.start + p.deploy + p.a + p.b + 
 type cycle struct {
 	flags   stackFlags
 	tmpl    *cfn.Template
-	builder *deploy.Builder
+	builder *bootstrap.Builder
 	out     io.Writer // the report; io.Discard when benchmarking
 	logs    io.Writer // function and clock output
 	cold    bool      // also measure a cold start
@@ -95,11 +96,11 @@ func newCycle(sf stackFlags, out io.Writer) (*cycle, error) {
 	if err := check.Validate(tmpl); err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", sf.template, err, errUsage)
 	}
-	root, err := deploy.ModuleRoot(".")
+	root, err := bootstrap.ModuleRoot(".")
 	if err != nil {
 		return nil, err
 	}
-	b := &deploy.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: root + "/bin"}
+	b := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: root + "/bin"}
 	return &cycle{flags: sf, tmpl: tmpl, builder: b, out: out, logs: io.Discard}, nil
 }
 

@@ -1,7 +1,6 @@
 // Package deploy creates a SAM template's resources as one stack through
 // the AWS service APIs of an endpoint (the embedded cloud, LocalEmu,
 // LocalStack or moto), the way CloudFormation would, and deletes them again.
-// It also builds the function's bootstrap for the deploy.
 //
 // It imports the AWS SDK clients it deploys with, packages cfn and sam for
 // the template, and package schedule to check schedule expressions; never

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/matryer/is"
 
+	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/funcrunner"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
@@ -28,7 +29,7 @@ import (
 var (
 	cloud   *localcloud.Cloud
 	clients *Clients
-	builder *Builder
+	builder *bootstrap.Builder
 )
 
 func TestMain(m *testing.M) {
@@ -46,12 +47,12 @@ func testMain(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "remove test build directory:", err)
 		}
 	}()
-	root, err := ModuleRoot(".")
+	root, err := bootstrap.ModuleRoot(".")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	builder = &Builder{ModuleDir: root, Package: "./rotation-check", OutDir: dir}
+	builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: dir}
 	if cloud, err = localcloud.Start(localcloud.Options{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -21,6 +21,7 @@ import (
 	schtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/matryer/is"
 
+	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/sivchari/kumo"
 
@@ -29,7 +30,7 @@ import (
 
 // builder builds the real bootstrap, once per platform for the whole test
 // binary, into a directory TestMain removes.
-var builder *deploy.Builder
+var builder *bootstrap.Builder
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "localcloud-test-")
@@ -37,12 +38,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	root, err := deploy.ModuleRoot(".")
+	root, err := bootstrap.ModuleRoot(".")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	builder = &deploy.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: dir}
+	builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: dir}
 	code := m.Run()
 	if err := os.RemoveAll(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "remove test build directory:", err)

@@ -1,4 +1,10 @@
-package deploy
+// Package bootstrap builds the Lambda function's bootstrap binary with the
+// flags `make build` uses, for AWS (linux on the template's architecture)
+// or for this machine (the embedded cloud runs it as a local process), and
+// packs it as a deployment package.
+//
+// It imports only the standard library and runs the go command.
+package bootstrap
 
 import (
 	"archive/zip"
