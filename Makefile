@@ -15,7 +15,7 @@ RUNS       ?= 10
 LOCALCLOUD = bin/localcloud
 
 .PHONY: build build-RotationCheckFunction sam-build test lint invoke deploy \
-	local local-up serve deploy-local teardown-local clock samlocal-deploy samlocal-delete \
+	local local-up serve deploy-local teardown-local clock invoke-local samlocal-deploy samlocal-delete \
 	bench bench-cycle $(LOCALCLOUD) clean help
 
 help:
@@ -23,6 +23,7 @@ help:
 	@echo "make test            every test (scenario tests on the embedded cloud)"
 	@echo "make local-up        serve on $(ADDR) with the stack deployed until Ctrl-C (CLOCK_SPEED=3600 to watch)"
 	@echo "make clock           move the running cloud's clock forward by ADVANCE=$(ADVANCE), firing every schedule on the way"
+	@echo "make invoke-local    invoke the stack's function as its schedule would, at the cloud's time"
 	@echo "make deploy-local | teardown-local   against ENDPOINT=$(ENDPOINT) (this tool's serve/up or LocalEmu)"
 	@echo "make build | lint | bench | bench-cycle | invoke | deploy | samlocal-deploy"
 
@@ -86,6 +87,10 @@ serve: $(LOCALCLOUD)
 clock: $(LOCALCLOUD)
 	@$(LOCALCLOUD) clock -endpoint $(ENDPOINT) -advance $(ADVANCE)
 
+# Scenario B from a shell: invoke as the schedule would, at the cloud's time.
+invoke-local: $(LOCALCLOUD)
+	@$(LOCALCLOUD) invoke -endpoint $(ENDPOINT) -stack $(STACK)
+
 deploy-local: $(LOCALCLOUD)
 	@$(LOCALCLOUD) deploy -endpoint $(ENDPOINT) -stack $(STACK)
 
@@ -106,7 +111,8 @@ samlocal-delete:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/audit/
 
-# The whole local cycle, several times: min/median/max per phase.
+# The whole local cycle, several times: min/median/max per phase; then a
+# quarter of hourly runs in virtual time.
 bench-cycle: $(LOCALCLOUD)
 	@$(LOCALCLOUD) bench -runs $(RUNS)
 

@@ -38,6 +38,8 @@ Commands:
                                                                     (make teardown-local)
   clock     read the cloud clock of a running embedded cloud, or move it
             forward (firing every schedule in between)            (make clock)
+  invoke    invoke the stack's function as its schedule would, at the cloud
+            time (scenario B from a shell)                        (make invoke-local)
   bench     run the cycle several times; min/median/max per phase  (make bench-cycle)
 
 Run "localcloud <command> -h" for a command's flags.
@@ -79,7 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd, args := args[0], args[1:]
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"run": cmdRun, "up": cmdUp, "serve": cmdServe, "deploy": cmdDeploy, "teardown": cmdTeardown,
-		"clock": cmdClock, "bench": cmdBench,
+		"clock": cmdClock, "invoke": cmdInvoke, "bench": cmdBench,
 	}
 	switch cmd {
 	case "help", "-h", "-help", "--help":

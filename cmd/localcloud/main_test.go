@@ -55,7 +55,7 @@ func TestHelp(t *testing.T) {
 	is := is.New(t)
 	var stdout, stderr bytes.Buffer
 	is.NoErr(run(context.Background(), []string{"help"}, &stdout, &stderr))
-	for _, cmd := range []string{"run", "up", "serve", "deploy", "teardown", "clock", "bench"} {
+	for _, cmd := range []string{"run", "up", "serve", "deploy", "teardown", "clock", "invoke", "bench"} {
 		is.True(strings.Contains(stdout.String(), "\n  "+cmd+" ")) // every command is listed
 	}
 	err := run(context.Background(), []string{"up", "-h"}, &stdout, &stderr)
@@ -93,6 +93,32 @@ func TestClockCommand(t *testing.T) {
 	err = run(context.Background(), []string{"clock", "-endpoint", "http://127.0.0.1:1"}, &stdout, &stderr)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "no local cloud answers at http://127.0.0.1:1 (start one with make local-up)"))
+}
+
+// deploy, clock, invoke and teardown work from a shell against a running
+// cloud, as the README shows: a month later both seeded secrets are flagged.
+func TestDeployClockInvokeTeardown(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	cloud, err := localcloud.Start(localcloud.Options{})
+	is.NoErr(err)
+	defer cloud.Close()
+	var stdout, stderr bytes.Buffer
+	common := []string{"-endpoint", cloud.URL, "-stack", "shell", "-template", "../../template.yaml"}
+	is.NoErr(run(ctx, append([]string{"deploy"}, common...), &stdout, &stderr))
+	is.True(strings.Contains(stdout.String(), "the embedded cloud: the function is built for")) // it knows where it deploys
+	is.NoErr(run(ctx, []string{"clock", "-endpoint", cloud.URL, "-advance", "31d"}, &stdout, &stderr))
+	is.True(strings.Contains(stdout.String(), "744 fires, 0 failed"))
+
+	stdout.Reset()
+	is.NoErr(run(ctx, []string{"invoke", "-endpoint", cloud.URL, "-stack", "shell"}, &stdout, &stderr))
+	is.True(strings.Contains(stdout.String(), `"checked":2,"flagged":2`)) // judged at cloud time
+
+	is.NoErr(run(ctx, append([]string{"teardown"}, common...), &stdout, &stderr))
+	is.True(strings.Contains(stdout.String(), "9 resources deleted; clean: nothing left behind"))
+	err = run(ctx, []string{"invoke", "-endpoint", cloud.URL, "-stack", "shell"}, &stdout, &stderr)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "is stack shell deployed at")) // says what is missing
 }
 
 // With SeedTestSecrets=false (what samconfig.toml deploys to AWS) the

@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/scenario"
 	"github.com/rotation-audit/rotation-audit/internal/schedule"
 )
 
@@ -275,60 +275,40 @@ have all run. The clock never moves back, and one move fires at most 50000 times
 	return nil
 }
 
-func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	var sf stackFlags
-	sf.register(fs)
-	runs := fs.Int("runs", 10, "how many cycles")
+func cmdInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
+	endpoint := fs.String("endpoint", envOr("ENDPOINT", "http://localhost:4566"), "a running embedded cloud (make local-up) (env ENDPOINT)")
+	stack := fs.String("stack", "rotcheck", "stack name")
+	region := fs.String("region", localcloud.DefaultRegion, "AWS region")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: localcloud bench [flags]\n\nRun the full cycle several times in this process and print min/median/max per phase,\nand the function's cold start (process start to first answer).")
+		fmt.Fprintln(stderr, `Usage: localcloud invoke [-stack NAME] [-endpoint URL]
+
+Invoke the stack's function the way its schedule does, at the cloud's current time:
+the schedule's Input with the scheduler's context attributes filled in. Scenario B
+from a shell; unlike a plain {} invoke, it judges the secrets at cloud time.`)
 		fs.PrintDefaults()
 	}
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	if *runs < 1 {
-		return fmt.Errorf("-runs must be at least 1: %w", errUsage)
-	}
-	c, err := newCycle(sf, io.Discard)
+	state, err := localcloud.ReadClock(ctx, *endpoint)
 	if err != nil {
 		return err
 	}
-	c.cold = true
-	fmt.Fprintf(stdout, "building the function once, before timing\n")
-	if _, err := c.builder.Zip(ctx, runtime.GOOS, runtime.GOARCH); err != nil {
+	clients := deploy.NewClients(*endpoint, *region)
+	s := scenario.Stack{Schedule: *stack + "-hourly", Function: *stack + "-check"}
+	sched, err := scenario.ScheduleConfig(ctx, clients.Scheduler, s)
+	if err != nil {
+		return fmt.Errorf("%w (is stack %s deployed at %s?)", err, *stack, *endpoint)
+	}
+	inv, err := scenario.InvokeAsScheduler(ctx, clients.Lambda, sched, state.Now)
+	if err != nil {
 		return err
 	}
-	var all []phases
-	for i := range *runs {
-		p, err := c.run(ctx)
-		if err != nil {
-			return fmt.Errorf("cycle %d: %w", i+1, err)
-		}
-		all = append(all, p)
-		fmt.Fprintf(stdout, "cycle %2d: total %s\n", i+1, round(p.total()))
+	result, err := json.Marshal(inv.Result)
+	if err != nil {
+		return err
 	}
-	fmt.Fprintf(stdout, "\n%-10s %10s %10s %10s   (%d cycles)\n", "phase", "min", "median", "max", *runs)
-	for _, row := range []struct {
-		name string
-		get  func(phases) time.Duration
-	}{
-		{"start", func(p phases) time.Duration { return p.start }},
-		{"deploy", func(p phases) time.Duration { return p.deploy }},
-		{"A", func(p phases) time.Duration { return p.a }},
-		{"B", func(p phases) time.Duration { return p.b }},
-		{"C", func(p phases) time.Duration { return p.c }},
-		{"teardown", func(p phases) time.Duration { return p.teardown }},
-		{"total", phases.total},
-		{"cold start", func(p phases) time.Duration { return p.cold }},
-	} {
-		var ds []time.Duration
-		for _, p := range all {
-			ds = append(ds, row.get(p))
-		}
-		slices.Sort(ds)
-		fmt.Fprintf(stdout, "%-10s %10s %10s %10s\n", row.name, round(ds[0]), round(ds[len(ds)/2]), round(ds[len(ds)-1]))
-	}
-	fmt.Fprintf(stdout, "targets on a 2-core machine: median total under 1s, cold start under 50ms; the LocalEmu tutorial takes about %d s\n", tutorialSeconds)
+	fmt.Fprintf(stdout, "%s\n", result)
 	return nil
 }

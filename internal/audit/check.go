@@ -124,14 +124,15 @@ func (c *Checker) Handle(ctx context.Context, payload []byte) (Result, error) {
 // rewrites the same rows.
 func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 	start := time.Now()
-	now := c.Now().UTC().Truncate(time.Second)
+	now := c.Now().UTC()
+	checkedAt := CheckedAt(ev, now)
 	r := run{
 		id:         RunID(ev, now),
-		checkedAt:  now,
+		checkedAt:  checkedAt,
 		maxAgeDays: c.Config.MaxAgeDays,
-		expiresAt:  now.Add(time.Duration(c.Config.RetentionDays) * day),
+		expiresAt:  checkedAt.Add(time.Duration(c.Config.RetentionDays) * day),
 	}
-	res := Result{RunID: r.id, CheckedAt: now.Format(time.RFC3339)}
+	res := Result{RunID: r.id, CheckedAt: checkedAt.Format(time.RFC3339)}
 
 	if deadline, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
@@ -143,6 +144,11 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 
 	attrs := []any{"run_id", res.RunID, "checked", res.Checked, "flagged", res.Flagged,
 		"written", res.Written, "duration_ms", res.DurationMS}
+	if !ev.ScheduledTime.IsZero() {
+		// Which execution and attempt this was, to match the scheduler's own records.
+		attrs = append(attrs, "scheduled_time", res.CheckedAt, "execution_id", ev.ExecutionID,
+			"attempt_number", ev.AttemptNumber, "schedule_arn", ev.ScheduleARN)
+	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("stopped %s before the invocation deadline: %w", c.StopMargin, err)

@@ -227,31 +227,63 @@ func TestRunRecords(t *testing.T) {
 
 	var rec recorder
 	c := newTestChecker(paged([]smtypes.SecretListEntry{fresh, stale, undated}, nil), rec.table(), nil)
-	res, err := c.Run(context.Background(), Event{ScheduledTime: time.Date(2026, 11, 25, 11, 0, 0, 0, time.UTC)})
+	res, err := c.Run(context.Background(), Event{ScheduledTime: testNow})
 	is.NoErr(err)
-	is.Equal(res, Result{RunID: "run-1795604400000", Checked: 3, Flagged: 2, Written: 3,
+	is.Equal(res, Result{RunID: "run-1795608000000", Checked: 3, Flagged: 2, Written: 3,
 		CheckedAt: "2026-11-25T12:00:00Z", DurationMS: res.DurationMS})
 
 	expires := testNow.Add(400 * day).Unix()
 	is.Equal(rec.records(t), []Record{
-		{SecretName: "fresh", RunID: "run-1795604400000", Status: StatusOK, Reason: ReasonWithinMaxAge,
+		{SecretName: "fresh", RunID: "run-1795608000000", Status: StatusOK, Reason: ReasonWithinMaxAge,
 			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(fresh.ARN), AgeDays: 2,
 			Basis: BasisLastChanged, BasisDate: "2026-11-23T12:00:00Z", ExpiresAt: expires},
-		{SecretName: "stale", RunID: "run-1795604400000", Status: StatusNeedsRotation, Reason: ReasonOlderThanMaxAge,
+		{SecretName: "stale", RunID: "run-1795608000000", Status: StatusNeedsRotation, Reason: ReasonOlderThanMaxAge,
 			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(stale.ARN), AgeDays: 45,
 			Basis: BasisLastRotated, BasisDate: "2026-10-11T12:00:00Z", RotationEnabled: true, ExpiresAt: expires},
-		{SecretName: "undated", RunID: "run-1795604400000", Status: StatusNeedsRotation, Reason: ReasonNoBasisDate,
+		{SecretName: "undated", RunID: "run-1795608000000", Status: StatusNeedsRotation, Reason: ReasonNoBasisDate,
 			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(undated.ARN), Basis: BasisNone,
 			OwningService: "rds", ExpiresAt: expires},
 	})
 
 	item := rec.batches[0][0].PutRequest.Item
 	is.Equal(item["secret_name"], &dbtypes.AttributeValueMemberS{Value: "fresh"}) // partition key is a string
-	is.Equal(item["run_id"], &dbtypes.AttributeValueMemberS{Value: "run-1795604400000"})
+	is.Equal(item["run_id"], &dbtypes.AttributeValueMemberS{Value: "run-1795608000000"})
 	is.Equal(item["age_days"], &dbtypes.AttributeValueMemberN{Value: "2"})
 	is.Equal(item["expires_at"], &dbtypes.AttributeValueMemberN{Value: strconv.FormatInt(expires, 10)}) // TTL is a number
 	is.Equal(item["rotation_enabled"], &dbtypes.AttributeValueMemberBOOL{Value: false})
 	is.Equal(len(item), 11) // exactly the documented attributes, no secret value
+}
+
+// A scheduled run is judged at its scheduled time, not at the function's
+// clock: in the local cloud's virtual time the function's clock is weeks
+// behind, and a retried fire must judge as the first attempt did.
+func TestRunJudgesAtScheduledTime(t *testing.T) {
+	is := is.New(t)
+	at := testNow.Add(31 * day)
+	var rec recorder
+	c := newTestChecker(paged([]smtypes.SecretListEntry{secret("db", 0, "Managed", "true")}, nil), rec.table(), nil)
+	res, err := c.Run(context.Background(), Event{ScheduledTime: at})
+	is.NoErr(err)
+	is.Equal(res.CheckedAt, at.Format(time.RFC3339)) // the scheduled time
+	is.Equal(res.Flagged, 1)                         // changed at testNow, 31 days before the run
+	rows := rec.records(t)
+	is.Equal(rows[0].AgeDays, 31)
+	is.Equal(rows[0].ExpiresAt, at.Add(400*day).Unix()) // retention counts from the run's time too
+}
+
+// Two manual invokes in the same second are two runs.
+func TestManualRunIDsKeepMilliseconds(t *testing.T) {
+	is := is.New(t)
+	c := newTestChecker(paged(nil, nil), (&recorder{}).table(), nil)
+	c.Now = func() time.Time { return testNow.Add(250 * time.Millisecond) }
+	first, err := c.Run(context.Background(), Event{})
+	is.NoErr(err)
+	c.Now = func() time.Time { return testNow.Add(750 * time.Millisecond) }
+	second, err := c.Run(context.Background(), Event{})
+	is.NoErr(err)
+	is.True(first.RunID != second.RunID)                                         // two runs
+	is.Equal(first.CheckedAt, testNow.Format(time.RFC3339))                      // judged to the second
+	is.Equal(first.RunID, "run-"+strconv.FormatInt(testNow.UnixMilli()+250, 10)) // named to the millisecond
 }
 
 func TestRunRetriesUnprocessedItems(t *testing.T) {

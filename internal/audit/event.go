@@ -16,8 +16,8 @@ type Event struct {
 	Source string
 	// ScheduledTime is when the schedule fired; zero for a manual invoke.
 	ScheduledTime time.Time
-	// ExecutionID, AttemptNumber and ScheduleARN are informational: they
-	// change between retries, so nothing is derived from them.
+	// ExecutionID, AttemptNumber and ScheduleARN change between retries,
+	// so nothing is derived from them; the run's log line carries them.
 	ExecutionID   string
 	AttemptNumber string
 	ScheduleARN   string
@@ -64,9 +64,21 @@ func ParseEvent(payload []byte) (Event, error) {
 	return ev, nil
 }
 
+// CheckedAt is the instant a run judges every secret at: the scheduled
+// time when the scheduler sent the event, so every row of a run, a retried
+// fire, and a run in the local cloud's virtual time are judged at their own
+// moment; otherwise (a manual invoke) now, to the second.
+func CheckedAt(ev Event, now time.Time) time.Time {
+	if !ev.ScheduledTime.IsZero() {
+		return ev.ScheduledTime.UTC()
+	}
+	return now.UTC().Truncate(time.Second)
+}
+
 // RunID names the run: "run-" and the scheduled time in Unix milliseconds, so
 // a retried fire of the same schedule rewrites the same rows; without a
-// scheduled time (a manual invoke) it uses now.
+// scheduled time (a manual invoke) it uses now, milliseconds included, so
+// two manual invokes in one second are two runs.
 func RunID(ev Event, now time.Time) string {
 	t := ev.ScheduledTime
 	if t.IsZero() {

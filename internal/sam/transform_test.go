@@ -166,7 +166,7 @@ func TestTransformRepoTemplateSchedule(t *testing.T) {
 		"Name":                       map[string]any{"Fn::Sub": "${AWS::StackName}-hourly"},
 		"Description":                "Runs the rotation check.",
 		"ScheduleExpression":         map[string]any{"Ref": "ScheduleExpression"},
-		"ScheduleExpressionTimezone": "UTC",
+		"ScheduleExpressionTimezone": map[string]any{"Ref": "ScheduleTimezone"},
 		"FlexibleTimeWindow":         map[string]any{"Mode": "OFF"},
 		"Target": map[string]any{
 			"Arn":     specGetAtt("RotationCheckFunction", "Arn"),
