@@ -8,13 +8,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"log"
 	"log/slog"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -26,7 +32,7 @@ import (
 var _ lambda.Handler = (*audit.Checker)(nil)
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	logger := newLogger(os.Stdout)
 	c, err := newChecker(os.LookupEnv, logger)
 	if err != nil {
 		logger.Error("cannot start", "error", err.Error())
@@ -34,6 +40,36 @@ func main() {
 		return
 	}
 	lambda.Start(c)
+}
+
+// newLogger returns the function's JSON logger on w, and routes the
+// standard logger through it too: aws-lambda-go reports a failed invocation
+// and its warnings with log.Printf, and every line the function prints must
+// be JSON for LogFormat JSON and for metric filters.
+func newLogger(w io.Writer) *slog.Logger {
+	h := slog.NewJSONHandler(w, nil)
+	log.SetFlags(0)
+	log.SetOutput(stdLog{h})
+	return slog.New(h)
+}
+
+// stdLog writes each standard-logger line as one JSON record: a warning
+// when it says so, else an error; a line that is itself a JSON object (the
+// runtime's error payload) is kept as an object, not a quoted string.
+type stdLog struct{ h slog.Handler }
+
+func (s stdLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelError
+	if strings.HasPrefix(msg, "WARNING") {
+		level = slog.LevelWarn
+	}
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	if json.Valid([]byte(msg)) && strings.HasPrefix(msg, "{") {
+		r = slog.NewRecord(time.Now(), level, "invocation failed", 0)
+		r.AddAttrs(slog.Any("error", json.RawMessage(msg)))
+	}
+	return len(p), s.h.Handle(context.Background(), r)
 }
 
 // failing answers every invocation with the error that stopped the
@@ -64,9 +100,10 @@ func newChecker(lookup func(string) (string, bool), logger *slog.Logger) (*audit
 }
 
 // awsConfig reads the region and the execution role's credentials from the
-// variables the Lambda runtime sets. config.LoadDefaultConfig would do the
-// same but links SSO, STS and IMDS clients the function never uses, which
-// pushes the binary past 10 MB.
+// variables the Lambda runtime sets: access keys, or a container
+// credentials endpoint with its authorization token. config.LoadDefaultConfig
+// would do the same but links SSO, STS and IMDS clients the function never
+// uses, which pushes the binary past 10 MB.
 func awsConfig(lookup func(string) (string, bool)) (aws.Config, error) {
 	region := first(lookup, "AWS_REGION", "AWS_DEFAULT_REGION")
 	if region == "" {
@@ -75,13 +112,24 @@ func awsConfig(lookup func(string) (string, bool)) (aws.Config, error) {
 	id, _ := lookup("AWS_ACCESS_KEY_ID")
 	secret, _ := lookup("AWS_SECRET_ACCESS_KEY")
 	token, _ := lookup("AWS_SESSION_TOKEN")
-	if id == "" || secret == "" {
-		return aws.Config{}, errors.New("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set (the Lambda runtime sets them)")
+	cfg := aws.Config{Region: region}
+	switch uri := first(lookup, "AWS_CONTAINER_CREDENTIALS_FULL_URI"); {
+	case id != "" && secret != "":
+		cfg.Credentials = credentials.NewStaticCredentialsProvider(id, secret, token)
+	case uri != "":
+		cfg.Credentials = aws.NewCredentialsCache(endpointcreds.New(uri, func(o *endpointcreds.Options) {
+			o.AuthorizationToken = first(lookup, "AWS_CONTAINER_AUTHORIZATION_TOKEN")
+			if file := first(lookup, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"); file != "" {
+				o.AuthorizationTokenProvider = endpointcreds.TokenProviderFunc(func() (string, error) {
+					b, err := os.ReadFile(file)
+					return strings.TrimSpace(string(b)), err
+				})
+			}
+		}))
+	default:
+		return aws.Config{}, errors.New("no credentials: neither AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set (the Lambda runtime sets one of them)")
 	}
-	return aws.Config{
-		Region:      region,
-		Credentials: credentials.NewStaticCredentialsProvider(id, secret, token),
-	}, nil
+	return cfg, nil
 }
 
 // endpoint honours AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL, as the

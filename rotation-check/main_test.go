@@ -1,11 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
+	"log"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/matryer/is"
@@ -57,7 +66,7 @@ func TestNewCheckerErrors(t *testing.T) {
 		{"no table", with(map[string]string{"TABLE_NAME": "<unset>"}), "TABLE_NAME is required"},
 		{"bad max age", with(map[string]string{"MAX_AGE_DAYS": "soon"}), `MAX_AGE_DAYS="soon"`},
 		{"no region", with(map[string]string{"AWS_REGION": "<unset>"}), "AWS_REGION is not set"},
-		{"no credentials", with(map[string]string{"AWS_SECRET_ACCESS_KEY": "<unset>"}), "AWS_SECRET_ACCESS_KEY are not set"},
+		{"no credentials", with(map[string]string{"AWS_SECRET_ACCESS_KEY": "<unset>"}), "no credentials: neither AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,4 +105,59 @@ func TestEndpoint(t *testing.T) {
 			is.Equal(endpoint(lookup(tt.vars), "DYNAMODB"), tt.want)
 		})
 	}
+}
+
+// Where the runtime gives a container credentials endpoint instead of keys,
+// the function uses it, with its authorization token.
+func TestContainerCredentials(t *testing.T) {
+	is := is.New(t)
+	var auth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth = r.Header.Get("Authorization")
+		fmt.Fprintf(w, `{"AccessKeyId":"ASIAC","SecretAccessKey":"s","Token":"t","Expiration":%q}`, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	}))
+	defer srv.Close()
+	cfg, err := awsConfig(lookup(with(map[string]string{
+		"AWS_ACCESS_KEY_ID": "<unset>", "AWS_SECRET_ACCESS_KEY": "<unset>",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI": srv.URL, "AWS_CONTAINER_AUTHORIZATION_TOKEN": "let-me-in",
+	})))
+	is.NoErr(err)
+	creds, err := cfg.Credentials.Retrieve(context.Background())
+	is.NoErr(err)
+	is.Equal(creds.AccessKeyID, "ASIAC") // from the endpoint
+	is.Equal(auth, "let-me-in")          // which was asked with the token
+
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	is.NoErr(os.WriteFile(tokenFile, []byte("from-file\n"), 0o600))
+	cfg, err = awsConfig(lookup(with(map[string]string{
+		"AWS_ACCESS_KEY_ID": "<unset>", "AWS_CONTAINER_CREDENTIALS_FULL_URI": srv.URL,
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": tokenFile,
+	})))
+	is.NoErr(err)
+	_, err = cfg.Credentials.Retrieve(context.Background())
+	is.NoErr(err)
+	is.Equal(auth, "from-file") // a token file wins, as the SDK documents
+}
+
+// Every line the function prints is JSON, the Lambda runtime library's own
+// error and warning lines included.
+func TestEveryLineIsJSON(t *testing.T) {
+	is := is.New(t)
+	var out bytes.Buffer
+	logger := newLogger(&out)
+	defer log.SetOutput(os.Stderr)
+	logger.Info("rotation check finished", "checked", 2)
+	log.Printf("%s", `{"errorMessage":"boom","errorType":"errorString"}`) // what aws-lambda-go prints for a failed invocation
+	log.Print("WARNING! Failed to register internal extension! SIGTERM events may not be enabled!")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	is.Equal(len(lines), 3)
+	var records []map[string]any
+	for _, l := range lines {
+		var m map[string]any
+		is.NoErr(json.Unmarshal([]byte(l), &m)) // JSON, every one
+		records = append(records, m)
+	}
+	is.Equal(records[1]["level"], "ERROR")
+	is.Equal(records[1]["error"], map[string]any{"errorMessage": "boom", "errorType": "errorString"}) // an object, not a quoted string
+	is.Equal(records[2]["level"], "WARN")
 }

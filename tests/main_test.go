@@ -114,7 +114,7 @@ func testLogs() io.Writer {
 func deployer(stack string, params map[string]string) *deploy.Deployer {
 	return &deploy.Deployer{
 		Clients: env.clients, Stack: stack, Params: params,
-		Code: env.builder.Code(env.embedded), Logs: io.Discard,
+		Code: env.builder.Code(env.embedded), Logs: io.Discard, Embedded: env.embedded,
 	}
 }
 

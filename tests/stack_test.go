@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/matryer/is"
 
@@ -94,8 +96,9 @@ func TestRedeployUpdatesInPlace(t *testing.T) {
 
 	again, err := deployer(stackName, nil).Deploy(ctx, env.tmpl)
 	is.NoErr(err)
-	is.Equal(again.Created, 0)                    // nothing new
-	is.Equal(again.Updated, len(first.Resources)) // everything updated in place
+	is.Equal(again.Created, 0)                                  // nothing new
+	is.Equal(again.Updated, len(first.Resources)-first.Skipped) // everything updated in place
+	is.Equal(again.Skipped, first.Skipped)                      // or skipped again, as the endpoint cannot make it
 	is.Equal(again.Outputs, first.Outputs)
 
 	after, err := env.clients.SecretsManager.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.Fresh)})
@@ -104,7 +107,7 @@ func TestRedeployUpdatesInPlace(t *testing.T) {
 	redescribed, err := env.clients.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(s.Stale)})
 	is.NoErr(err)
 	is.Equal(aws.ToTime(redescribed.LastChangedDate), aws.ToTime(described.LastChangedDate)) // untouched: the age the check reads stays
-	is.Equal(len(namesWithPrefix(t, "rotcheck-")), len(first.Resources))                     // one of each, no duplicates
+	is.Equal(len(namesWithPrefix(t, "rotcheck-")), named(t, first))                          // one of each, no duplicates
 
 	if env.invoke {
 		runID := aRun(t, s)
@@ -124,11 +127,11 @@ func TestTeardownLeavesNothing(t *testing.T) {
 	t.Cleanup(func() { _, _ = d.Teardown(context.Background(), env.tmpl) }) // if an assertion stops the test early
 	stack, err := d.Deploy(ctx, env.tmpl)
 	is.NoErr(err)
-	is.Equal(len(namesWithPrefix(t, "teardowntest-")), len(stack.Resources))
+	is.Equal(len(namesWithPrefix(t, "teardowntest-")), named(t, stack))
 
 	res, err := d.Teardown(ctx, env.tmpl)
 	is.NoErr(err)
-	is.Equal(len(res.Deleted), len(stack.Resources))
+	is.Equal(len(res.Deleted), len(stack.Resources)-stack.Skipped)
 	is.Equal(len(res.Leftovers), 0)
 	is.Equal(namesWithPrefix(t, "teardowntest-"), []string(nil)) // nothing with the stack's names remains
 
@@ -149,6 +152,33 @@ func teardownClean(t *testing.T, d *deploy.Deployer) {
 	if len(res.Leftovers) > 0 {
 		t.Errorf("teardown %s left %v", d.Stack, res.Leftovers)
 	}
+}
+
+// named counts a stack's resources that have a name of their own (an
+// EventInvokeConfig is its function's) and that the endpoint can list.
+func named(t *testing.T, s *deploy.StackResult) int {
+	n := 0
+	for _, r := range s.Resources {
+		switch {
+		case r.Type == "AWS::Lambda::EventInvokeConfig":
+		case r.Type == "AWS::CloudWatch::Alarm" && !hasCloudWatch(t):
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// hasCloudWatch reports whether the endpoint answers CloudWatch in the
+// SDK's protocol (RPC v2 CBOR); moto 5 does not, and the deployer skips
+// alarms there with a note.
+func hasCloudWatch(t *testing.T) bool {
+	t.Helper()
+	_, err := env.clients.CloudWatch.DescribeAlarms(context.Background(), &cloudwatch.DescribeAlarmsInput{})
+	if err != nil {
+		t.Logf("the endpoint does not answer CloudWatch (%v): alarms are not counted", err)
+	}
+	return err == nil
 }
 
 // namesWithPrefix lists, service by service, every resource whose name
@@ -203,6 +233,22 @@ func namesWithPrefix(t *testing.T, prefix string) []string {
 	check(t, err)
 	for _, s := range schedules.Schedules {
 		add("schedule", aws.ToString(s.Name))
+	}
+	topics := sns.NewListTopicsPaginator(c.SNS, &sns.ListTopicsInput{})
+	for topics.HasMorePages() {
+		page, err := topics.NextPage(ctx)
+		check(t, err)
+		for _, tp := range page.Topics {
+			arn := aws.ToString(tp.TopicArn)
+			add("topic", arn[strings.LastIndex(arn, ":")+1:])
+		}
+	}
+	if hasCloudWatch(t) {
+		alarms, err := c.CloudWatch.DescribeAlarms(ctx, &cloudwatch.DescribeAlarmsInput{AlarmNamePrefix: aws.String(prefix)})
+		check(t, err)
+		for _, a := range alarms.MetricAlarms {
+			add("alarm", aws.ToString(a.AlarmName))
+		}
 	}
 	return names
 }

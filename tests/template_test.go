@@ -53,7 +53,8 @@ func TestTemplateContract(t *testing.T) {
 	is.Equal(vars["AWS_ENDPOINT_URL"], "") // declared, so sam local invoke can set it
 
 	// Least privilege: list secrets (no resource-level permission exists),
-	// write rows to this table only; never read a secret value.
+	// read version dates only of the audited secrets, write rows to this
+	// table only; never read a secret value.
 	var actions []string
 	for _, pol := range p["Policies"].([]any) {
 		for _, st := range pol.(map[string]any)["Statement"].([]any) {
@@ -62,14 +63,52 @@ func TestTemplateContract(t *testing.T) {
 			for _, a := range asList(s["Action"]) {
 				actions = append(actions, a)
 				is.True(!strings.Contains(a, "*")) // no wildcard actions
-				if strings.HasPrefix(a, "dynamodb:") {
+				switch {
+				case strings.HasPrefix(a, "dynamodb:"):
 					is.Equal(s["Resource"], getAtt("AuditTable", "Arn")) // DynamoDB only on the audit table
+				case a == "secretsmanager:ListSecretVersionIds":
+					is.Equal(s["Condition"], map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/Managed": "true"}}) // only on audited secrets
 				}
 			}
 		}
 	}
 	slices.Sort(actions)
-	is.Equal(actions, []string{"dynamodb:BatchWriteItem", "secretsmanager:ListSecrets"}) // the function never calls PutItem
+	is.Equal(actions, []string{"dynamodb:BatchWriteItem", "secretsmanager:ListSecretVersionIds", "secretsmanager:ListSecrets"}) // never GetSecretValue, never PutItem
+	is.Equal(vars["STACK_NAME"], ref("AWS::StackName"))                                                                         // the metrics' dimension
+	is.Equal(vars["UNUSED_DAYS"], ref("UnusedDays"))
+
+	// A failed run is retried twice by Lambda, then lands in the dead-letter queue.
+	eic := p["EventInvokeConfig"].(map[string]any)
+	is.Equal(eic["MaximumRetryAttempts"], int64(2))
+	is.Equal(eic["DestinationConfig"], map[string]any{"OnFailure": map[string]any{"Type": "SQS", "Destination": getAtt("DeadLetterQueue", "Arn")}})
+
+	// One topic for the three alarms, with an optional email subscription.
+	topic := tmpl.Resources["AlarmTopic"]
+	is.Equal(topic.Type, "AWS::SNS::Topic")
+	is.Equal(tmpl.Conditions["HasAlarmEmail"], map[string]any{"Fn::Not": []any{map[string]any{"Fn::Equals": []any{ref("AlarmEmail"), ""}}}})
+	is.Equal(*tmpl.Parameters["AlarmEmail"].Default, "")
+	alarm := func(id string) map[string]any {
+		a := tmpl.Resources[id]
+		is.Equal(a.Type, "AWS::CloudWatch::Alarm")
+		is.Equal(a.Properties["AlarmActions"], []any{ref("AlarmTopic")}) // every alarm reaches the topic
+		return a.Properties
+	}
+	flagged := alarm("FlaggedAlarm")
+	is.Equal(flagged["MetricName"], "Flagged") // any secret flagged
+	is.Equal(flagged["ComparisonOperator"], "GreaterThanThreshold")
+	is.Equal(flagged["Threshold"], int64(0))
+	noRun := alarm("NoRunAlarm")
+	is.Equal(noRun["MetricName"], "RunsCompleted") // no completed run...
+	is.Equal(noRun["EvaluationPeriods"], int64(2)) // ...for two periods...
+	is.Equal(noRun["Period"], ref("RunPeriodSeconds"))
+	is.Equal(noRun["TreatMissingData"], "breaching") // ...a missing run counts
+	dlq := alarm("DeadLetterAlarm")
+	is.Equal(dlq["MetricName"], "ApproximateNumberOfMessagesVisible") // the dead-letter queue is not empty
+	is.Equal(dlq["Dimensions"], []any{map[string]any{"Name": "QueueName", "Value": getAtt("DeadLetterQueue", "QueueName")}})
+	for _, a := range []map[string]any{flagged, noRun} {
+		is.Equal(a["Namespace"], "RotationAudit") // the function's own metrics, per stack
+		is.Equal(a["Dimensions"], []any{map[string]any{"Name": "Stack", "Value": ref("AWS::StackName")}})
+	}
 
 	ev := p["Events"].(map[string]any)["Hourly"].(map[string]any)
 	is.Equal(ev["Type"], "ScheduleV2")
@@ -119,7 +158,7 @@ func TestTemplateContract(t *testing.T) {
 		outputs = append(outputs, name)
 	}
 	slices.Sort(outputs)
-	is.Equal(outputs, []string{"FreshSecretName", "FunctionName", "IgnoredSecretName", "ScheduleExpression",
+	is.Equal(outputs, []string{"AlarmTopicArn", "FreshSecretName", "FunctionName", "IgnoredSecretName", "ScheduleExpression",
 		"ScheduleName", "StaleSecretName", "TableName"})
 }
 

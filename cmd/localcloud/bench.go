@@ -103,7 +103,7 @@ func (c *cycle) advance(ctx context.Context, span time.Duration) (moved localclo
 	defer cloud.Close()
 	d := &deploy.Deployer{
 		Clients: deploy.NewClients(cloud.URL, c.flags.region), Stack: c.flags.stack, Params: c.flags.params,
-		Code: c.builder.Code(true),
+		Code: c.builder.Code(true), Embedded: true,
 	}
 	defer func() {
 		_, terr := teardown(context.WithoutCancel(ctx), d, c.tmpl, io.Discard)

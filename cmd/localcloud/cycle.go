@@ -119,7 +119,7 @@ func (c *cycle) run(ctx context.Context) (p phases, err error) {
 	clients := deploy.NewClients(cloud.URL, c.flags.region)
 	d := &deploy.Deployer{
 		Clients: clients, Stack: c.flags.stack, Params: c.flags.params,
-		Code: c.builder.Code(true), Logs: linewriter.Prefixed(c.out, "     "),
+		Code: c.builder.Code(true), Logs: linewriter.Prefixed(c.out, "     "), Embedded: true,
 	}
 	// Tear down even after a failure or Ctrl-C, so nothing is left behind.
 	cleanup := context.WithoutCancel(ctx)
@@ -139,7 +139,7 @@ func (c *cycle) run(ctx context.Context) (p phases, err error) {
 	if err != nil {
 		return p, err
 	}
-	c.printf("          %d resources created, %d updated%s\n", stack.Created, stack.Updated, took(p.deploy))
+	c.printf("          %s%s\n", deployed(stack), took(p.deploy))
 	printOutputs(c.out, stack.Outputs)
 	s, err := scenario.FromOutputs(stack.Outputs)
 	if err != nil {
@@ -167,7 +167,7 @@ func (c *cycle) run(ctx context.Context) (p phases, err error) {
 
 	t = time.Now()
 	c.printf("B  invoke %s as the scheduler does (Input with the context attributes filled in)\n", s.Function)
-	runAt := cloud.Scheduler().Clock().Now().UTC().Truncate(time.Second)
+	runAt := scenario.ScheduledTimeAt(cloud.Scheduler().Clock().Now())
 	before, err := scenario.RunRows(ctx, clients.DynamoDB, s, fmt.Sprintf("run-%d", runAt.UnixMilli()))
 	if err != nil {
 		return p, err
@@ -213,6 +213,15 @@ func (c *cycle) run(ctx context.Context) (p phases, err error) {
 		}
 	}
 	return p, nil
+}
+
+// deployed says how many resources a deploy created, updated and skipped.
+func deployed(s *deploy.StackResult) string {
+	out := fmt.Sprintf("%d resources created, %d updated", s.Created, s.Updated)
+	if s.Skipped > 0 {
+		out += fmt.Sprintf(", %d skipped (see the notes)", s.Skipped)
+	}
+	return out
 }
 
 // verdict prints PASS or the problems of a scenario.

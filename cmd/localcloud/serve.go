@@ -101,7 +101,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cloud.Close()
 	d := &deploy.Deployer{
 		Clients: deploy.NewClients(cloud.URL, sf.region), Stack: sf.stack, Params: sf.params,
-		Code: c.builder.Code(true), Logs: linewriter.Prefixed(stdout, "  "),
+		Code: c.builder.Code(true), Logs: linewriter.Prefixed(stdout, "  "), Embedded: true,
 	}
 	defer func() {
 		fmt.Fprintln(stdout, "tearing down")
@@ -190,7 +190,7 @@ func endpointDeployer(ctx context.Context, name string, args []string, stdout, s
 	fmt.Fprintf(stdout, "%s: stack %s at %s (%s)\n", name, sf.stack, *endpoint, kind)
 	d := &deploy.Deployer{
 		Clients: deploy.NewClients(*endpoint, sf.region), Stack: sf.stack, Params: sf.params,
-		Code: c.builder.Code(embedded), Logs: linewriter.Prefixed(stdout, "  "),
+		Code: c.builder.Code(embedded), Logs: linewriter.Prefixed(stdout, "  "), Embedded: embedded,
 	}
 	return d, c.tmpl, nil
 }
@@ -205,7 +205,7 @@ func cmdDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "deployed: %d created, %d updated in %s\n", stack.Created, stack.Updated, round(time.Since(t)))
+	fmt.Fprintf(stdout, "deployed: %s in %s\n", deployed(stack), round(time.Since(t)))
 	printOutputs(stdout, stack.Outputs)
 	return nil
 }

@@ -61,11 +61,13 @@ func BenchmarkRun(b *testing.B) {
 	}
 }
 
-// BenchmarkClassify times the pure classification.
-func BenchmarkClassify(b *testing.B) {
+// BenchmarkJudge times the pure judgement of one secret.
+func BenchmarkJudge(b *testing.B) {
 	now := time.Now()
-	changed := now.Add(-40 * day)
+	created, changed := now.Add(-400*day), now.Add(-40*day)
+	f := Facts{Created: &created, LastChanged: &changed}
+	p := Policy{MaxAgeDays: 30, UnusedDays: 90}
 	for b.Loop() {
-		_ = Classify(nil, &changed, now, 30)
+		_ = Judge(f, now, p)
 	}
 }

@@ -1,6 +1,13 @@
 // Package audit runs one rotation check: it lists the secrets carrying the
-// configured tag, classifies each by the age of its last rotation, and writes
-// one audit row per secret to DynamoDB, page by page.
+// configured tag, judges each by the age of its current value, and writes
+// one audit row per secret to DynamoDB. Pages are judged and written as
+// they arrive, with lookups and writes running concurrently under small
+// bounds, so a run's time approaches the paging floor and its memory stays
+// flat whatever the number of secrets.
+//
+// It imports the AWS SDK's Secrets Manager and DynamoDB types (through
+// tiny interfaces with the SDK's own method signatures), attributevalue and
+// errgroup; never an emulator.
 package audit
 
 import (
@@ -11,6 +18,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,6 +28,7 @@ import (
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"golang.org/x/sync/errgroup"
 )
 
 const (
@@ -30,6 +39,9 @@ const (
 	// maxWriteAttempts bounds the BatchWriteItem calls for one batch while
 	// DynamoDB keeps returning UnprocessedItems.
 	maxWriteAttempts = 8
+	// maxLookupAttempts bounds the ListSecretVersionIds calls for one
+	// secret while Secrets Manager throttles.
+	maxLookupAttempts = 5
 	// baseBackoff and maxBackoff shape the wait between those attempts: at
 	// most 50 ms, 100 ms, 200 ms, ... up to 4 s, about 6 s in all.
 	baseBackoff = 50 * time.Millisecond
@@ -37,7 +49,20 @@ const (
 	// DefaultStopMargin is how long before the invocation deadline a run stops,
 	// so it can report what it wrote instead of being killed mid-batch.
 	DefaultStopMargin = 2 * time.Second
+	// DefaultLookups and DefaultWriters bound the ListSecretVersionIds and
+	// BatchWriteItem calls in flight: enough to hide round trips behind the
+	// paging, few enough to stay far below the APIs' rate limits.
+	DefaultLookups = 8
+	DefaultWriters = 4
+	// maxReported bounds how many unaudited secrets an error names.
+	maxReported = 10
 )
+
+// Secrets is the part of the Secrets Manager client the check uses.
+type Secrets interface {
+	secretsmanager.ListSecretsAPIClient
+	secretsmanager.ListSecretVersionIdsAPIClient
+}
 
 // BatchWriter is the part of the DynamoDB client the check uses.
 type BatchWriter interface {
@@ -45,8 +70,8 @@ type BatchWriter interface {
 }
 
 var (
-	_ BatchWriter                         = (*dynamodb.Client)(nil)
-	_ secretsmanager.ListSecretsAPIClient = (*secretsmanager.Client)(nil)
+	_ BatchWriter = (*dynamodb.Client)(nil)
+	_ Secrets     = (*secretsmanager.Client)(nil)
 )
 
 // Result is what an invocation returns.
@@ -55,28 +80,33 @@ type Result struct {
 	Checked    int    `json:"checked"`
 	Flagged    int    `json:"flagged"`
 	Written    int    `json:"written"`
+	Unaudited  int    `json:"unaudited"`
+	LookedUp   int    `json:"looked_up"`
 	CheckedAt  string `json:"checked_at"`
 	DurationMS int64  `json:"duration_ms"`
 }
 
 // Checker runs rotation checks. Build it with New; tests may then replace
-// Now, Backoff and StopMargin.
+// Now, Backoff, StopMargin, Lookups and Writers.
 type Checker struct {
-	Secrets secretsmanager.ListSecretsAPIClient
+	Secrets Secrets
 	Table   BatchWriter
 	Config  Config
 	Logger  *slog.Logger
-	// Now is the clock; every row of a run carries the same checked_at.
+	// Now is the clock of manual runs; a scheduled run judges at its
+	// scheduled time.
 	Now func() time.Time
-	// Backoff spaces the retries of UnprocessedItems.
+	// Backoff spaces the retries of UnprocessedItems and throttled lookups.
 	Backoff retry.BackoffDelayer
 	// StopMargin is how long before the context's deadline a run gives up.
 	StopMargin time.Duration
+	// Lookups and Writers bound the calls in flight.
+	Lookups, Writers int
 }
 
-// New returns a Checker with the real clock and exponential backoff with
-// full jitter.
-func New(secrets secretsmanager.ListSecretsAPIClient, table BatchWriter, cfg Config, logger *slog.Logger) *Checker {
+// New returns a Checker with the real clock, exponential backoff with full
+// jitter, and the default bounds.
+func New(secrets Secrets, table BatchWriter, cfg Config, logger *slog.Logger) *Checker {
 	return &Checker{
 		Secrets:    secrets,
 		Table:      table,
@@ -85,6 +115,8 @@ func New(secrets secretsmanager.ListSecretsAPIClient, table BatchWriter, cfg Con
 		Now:        time.Now,
 		Backoff:    retry.BackoffDelayerFunc(fullJitter),
 		StopMargin: DefaultStopMargin,
+		Lookups:    DefaultLookups,
+		Writers:    DefaultWriters,
 	}
 }
 
@@ -118,19 +150,19 @@ func (c *Checker) Handle(ctx context.Context, payload []byte) (Result, error) {
 	return c.Run(ctx, ev)
 }
 
-// Run lists, classifies and records every selected secret, streaming one page
-// at a time. On error the Result still says what was written; because the
-// run ID comes from the scheduled time, running the same event again
-// rewrites the same rows.
+// Run lists, judges and records every selected secret. On error the Result
+// still says exactly what was written; because the run ID comes from the
+// scheduled time, running the same event again rewrites the same rows.
 func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 	start := time.Now()
 	now := c.Now().UTC()
 	checkedAt := CheckedAt(ev, now)
+	policy := Policy{MaxAgeDays: c.Config.MaxAgeDays, UnusedDays: c.Config.UnusedDays, Region: c.Config.Region}
 	r := run{
-		id:         RunID(ev, now),
-		checkedAt:  checkedAt,
-		maxAgeDays: c.Config.MaxAgeDays,
-		expiresAt:  checkedAt.Add(time.Duration(c.Config.RetentionDays) * day),
+		id:        RunID(ev, now),
+		checkedAt: checkedAt,
+		policy:    policy,
+		expiresAt: checkedAt.Add(time.Duration(c.Config.RetentionDays) * day),
 	}
 	res := Result{RunID: r.id, CheckedAt: checkedAt.Format(time.RFC3339)}
 
@@ -143,12 +175,13 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 	res.DurationMS = time.Since(start).Milliseconds()
 
 	attrs := []any{"run_id", res.RunID, "checked", res.Checked, "flagged", res.Flagged,
-		"written", res.Written, "duration_ms", res.DurationMS}
+		"written", res.Written, "unaudited", res.Unaudited, "looked_up", res.LookedUp, "duration_ms", res.DurationMS}
 	if !ev.ScheduledTime.IsZero() {
 		// Which execution and attempt this was, to match the scheduler's own records.
 		attrs = append(attrs, "scheduled_time", res.CheckedAt, "execution_id", ev.ExecutionID,
 			"attempt_number", ev.AttemptNumber, "schedule_arn", ev.ScheduleARN)
 	}
+	attrs = append(attrs, metrics(c.Config.StackName, res, err == nil, start)...)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("stopped %s before the invocation deadline: %w", c.StopMargin, err)
@@ -161,92 +194,209 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 	return res, nil
 }
 
-// run does the work of Run, updating res as rows are written. Rows wait in
-// a batch of at most batchSize across pages, so memory stays flat however
-// many secrets there are.
+// pipeline is one run in flight: the lister judges pages and hands rows
+// to the batcher, lookups complete the verdicts that need a version date,
+// and writers send full batches. Counts are updated under mu.
+type pipeline struct {
+	c    *Checker
+	r    run
+	rows chan Record
+
+	mu        sync.Mutex
+	res       *Result
+	unaudited []string
+	listErr   error // a failed page stops the listing, not the writes of rows already judged
+
+	writers chan struct{} // one token per writer in flight
+}
+
+// run does the work of Run, updating res as rows are written. The lister,
+// the batcher and the writers share one group: the first error stops them
+// all, and it is the error returned.
 func (c *Checker) run(ctx context.Context, r run, res *Result) error {
-	pages := secretsmanager.NewListSecretsPaginator(c.Secrets, &secretsmanager.ListSecretsInput{
+	p := &pipeline{c: c, r: r, rows: make(chan Record, batchSize), res: res,
+		writers: make(chan struct{}, max(c.Writers, 1))}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(p.rows)
+		err := p.list(gctx)
+		if gctx.Err() == nil {
+			p.listErr = err // the rows already judged are still written
+			return nil
+		}
+		return err
+	})
+	g.Go(func() error { return p.batch(gctx, g) })
+	err := errors.Join(g.Wait(), p.listErr)
+	if n := len(p.unaudited); n > 0 {
+		listed := strings.Join(p.unaudited, "; ")
+		if res.Unaudited > n {
+			listed += fmt.Sprintf("; and %d more", res.Unaudited-n)
+		}
+		err = errors.Join(err, fmt.Errorf("%d listed secrets were not audited: %s", res.Unaudited, listed))
+	}
+	return err
+}
+
+// list reads ListSecrets page by page and judges each selected secret,
+// handing the ones that need their current version's date to at most
+// Lookups concurrent lookups. It returns when every row has been handed on.
+func (p *pipeline) list(ctx context.Context) error {
+	pages := secretsmanager.NewListSecretsPaginator(p.c.Secrets, &secretsmanager.ListSecretsInput{
 		MaxResults: aws.Int32(pageSize),
 		Filters: []smtypes.Filter{{
 			Key:    smtypes.FilterNameStringTypeTagKey,
-			Values: []string{c.Config.TagKey},
+			Values: []string{p.c.Config.TagKey},
 		}},
 	})
-	b := batch{names: make(map[string]struct{}, batchSize)}
-	var unusable []string
+	var lookups errgroup.Group
+	lookups.SetLimit(max(p.c.Lookups, 1))
+	defer lookups.Wait()
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return fmt.Errorf("list secrets: %w", err)
 		}
 		for _, s := range page.SecretList {
-			if !Selected(s.Tags, c.Config.TagKey, c.Config.TagValue) {
+			if !Selected(s.Tags, p.c.Config.TagKey, p.c.Config.TagValue) {
 				continue
 			}
-			rec, err := newRecord(s, r)
-			if err != nil {
-				unusable = append(unusable, err.Error())
+			if _, _, err := identify(s); err != nil {
+				p.unaudit(err.Error())
 				continue
 			}
-			item, err := attributevalue.MarshalMap(rec)
-			if err != nil {
-				return fmt.Errorf("marshal audit row for %s: %w", rec.SecretName, err)
-			}
-			if !b.add(rec.SecretName, item) {
-				continue // listed twice (ListSecrets is eventually consistent)
-			}
-			res.Checked++
-			if rec.Status == StatusNeedsRotation {
-				res.Flagged++
-			}
-			if len(b.rows) == batchSize {
-				if err := c.flush(ctx, &b, res); err != nil {
+			f := FactsOf(s)
+			v := Judge(f, p.r.checkedAt, p.r.policy)
+			if !v.NeedsVersion {
+				if err := p.send(ctx, newRecord(s, f, v, p.r)); err != nil {
 					return err
 				}
+				continue
 			}
+			lookups.Go(func() error {
+				created, err := p.c.currentVersion(ctx, aws.ToString(s.ARN))
+				p.mu.Lock()
+				p.res.LookedUp++
+				p.mu.Unlock()
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil // the run is stopping; its error says why
+					}
+					p.unaudit(fmt.Sprintf("secret %s: %v", aws.ToString(s.Name), err))
+					return nil
+				}
+				v := v.WithCurrentVersion(created, p.r.checkedAt, p.r.policy.MaxAgeDays)
+				return p.send(ctx, newRecord(s, f, v, p.r))
+			})
 		}
 	}
-	if err := c.flush(ctx, &b, res); err != nil {
-		return err
-	}
-	if len(unusable) > 0 {
-		return fmt.Errorf("%d listed secrets were not audited: %s", len(unusable), strings.Join(unusable, "; "))
-	}
-	return nil
+	return lookups.Wait()
 }
 
-// batch collects the rows of the next BatchWriteItem call. DynamoDB rejects a
+// send hands a row to the batcher, unless the run is stopping.
+func (p *pipeline) send(ctx context.Context, rec Record) error {
+	select {
+	case p.rows <- rec:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// unaudit records a secret that could not be given a row.
+func (p *pipeline) unaudit(why string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.res.Unaudited++
+	if len(p.unaudited) < maxReported {
+		p.unaudited = append(p.unaudited, why)
+	}
+}
+
+// batch collects rows into batches of batchSize, across pages, and hands
+// each full batch to a writer in g, waiting while Writers are busy: that
+// wait is what holds the lister back, so memory stays bounded.
+func (p *pipeline) batch(ctx context.Context, g *errgroup.Group) error {
+	b := newBatch()
+	send := func(full *batch) error {
+		select {
+		case p.writers <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		g.Go(func() error {
+			defer func() { <-p.writers }()
+			return p.flush(ctx, full)
+		})
+		return nil
+	}
+	for rec := range p.rows {
+		if !b.add(rec) {
+			continue // listed twice (ListSecrets is eventually consistent)
+		}
+		p.mu.Lock()
+		p.res.Checked++
+		if rec.Flagged() {
+			p.res.Flagged++
+		}
+		p.mu.Unlock()
+		if len(b.rows) == batchSize {
+			if err := send(b); err != nil {
+				return err
+			}
+			b = newBatch()
+		}
+	}
+	if len(b.rows) == 0 {
+		return nil
+	}
+	return send(b)
+}
+
+// batch collects the rows of one BatchWriteItem call. DynamoDB rejects a
 // batch with two requests for one key, so a name is added at most once. A
 // secret listed twice in different batches (ListSecrets is eventually
 // consistent) is written twice under the same key, which is harmless, and
 // counted twice; remembering every name would cost memory per secret.
 type batch struct {
-	rows  []dbtypes.WriteRequest
+	rows  []Record
 	names map[string]struct{}
 }
 
-// add appends a row unless the batch already has one for name.
-func (b *batch) add(name string, item map[string]dbtypes.AttributeValue) bool {
-	if _, dup := b.names[name]; dup {
+func newBatch() *batch {
+	return &batch{rows: make([]Record, 0, batchSize), names: make(map[string]struct{}, batchSize)}
+}
+
+// add appends a row unless the batch already has one for its secret.
+func (b *batch) add(rec Record) bool {
+	if _, dup := b.names[rec.SecretName]; dup {
 		return false
 	}
-	b.names[name] = struct{}{}
-	b.rows = append(b.rows, dbtypes.WriteRequest{PutRequest: &dbtypes.PutRequest{Item: item}})
+	b.names[rec.SecretName] = struct{}{}
+	b.rows = append(b.rows, rec)
 	return true
 }
 
-// flush writes the batch, if it has rows, and empties it.
-func (c *Checker) flush(ctx context.Context, b *batch, res *Result) error {
-	if len(b.rows) == 0 {
-		return nil
+// flush marshals and writes one batch, counting what was written.
+func (p *pipeline) flush(ctx context.Context, b *batch) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	left, err := c.writeBatch(ctx, b.rows)
-	res.Written += len(b.rows) - left
+	requests := make([]dbtypes.WriteRequest, 0, len(b.rows))
+	for _, rec := range b.rows {
+		item, err := attributevalue.MarshalMap(rec)
+		if err != nil {
+			return fmt.Errorf("marshal audit row for %s: %w", rec.SecretName, err)
+		}
+		requests = append(requests, dbtypes.WriteRequest{PutRequest: &dbtypes.PutRequest{Item: item}})
+	}
+	left, err := p.c.writeBatch(ctx, requests)
+	p.mu.Lock()
+	p.res.Written += len(requests) - left
+	p.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("write audit batch: %w", err)
 	}
-	b.rows = make([]dbtypes.WriteRequest, 0, batchSize)
-	clear(b.names)
 	return nil
 }
 
@@ -267,18 +417,18 @@ func (c *Checker) writeBatch(ctx context.Context, rows []dbtypes.WriteRequest) (
 		if attempt == maxWriteAttempts {
 			return len(rows), fmt.Errorf("%d rows still unprocessed after %d attempts", len(rows), attempt)
 		}
-		delay, err := c.Backoff.BackoffDelay(attempt, nil)
-		if err != nil {
-			return len(rows), fmt.Errorf("backoff: %w", err)
-		}
-		if err := sleep(ctx, delay); err != nil {
+		if err := c.wait(ctx, attempt); err != nil {
 			return len(rows), err
 		}
 	}
 }
 
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
+// wait sleeps the backoff after a failed attempt, or until ctx is done.
+func (c *Checker) wait(ctx context.Context, attempt int) error {
+	d, err := c.Backoff.BackoffDelay(attempt, nil)
+	if err != nil {
+		return fmt.Errorf("backoff: %w", err)
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

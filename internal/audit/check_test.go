@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,13 +26,21 @@ import (
 	"github.com/matryer/is"
 )
 
-// fakeSecrets is a Secrets Manager client whose ListSecrets is a function field.
+// fakeSecrets is a Secrets Manager client whose methods are function fields.
 type fakeSecrets struct {
-	ListSecretsFn func(context.Context, *secretsmanager.ListSecretsInput) (*secretsmanager.ListSecretsOutput, error)
+	ListSecretsFn          func(context.Context, *secretsmanager.ListSecretsInput) (*secretsmanager.ListSecretsOutput, error)
+	ListSecretVersionIdsFn func(context.Context, *secretsmanager.ListSecretVersionIdsInput) (*secretsmanager.ListSecretVersionIdsOutput, error)
 }
 
 func (f *fakeSecrets) ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error) {
 	return f.ListSecretsFn(ctx, in)
+}
+
+func (f *fakeSecrets) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+	if f.ListSecretVersionIdsFn == nil {
+		panic("ListSecretVersionIds called for " + aws.ToString(in.SecretId))
+	}
+	return f.ListSecretVersionIdsFn(ctx, in)
 }
 
 // fakeTable is a DynamoDB client whose BatchWriteItem is a function field.
@@ -45,7 +55,8 @@ func (f *fakeTable) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteI
 var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 // paged serves secrets in pages of pageSize, with the page index as NextToken,
-// and records every request.
+// and records every request. Only the lister calls ListSecrets, so the
+// requests need no lock.
 func paged(secrets []smtypes.SecretListEntry, requests *[]*secretsmanager.ListSecretsInput) *fakeSecrets {
 	return &fakeSecrets{ListSecretsFn: func(_ context.Context, in *secretsmanager.ListSecretsInput) (*secretsmanager.ListSecretsOutput, error) {
 		if requests != nil {
@@ -64,21 +75,28 @@ func paged(secrets []smtypes.SecretListEntry, requests *[]*secretsmanager.ListSe
 	}}
 }
 
-// recorder is a table that accepts every write and keeps the batches.
+// recorder is a table that accepts every write and keeps the batches. The
+// check writes from several goroutines, so it locks.
 type recorder struct {
+	mu      sync.Mutex
 	batches [][]dbtypes.WriteRequest
 }
 
 func (r *recorder) table() *fakeTable {
 	return &fakeTable{BatchWriteItemFn: func(_ context.Context, in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		r.batches = append(r.batches, in.RequestItems["audit"])
 		return &dynamodb.BatchWriteItemOutput{}, nil
 	}}
 }
 
-// records unmarshals every row written, in order.
+// records unmarshals every row written, sorted by secret name (writes run
+// concurrently, so their order is not fixed).
 func (r *recorder) records(t *testing.T) []Record {
 	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var recs []Record
 	for _, b := range r.batches {
 		for _, w := range b {
@@ -89,14 +107,28 @@ func (r *recorder) records(t *testing.T) []Record {
 			recs = append(recs, rec)
 		}
 	}
+	slices.SortFunc(recs, func(a, b Record) int { return strings.Compare(a.SecretName, b.SecretName) })
 	return recs
 }
 
-// secret is a listed secret with the given tags, changed changedAgo before testNow.
+// sizes lists the sizes of the batches written.
+func (r *recorder) sizes() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []int
+	for _, b := range r.batches {
+		out = append(out, len(b))
+	}
+	return out
+}
+
+// secret is a listed secret with the given tags, created changedAgo before
+// testNow and not changed since.
 func secret(name string, changedAgo time.Duration, tags ...string) smtypes.SecretListEntry {
 	s := smtypes.SecretListEntry{
 		Name:            aws.String(name),
 		ARN:             aws.String("arn:aws:secretsmanager:us-east-1:123456789012:secret:" + name + "-AbCdEf"),
+		CreatedDate:     aws.Time(testNow.Add(-changedAgo)),
 		LastChangedDate: aws.Time(testNow.Add(-changedAgo)),
 	}
 	for i := 0; i+1 < len(tags); i += 2 {
@@ -116,11 +148,12 @@ func managed(n int) []smtypes.SecretListEntry {
 
 // newTestChecker returns a Checker on the fakes with a fixed clock, no
 // backoff delay and the log in logs (if not nil).
-func newTestChecker(secrets secretsmanager.ListSecretsAPIClient, table BatchWriter, logs io.Writer) *Checker {
+func newTestChecker(secrets Secrets, table BatchWriter, logs io.Writer) *Checker {
 	if logs == nil {
 		logs = io.Discard
 	}
-	cfg := Config{TableName: "audit", MaxAgeDays: 30, TagKey: "Managed", TagValue: "true", RetentionDays: 400}
+	cfg := Config{TableName: "audit", MaxAgeDays: 30, TagKey: "Managed", TagValue: "true", RetentionDays: 400,
+		UnusedDays: 90, StackName: "rotcheck", Region: "us-east-1"}
 	c := New(secrets, table, cfg, slog.New(slog.NewJSONHandler(logs, nil)))
 	c.Now = func() time.Time { return testNow }
 	c.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
@@ -162,11 +195,12 @@ func TestRunBatches(t *testing.T) {
 			is.NoErr(err)
 			is.Equal(res.Checked, n)
 			is.Equal(res.Written, n)
-			is.Equal(len(rec.batches), (n+24)/25) // full batches of 25, then the rest
+			sizes := rec.sizes()
+			is.Equal(len(sizes), (n+24)/25) // full batches of 25, then the rest
 			total := 0
-			for _, b := range rec.batches {
-				is.True(len(b) >= 1 && len(b) <= 25) // BatchWriteItem takes 1..25 requests
-				total += len(b)
+			for _, size := range sizes {
+				is.True(size >= 1 && size <= 25) // BatchWriteItem takes 1..25 requests
+				total += size
 			}
 			is.Equal(total, n)
 		})
@@ -190,7 +224,7 @@ func TestRunBatchesAcrossSparsePages(t *testing.T) {
 	res, err := c.Run(context.Background(), Event{})
 	is.NoErr(err)
 	is.Equal(res.Checked, 100)
-	is.Equal(len(rec.batches), 4)
+	is.Equal(len(rec.sizes()), 4)
 }
 
 func TestRunSelectsExactTag(t *testing.T) {
@@ -212,7 +246,7 @@ func TestRunSelectsExactTag(t *testing.T) {
 	for _, r := range rec.records(t) {
 		got = append(got, r.SecretName)
 	}
-	is.Equal(got, []string{"exact", "among-others"}) // the API's prefix filter is not trusted
+	is.Equal(got, []string{"among-others", "exact"}) // the API's prefix filter is not trusted
 }
 
 func TestRunRecords(t *testing.T) {
@@ -221,37 +255,55 @@ func TestRunRecords(t *testing.T) {
 	stale := secret("stale", 400*day, "Managed", "true")
 	stale.LastRotatedDate = aws.Time(testNow.Add(-45 * day))
 	stale.RotationEnabled = aws.Bool(true)
-	undated := secret("undated", 0, "Managed", "true")
-	undated.LastChangedDate = nil
-	undated.OwningService = aws.String("rds")
+	stale.RotationRules = &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)}
+	stale.NextRotationDate = aws.Time(testNow.Add(-14 * day))
+	stale.LastAccessedDate = aws.Time(testNow.Add(-100 * day))
+	owned := secret("owned", 500*day, "Managed", "true")
+	owned.OwningService = aws.String("rds")
+	replica := secret("replica", 500*day, "Managed", "true")
+	replica.PrimaryRegion = aws.String("eu-west-1")
 
 	var rec recorder
-	c := newTestChecker(paged([]smtypes.SecretListEntry{fresh, stale, undated}, nil), rec.table(), nil)
+	c := newTestChecker(paged([]smtypes.SecretListEntry{fresh, stale, owned, replica}, nil), rec.table(), nil)
 	res, err := c.Run(context.Background(), Event{ScheduledTime: testNow})
 	is.NoErr(err)
-	is.Equal(res, Result{RunID: "run-1795608000000", Checked: 3, Flagged: 2, Written: 3,
+	is.Equal(res, Result{RunID: "run-1795608000000", Checked: 4, Flagged: 1, Written: 4,
 		CheckedAt: "2026-11-25T12:00:00Z", DurationMS: res.DurationMS})
 
 	expires := testNow.Add(400 * day).Unix()
+	two, fortyFive := 2, 45
 	is.Equal(rec.records(t), []Record{
 		{SecretName: "fresh", RunID: "run-1795608000000", Status: StatusOK, Reason: ReasonWithinMaxAge,
-			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(fresh.ARN), AgeDays: 2,
-			Basis: BasisLastChanged, BasisDate: "2026-11-23T12:00:00Z", ExpiresAt: expires},
+			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(fresh.ARN), AgeDays: &two,
+			Basis: BasisCreated, BasisDate: "2026-11-23T12:00:00Z", MaxAgeDays: 30, ExpiresAt: expires},
+		{SecretName: "owned", RunID: "run-1795608000000", Status: StatusOK, Reason: ReasonOwnedByService,
+			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(owned.ARN), Basis: BasisCreated,
+			BasisDate: "2025-07-13T12:00:00Z", OwningService: "rds", MaxAgeDays: 30, Unused: true, ExpiresAt: expires},
+		{SecretName: "replica", RunID: "run-1795608000000", Status: StatusOK, Reason: ReasonReplica,
+			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(replica.ARN), Basis: BasisCreated,
+			BasisDate: "2025-07-13T12:00:00Z", PrimaryRegion: "eu-west-1", MaxAgeDays: 30, Unused: true, ExpiresAt: expires},
 		{SecretName: "stale", RunID: "run-1795608000000", Status: StatusNeedsRotation, Reason: ReasonOlderThanMaxAge,
-			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(stale.ARN), AgeDays: 45,
-			Basis: BasisLastRotated, BasisDate: "2026-10-11T12:00:00Z", RotationEnabled: true, ExpiresAt: expires},
-		{SecretName: "undated", RunID: "run-1795608000000", Status: StatusNeedsRotation, Reason: ReasonNoBasisDate,
-			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(undated.ARN), Basis: BasisNone,
-			OwningService: "rds", ExpiresAt: expires},
+			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(stale.ARN), AgeDays: &fortyFive,
+			Basis: BasisLastRotated, BasisDate: "2026-10-11T12:00:00Z", RotationEnabled: true, MaxAgeDays: 30,
+			RotationIntervalDays: 30, NextRotationDate: "2026-11-11T12:00:00Z", RotationOverdue: true,
+			LastAccessedDate: "2026-08-17T12:00:00Z", Unused: true, ExpiresAt: expires},
 	})
 
-	item := rec.batches[0][0].PutRequest.Item
+	var item map[string]dbtypes.AttributeValue
+	for _, b := range rec.batches {
+		for _, w := range b {
+			if w.PutRequest.Item["secret_name"].(*dbtypes.AttributeValueMemberS).Value == "fresh" {
+				item = w.PutRequest.Item
+			}
+		}
+	}
 	is.Equal(item["secret_name"], &dbtypes.AttributeValueMemberS{Value: "fresh"}) // partition key is a string
 	is.Equal(item["run_id"], &dbtypes.AttributeValueMemberS{Value: "run-1795608000000"})
 	is.Equal(item["age_days"], &dbtypes.AttributeValueMemberN{Value: "2"})
+	is.Equal(item["max_age_days"], &dbtypes.AttributeValueMemberN{Value: "30"})
 	is.Equal(item["expires_at"], &dbtypes.AttributeValueMemberN{Value: strconv.FormatInt(expires, 10)}) // TTL is a number
 	is.Equal(item["rotation_enabled"], &dbtypes.AttributeValueMemberBOOL{Value: false})
-	is.Equal(len(item), 11) // exactly the documented attributes, no secret value
+	is.Equal(len(item), 14) // exactly the documented attributes (the empty optional ones left out), no secret value
 }
 
 // A scheduled run is judged at its scheduled time, not at the function's
@@ -267,7 +319,7 @@ func TestRunJudgesAtScheduledTime(t *testing.T) {
 	is.Equal(res.CheckedAt, at.Format(time.RFC3339)) // the scheduled time
 	is.Equal(res.Flagged, 1)                         // changed at testNow, 31 days before the run
 	rows := rec.records(t)
-	is.Equal(rows[0].AgeDays, 31)
+	is.Equal(*rows[0].AgeDays, 31)
 	is.Equal(rows[0].ExpiresAt, at.Add(400*day).Unix()) // retention counts from the run's time too
 }
 
@@ -306,6 +358,7 @@ func TestRunRetriesUnprocessedItems(t *testing.T) {
 		delays = append(delays, attempt)
 		return time.Millisecond, nil
 	})
+	c.Writers = 1 // one writer, so the fake sees the calls in order
 	res, err := c.Run(context.Background(), Event{})
 	is.NoErr(err)
 	is.Equal(calls, 4)               // retried until nothing was left
@@ -327,6 +380,7 @@ func TestRunUnprocessedItemsNeverClear(t *testing.T) {
 		return &dynamodb.BatchWriteItemOutput{UnprocessedItems: map[string][]dbtypes.WriteRequest{"audit": stuck}}, nil
 	}}
 	c := newTestChecker(paged(managed(30), nil), table, nil)
+	c.Writers = 1 // one writer, so the fake sees the calls in order
 	res, err := c.Run(context.Background(), Event{})
 	is.True(err != nil)                 // rows missing must not look like success
 	is.Equal(calls, 1+maxWriteAttempts) // bounded: maxWriteAttempts calls for the second batch
@@ -341,6 +395,7 @@ func TestRunWriteError(t *testing.T) {
 		return nil, errors.New("AccessDeniedException: not allowed")
 	}}
 	c := newTestChecker(paged(managed(3), nil), table, nil)
+	c.Writers = 1 // one writer, so the fake sees the calls in order
 	res, err := c.Run(context.Background(), Event{})
 	is.True(err != nil)
 	is.Equal(res.Written, 0)
@@ -443,8 +498,8 @@ func TestHandleScheduleEventIsIdempotent(t *testing.T) {
 	is.Equal(second.RunID, first.RunID) // the retry rewrites the same rows
 	recs := rec.records(t)
 	is.Equal(len(recs), 4)
-	is.Equal(recs[0].SecretName, recs[2].SecretName)
-	is.Equal(recs[0].RunID, recs[2].RunID) // same key, so the row is replaced, not duplicated
+	is.Equal(recs[0].SecretName, recs[1].SecretName)
+	is.Equal(recs[0].RunID, recs[1].RunID) // same key, so the row is replaced, not duplicated
 }
 
 func TestRunLogsOneSummaryLine(t *testing.T) {

@@ -9,51 +9,160 @@ import (
 	"github.com/matryer/is"
 )
 
-func TestClassify(t *testing.T) {
-	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
-	ago := func(d time.Duration) *time.Time { t := now.Add(-d); return &t }
+var judgeNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func ago(d time.Duration) *time.Time { t := judgeNow.Add(-d); return &t }
+
+var policy = Policy{MaxAgeDays: 30, UnusedDays: 90, Region: "us-east-1"}
+
+// Every branch of the age rule, with the exact boundaries: a value is ok
+// while it is at most 30 whole days old, and needs rotation from its 31st
+// day, so age_days > max_age_days selects exactly the flagged rows.
+func TestJudgeAgeRule(t *testing.T) {
 	tests := []struct {
 		name        string
-		rotated     *time.Time
-		changed     *time.Time
-		maxAgeDays  int
+		facts       Facts
 		wantStatus  Status
-		wantReason  Reason
 		wantBasis   Basis
 		wantAgeDays int
+		wantLookup  bool
 	}{
-		{"rotated yesterday", ago(day), ago(100 * day), 30, StatusOK, ReasonWithinMaxAge, BasisLastRotated, 1},
-		{"rotation wins over a recent change", ago(40 * day), ago(time.Hour), 30, StatusNeedsRotation, ReasonOlderThanMaxAge, BasisLastRotated, 40},
-		{"never rotated, changed recently", nil, ago(2 * day), 30, StatusOK, ReasonWithinMaxAge, BasisLastChanged, 2},
-		{"never rotated, changed long ago", nil, ago(31 * day), 30, StatusNeedsRotation, ReasonOlderThanMaxAge, BasisLastChanged, 31},
-		{"exactly max age is still ok", ago(30 * day), nil, 30, StatusOK, ReasonWithinMaxAge, BasisLastRotated, 30},
-		{"one second past max age", ago(30*day + time.Second), nil, 30, StatusNeedsRotation, ReasonOlderThanMaxAge, BasisLastRotated, 30},
-		{"one second before max age", ago(30*day - time.Second), nil, 30, StatusOK, ReasonWithinMaxAge, BasisLastRotated, 29},
-		{"no dates at all", nil, nil, 30, StatusNeedsRotation, ReasonNoBasisDate, BasisNone, 0},
-		{"rotated in the future (clock skew)", ago(-3 * day), nil, 30, StatusOK, ReasonWithinMaxAge, BasisLastRotated, 0},
-		{"changed in the future", nil, ago(-time.Minute), 1, StatusOK, ReasonWithinMaxAge, BasisLastChanged, 0},
-		{"max age 1 day", ago(25 * time.Hour), nil, 1, StatusNeedsRotation, ReasonOlderThanMaxAge, BasisLastRotated, 1},
-		{"just now", ago(0), nil, 1, StatusOK, ReasonWithinMaxAge, BasisLastRotated, 0},
+		{"rotated yesterday", Facts{LastRotated: ago(day), Created: ago(400 * day), LastChanged: ago(day)}, StatusOK, BasisLastRotated, 1, false},
+		{"rotation wins over a recent change", Facts{LastRotated: ago(40 * day), LastChanged: ago(time.Hour)}, StatusNeedsRotation, BasisLastRotated, 40, false},
+		{"rotated exactly 30 days ago", Facts{LastRotated: ago(30 * day)}, StatusOK, BasisLastRotated, 30, false},
+		{"rotated 30 days and 23 hours ago", Facts{LastRotated: ago(31*day - time.Hour)}, StatusOK, BasisLastRotated, 30, false},
+		{"rotated 31 days ago", Facts{LastRotated: ago(31 * day)}, StatusNeedsRotation, BasisLastRotated, 31, false},
+		{"rotated in the future (clock skew)", Facts{LastRotated: ago(-3 * day)}, StatusOK, BasisLastRotated, 0, false},
+
+		{"created 2 days ago: the value cannot be older", Facts{Created: ago(2 * day), LastChanged: ago(time.Hour)}, StatusOK, BasisCreated, 2, false},
+		{"created 30 days and 23 hours ago", Facts{Created: ago(31*day - time.Hour), LastChanged: ago(31*day - time.Hour)}, StatusOK, BasisCreated, 30, false},
+
+		{"created and last changed 31 days ago: the value cannot be younger", Facts{Created: ago(31 * day), LastChanged: ago(31 * day)}, StatusNeedsRotation, BasisLastChanged, 31, false},
+		{"old, unchanged for 200 days", Facts{Created: ago(400 * day), LastChanged: ago(200 * day)}, StatusNeedsRotation, BasisLastChanged, 200, false},
+
+		{"old, changed recently (a tag edit?): look the value up", Facts{Created: ago(200 * day), LastChanged: ago(time.Hour)}, "", "", 0, true},
+		{"old, changed exactly 30 days ago: look it up", Facts{Created: ago(200 * day), LastChanged: ago(30 * day)}, "", "", 0, true},
+		{"no creation date, changed recently: look it up", Facts{LastChanged: ago(day)}, "", "", 0, true},
+		{"no dates at all: look it up", Facts{}, "", "", 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			is := is.New(t)
-			v := Classify(tt.rotated, tt.changed, now, tt.maxAgeDays)
+			v := Judge(tt.facts, judgeNow, policy)
+			is.Equal(v.NeedsVersion, tt.wantLookup)
+			if tt.wantLookup {
+				return
+			}
+			is.True(v.Judged)
 			is.Equal(v.Status, tt.wantStatus)
-			is.Equal(v.Reason, tt.wantReason)
 			is.Equal(v.Basis, tt.wantBasis)
 			is.Equal(v.AgeDays, tt.wantAgeDays)
-			is.True(v.AgeDays >= 0) // age is never negative
-			switch tt.wantBasis {
-			case BasisLastRotated:
-				is.Equal(v.BasisDate, *tt.rotated)
-			case BasisLastChanged:
-				is.Equal(v.BasisDate, *tt.changed)
-			default:
-				is.True(v.BasisDate.IsZero())
+			is.Equal(v.Status == StatusNeedsRotation, v.AgeDays > policy.MaxAgeDays) // status and age agree
+			wantReason := ReasonWithinMaxAge
+			if tt.wantStatus == StatusNeedsRotation {
+				wantReason = ReasonOlderThanMaxAge
 			}
+			is.Equal(v.Reason, wantReason)
 		})
 	}
+}
+
+func TestWithCurrentVersion(t *testing.T) {
+	is := is.New(t)
+	v := Judge(Facts{Created: ago(200 * day), LastChanged: ago(time.Hour)}, judgeNow, policy)
+	is.True(v.NeedsVersion)
+	old := v.WithCurrentVersion(*ago(31 * day), judgeNow, 30)
+	is.Equal(old.Status, StatusNeedsRotation) // a tag edit no longer hides a 31-day-old value
+	is.Equal(old.Basis, BasisCurrentVersion)
+	is.Equal(old.AgeDays, 31)
+	is.Equal(old.BasisDate, *ago(31 * day))
+	is.True(!old.NeedsVersion)
+	fresh := v.WithCurrentVersion(*ago(time.Hour), judgeNow, 30)
+	is.Equal(fresh.Status, StatusOK) // a new value is new
+	is.Equal(fresh.AgeDays, 0)
+}
+
+// Secrets a service owns and replicas are recorded as such and ok, with
+// their dates, but no age of their own; a replica in the function's own
+// region is judged like any secret.
+func TestJudgeOwnedAndReplicas(t *testing.T) {
+	is := is.New(t)
+	owned := Judge(Facts{OwningService: "rds", LastRotated: ago(400 * day), Created: ago(500 * day)}, judgeNow, policy)
+	is.Equal(owned.Status, StatusOK)
+	is.Equal(owned.Reason, ReasonOwnedByService)
+	is.Equal(owned.Basis, BasisLastRotated) // its last rotation is recorded for reading...
+	is.True(!owned.Judged)                  // ...but it has no age to compare
+	is.True(!owned.NeedsVersion)            // and no lookup is made
+
+	replica := Judge(Facts{PrimaryRegion: "eu-west-1", Created: ago(500 * day), LastChanged: ago(time.Hour)}, judgeNow, policy)
+	is.Equal(replica.Reason, ReasonReplica)
+	is.Equal(replica.Basis, BasisCreated)
+	is.True(!replica.NeedsVersion)
+
+	primaryHere := Judge(Facts{PrimaryRegion: "us-east-1", LastRotated: ago(40 * day)}, judgeNow, policy)
+	is.Equal(primaryHere.Status, StatusNeedsRotation) // the primary itself is judged
+}
+
+func TestJudgeRotationOverdue(t *testing.T) {
+	tests := []struct {
+		name  string
+		facts Facts
+		want  bool
+	}{
+		{"rotation off", Facts{LastRotated: ago(100 * day), RotationIntervalDays: 30}, false},
+		{"rotated on time", Facts{RotationEnabled: true, RotationIntervalDays: 30, LastRotated: ago(30 * day)}, false},
+		{"within the extra day", Facts{RotationEnabled: true, RotationIntervalDays: 30, LastRotated: ago(31*day - time.Minute)}, false},
+		{"a day and a minute late", Facts{RotationEnabled: true, RotationIntervalDays: 30, LastRotated: ago(31*day + time.Minute)}, true},
+		{"never rotated, created long ago", Facts{RotationEnabled: true, RotationIntervalDays: 7, Created: ago(10 * day)}, true},
+		{"next rotation date passed by two days", Facts{RotationEnabled: true, NextRotation: ago(2 * day)}, true},
+		{"next rotation date passed by an hour", Facts{RotationEnabled: true, NextRotation: ago(time.Hour)}, false},
+		{"cron rotation, no interval, on time", Facts{RotationEnabled: true, LastRotated: ago(100 * day), NextRotation: ago(-day)}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(Judge(tt.facts, judgeNow, policy).RotationOverdue, tt.want)
+		})
+	}
+}
+
+func TestJudgeUnused(t *testing.T) {
+	tests := []struct {
+		name  string
+		facts Facts
+		want  bool
+	}{
+		{"read yesterday", Facts{LastAccessed: ago(day), Created: ago(400 * day)}, false},
+		{"read 90 days ago", Facts{LastAccessed: ago(90 * day)}, false},
+		{"read 91 days ago", Facts{LastAccessed: ago(91 * day)}, true},
+		{"never read, created 91 days ago", Facts{Created: ago(91 * day)}, true},
+		{"never read, created yesterday", Facts{Created: ago(day)}, false},
+		{"no dates", Facts{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(Judge(tt.facts, judgeNow, policy).Unused, tt.want)
+		})
+	}
+}
+
+func TestFactsOf(t *testing.T) {
+	is := is.New(t)
+	entry := smtypes.SecretListEntry{
+		CreatedDate: ago(10 * day), RotationEnabled: aws.Bool(true), OwningService: aws.String("rds"),
+		RotationRules: &smtypes.RotationRulesType{ScheduleExpression: aws.String("rate(10 days)")},
+	}
+	f := FactsOf(entry)
+	is.Equal(f.RotationIntervalDays, 10) // from a rate() schedule
+	is.True(f.RotationEnabled)
+	is.Equal(f.OwningService, "rds")
+	entry.RotationRules = &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)}
+	is.Equal(FactsOf(entry).RotationIntervalDays, 30)
+	entry.RotationRules = &smtypes.RotationRulesType{ScheduleExpression: aws.String("rate(36 hours)")}
+	is.Equal(FactsOf(entry).RotationIntervalDays, 2) // hours round up to days
+	entry.RotationRules = &smtypes.RotationRulesType{ScheduleExpression: aws.String("cron(0 16 1,15 * ? *)")}
+	is.Equal(FactsOf(entry).RotationIntervalDays, 0) // no fixed interval
 }
 
 func TestSelected(t *testing.T) {

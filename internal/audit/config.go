@@ -12,9 +12,11 @@ const (
 	DefaultTagKey        = "Managed"
 	DefaultTagValue      = "true"
 	DefaultRetentionDays = 400
+	DefaultUnusedDays    = 90
+	DefaultStackName     = "rotation-audit"
 )
 
-// maxDays bounds MAX_AGE_DAYS and RETENTION_DAYS: ten years is far beyond any
+// maxDays bounds MAX_AGE_DAYS, RETENTION_DAYS and UNUSED_DAYS: ten years is far beyond any
 // sensible policy, so a larger value is almost certainly a typo.
 const maxDays = 3650
 
@@ -30,6 +32,14 @@ type Config struct {
 	TagValue string
 	// RetentionDays sets each row's expires_at (DynamoDB TTL) after its run.
 	RetentionDays int
+	// UnusedDays is how long a secret may go unread before it counts as
+	// unused (Security Hub's SecretsManager.3 default is 90).
+	UnusedDays int
+	// StackName is the metrics' Stack dimension (STACK_NAME).
+	StackName string
+	// Region is the function's region (AWS_REGION): a secret whose
+	// PrimaryRegion differs is a replica.
+	Region string
 }
 
 // ConfigFromEnv reads the configuration from environment variables through
@@ -44,6 +54,8 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		TableName: get("TABLE_NAME"),
 		TagKey:    orDefault(get("TAG_KEY"), DefaultTagKey),
 		TagValue:  orDefault(get("TAG_VALUE"), DefaultTagValue),
+		StackName: orDefault(get("STACK_NAME"), DefaultStackName),
+		Region:    orDefault(get("AWS_REGION"), get("AWS_DEFAULT_REGION")),
 	}
 	var errs []error
 	if cfg.TableName == "" {
@@ -54,6 +66,9 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		errs = append(errs, err)
 	}
 	if cfg.RetentionDays, err = days("RETENTION_DAYS", get("RETENTION_DAYS"), DefaultRetentionDays); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.UnusedDays, err = days("UNUSED_DAYS", get("UNUSED_DAYS"), DefaultUnusedDays); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -25,6 +25,8 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 		TagKey:        "Managed",
 		TagValue:      "true",
 		RetentionDays: 400,
+		UnusedDays:    90,
+		StackName:     "rotation-audit",
 	}) // optional settings take their documented defaults
 }
 
@@ -36,10 +38,14 @@ func TestConfigFromEnvOverrides(t *testing.T) {
 		"TAG_KEY":        "Rotate",
 		"TAG_VALUE":      "yes",
 		"RETENTION_DAYS": "3650",
+		"UNUSED_DAYS":    "30",
+		"STACK_NAME":     "prod-audit",
+		"AWS_REGION":     "eu-west-1",
 		"MAX_AGE_UNUSED": "x",
 	}))
 	is.NoErr(err)
-	is.Equal(cfg, Config{TableName: "t", MaxAgeDays: 90, TagKey: "Rotate", TagValue: "yes", RetentionDays: 3650})
+	is.Equal(cfg, Config{TableName: "t", MaxAgeDays: 90, TagKey: "Rotate", TagValue: "yes", RetentionDays: 3650,
+		UnusedDays: 30, StackName: "prod-audit", Region: "eu-west-1"})
 }
 
 func TestConfigFromEnvEmptyMeansDefault(t *testing.T) {

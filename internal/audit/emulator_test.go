@@ -94,7 +94,7 @@ func TestCheckAgainstEmulator(t *testing.T) {
 	for _, r := range rows {
 		is.True(r.SecretName != "emu-ignored")
 		is.Equal(r.Status, audit.StatusOK)
-		is.Equal(r.Basis, audit.BasisLastChanged) // kumo, like AWS, has no LastRotatedDate before a rotation
+		is.Equal(r.Basis, audit.BasisCreated) // never rotated, just created: the value cannot be older than the secret
 		is.Equal(r.CheckedAt, res.CheckedAt)
 		_, err := time.Parse(time.RFC3339, r.CheckedAt)
 		is.NoErr(err)

@@ -10,63 +10,101 @@ import (
 
 // Record is one audit row: the verdict on one secret in one run. Its DynamoDB
 // key is (secret_name, run_id); it holds metadata only, never a secret value.
+// The README's "Audit row" table documents every attribute.
 type Record struct {
-	SecretName string `dynamodbav:"secret_name"`
-	RunID      string `dynamodbav:"run_id"`
-	Status     Status `dynamodbav:"status"`
-	Reason     Reason `dynamodbav:"reason"`
-	// CheckedAt is the run's start, RFC 3339 in UTC, the same on every row of a run.
-	CheckedAt string `dynamodbav:"checked_at"`
-	SecretARN string `dynamodbav:"secret_arn"`
-	AgeDays   int    `dynamodbav:"age_days"`
-	Basis     Basis  `dynamodbav:"basis"`
+	SecretName string `dynamodbav:"secret_name" json:"secret_name"`
+	RunID      string `dynamodbav:"run_id" json:"run_id"`
+	Status     Status `dynamodbav:"status" json:"status"`
+	Reason     Reason `dynamodbav:"reason" json:"reason"`
+	// CheckedAt is the instant the run judged at, RFC 3339 in UTC, the same
+	// on every row of a run.
+	CheckedAt string `dynamodbav:"checked_at" json:"checked_at"`
+	SecretARN string `dynamodbav:"secret_arn" json:"secret_arn"`
+	// AgeDays is absent for secrets not judged (owned by a service, replicas).
+	AgeDays *int  `dynamodbav:"age_days,omitempty" json:"age_days,omitempty"`
+	Basis   Basis `dynamodbav:"basis" json:"basis"`
 	// BasisDate is RFC 3339 in UTC, absent when Basis is "none".
-	BasisDate       string `dynamodbav:"basis_date,omitempty"`
-	RotationEnabled bool   `dynamodbav:"rotation_enabled"`
+	BasisDate       string `dynamodbav:"basis_date,omitempty" json:"basis_date,omitempty"`
+	RotationEnabled bool   `dynamodbav:"rotation_enabled" json:"rotation_enabled"`
 	// OwningService is set for secrets a service such as RDS rotates itself.
-	OwningService string `dynamodbav:"owning_service,omitempty"`
+	OwningService string `dynamodbav:"owning_service,omitempty" json:"owning_service,omitempty"`
+	// PrimaryRegion is set for replicated secrets.
+	PrimaryRegion string `dynamodbav:"primary_region,omitempty" json:"primary_region,omitempty"`
+	// MaxAgeDays is the threshold in force, so history stays readable when
+	// it changes.
+	MaxAgeDays           int    `dynamodbav:"max_age_days" json:"max_age_days"`
+	RotationIntervalDays int    `dynamodbav:"rotation_interval_days,omitempty" json:"rotation_interval_days,omitempty"`
+	NextRotationDate     string `dynamodbav:"next_rotation_date,omitempty" json:"next_rotation_date,omitempty"`
+	RotationOverdue      bool   `dynamodbav:"rotation_overdue" json:"rotation_overdue"`
+	LastAccessedDate     string `dynamodbav:"last_accessed_date,omitempty" json:"last_accessed_date,omitempty"`
+	Unused               bool   `dynamodbav:"unused" json:"unused"`
 	// ExpiresAt is the DynamoDB TTL attribute, in Unix seconds.
-	ExpiresAt int64 `dynamodbav:"expires_at"`
+	ExpiresAt int64 `dynamodbav:"expires_at" json:"expires_at"`
 }
+
+// Flagged reports whether the row needs rotation.
+func (r Record) Flagged() bool { return r.Status == StatusNeedsRotation }
 
 // run is what every row of one run shares.
 type run struct {
-	id         string
-	checkedAt  time.Time
-	maxAgeDays int
-	expiresAt  time.Time
+	id        string
+	checkedAt time.Time
+	policy    Policy
+	expiresAt time.Time
 }
 
-// newRecord classifies one listed secret for a run. A secret without a name
-// or ARN cannot be recorded, so that is an error naming whichever it has.
-func newRecord(s smtypes.SecretListEntry, r run) (Record, error) {
-	name, arn := aws.ToString(s.Name), aws.ToString(s.ARN)
+// identify returns a listed secret's name and ARN. A secret without either
+// cannot be recorded, so that is an error naming whichever it has.
+func identify(s smtypes.SecretListEntry) (name, arn string, err error) {
+	name, arn = aws.ToString(s.Name), aws.ToString(s.ARN)
 	switch {
 	case name == "" && arn == "":
-		return Record{}, errors.New("a listed secret has neither a name nor an ARN")
+		return "", "", errors.New("a listed secret has neither a name nor an ARN")
 	case name == "":
-		return Record{}, errors.New("secret " + arn + " has no name")
+		return "", "", errors.New("secret " + arn + " has no name")
 	case arn == "":
-		return Record{}, errors.New("secret " + name + " has no ARN")
+		return "", "", errors.New("secret " + name + " has no ARN")
 	}
-	v := Classify(s.LastRotatedDate, s.LastChangedDate, r.checkedAt, r.maxAgeDays)
+	return name, arn, nil
+}
+
+// newRecord is the row of one secret for a run, from its verdict.
+func newRecord(s smtypes.SecretListEntry, f Facts, v Verdict, r run) Record {
 	rec := Record{
-		SecretName:      name,
-		RunID:           r.id,
-		Status:          v.Status,
-		Reason:          v.Reason,
-		CheckedAt:       r.checkedAt.UTC().Format(time.RFC3339),
-		SecretARN:       arn,
-		AgeDays:         v.AgeDays,
-		Basis:           v.Basis,
-		RotationEnabled: aws.ToBool(s.RotationEnabled),
-		OwningService:   aws.ToString(s.OwningService),
-		ExpiresAt:       r.expiresAt.Unix(),
+		SecretName:           aws.ToString(s.Name),
+		RunID:                r.id,
+		Status:               v.Status,
+		Reason:               v.Reason,
+		CheckedAt:            r.checkedAt.UTC().Format(time.RFC3339),
+		SecretARN:            aws.ToString(s.ARN),
+		Basis:                v.Basis,
+		RotationEnabled:      f.RotationEnabled,
+		OwningService:        f.OwningService,
+		PrimaryRegion:        f.PrimaryRegion,
+		MaxAgeDays:           r.policy.MaxAgeDays,
+		RotationIntervalDays: f.RotationIntervalDays,
+		NextRotationDate:     formatDate(f.NextRotation),
+		RotationOverdue:      v.RotationOverdue,
+		LastAccessedDate:     formatDate(f.LastAccessed),
+		Unused:               v.Unused,
+		ExpiresAt:            r.expiresAt.Unix(),
+	}
+	if v.Judged {
+		age := v.AgeDays
+		rec.AgeDays = &age
 	}
 	if !v.BasisDate.IsZero() {
 		rec.BasisDate = v.BasisDate.UTC().Format(time.RFC3339)
 	}
-	return rec, nil
+	return rec
+}
+
+// formatDate is RFC 3339 in UTC, or empty for no date.
+func formatDate(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // RunIndex is the audit table's global secondary index keyed on run_id

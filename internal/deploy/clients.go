@@ -2,15 +2,19 @@ package deploy
 
 import (
 	"errors"
+	"net/http"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
@@ -31,6 +35,8 @@ type Clients struct {
 	Scheduler      *scheduler.Client
 	SQS            *sqs.Client
 	STS            *sts.Client
+	SNS            *sns.Client
+	CloudWatch     *cloudwatch.Client
 }
 
 // NewClients returns clients for a local endpoint (the embedded cloud,
@@ -51,13 +57,15 @@ func NewClients(endpoint, region string) *Clients {
 		Scheduler:      scheduler.NewFromConfig(cfg),
 		SQS:            sqs.NewFromConfig(cfg),
 		STS:            sts.NewFromConfig(cfg),
+		SNS:            sns.NewFromConfig(cfg),
+		CloudWatch:     cloudwatch.NewFromConfig(cfg),
 	}
 }
 
 // notFoundCodes are the error codes services use for "no such resource".
 var notFoundCodes = []string{
 	"ResourceNotFoundException", "NoSuchEntity", "QueueDoesNotExist",
-	"AWS.SimpleQueueService.NonExistentQueue", "NonExistentQueue",
+	"AWS.SimpleQueueService.NonExistentQueue", "NonExistentQueue", "NotFound", "ResourceNotFound",
 }
 
 // unsupportedCodes are the error codes an emulator uses for an API it lacks.
@@ -68,8 +76,18 @@ var unsupportedCodes = []string{
 // isNotFound reports whether err says the resource does not exist.
 func isNotFound(err error) bool { return hasCode(err, notFoundCodes) }
 
-// isUnsupported reports whether err says the endpoint lacks the API.
-func isUnsupported(err error) bool { return hasCode(err, unsupportedCodes) }
+// isUnsupported reports whether err says the endpoint lacks the API: an
+// "unknown operation" code, or a 404 that carries no AWS error at all (a
+// protocol the endpoint does not speak, such as the RPC v2 CBOR that
+// CloudWatch's SDK client uses, which moto does not).
+func isUnsupported(err error) bool {
+	if hasCode(err, unsupportedCodes) {
+		return true
+	}
+	var resp *awshttp.ResponseError
+	var api smithy.APIError
+	return errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusNotFound && !errors.As(err, &api)
+}
 
 func hasCode(err error, codes []string) bool {
 	var apiErr smithy.APIError

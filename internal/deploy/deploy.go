@@ -41,6 +41,9 @@ type Deployer struct {
 	Code func(ctx context.Context, arch string) ([]byte, error)
 	// Logs receives one line per resource and any notes.
 	Logs io.Writer
+	// Embedded says the endpoint is this tool's embedded cloud, so the
+	// deploy can say what it stores but does not run (alarms, email).
+	Embedded bool
 
 	// made is every resource this deployer created or updated, so that
 	// Teardown removes them even where the template no longer says their
@@ -53,8 +56,9 @@ type StackResult struct {
 	Name      string
 	Resources []StackResource
 	Outputs   map[string]string
-	// Created and Updated count resources made anew and updated in place.
-	Created, Updated int
+	// Created and Updated count resources made anew and updated in place;
+	// Skipped counts those the endpoint cannot make (each has a note).
+	Created, Updated, Skipped int
 }
 
 // StackResource is one resource of a stack, as the deployer saw it.
@@ -65,6 +69,7 @@ type StackResource struct {
 	Group     string // schedule group, for schedules
 	ARN       string // its Arn attribute, where it has one
 	Updated   bool   // it existed and was updated in place
+	Skipped   bool   // the endpoint cannot make it; a note says why
 	ref       string
 	attrs     map[string]string
 	notes     []string // what the endpoint could not do
@@ -102,9 +107,12 @@ func (d *Deployer) Deploy(ctx context.Context, t *cfn.Template) (*StackResult, e
 			return res, fmt.Errorf("deploy stack %s: resource %s (%s): %w (%s)", d.Stack, id, p.Template.Resources[id].Type, err, hint)
 		}
 		res.Resources = append(res.Resources, *r)
-		if r.Updated {
+		switch {
+		case r.Skipped:
+			res.Skipped++
+		case r.Updated:
 			res.Updated++
-		} else {
+		default:
 			res.Created++
 		}
 	}
@@ -273,7 +281,10 @@ func (d *Deployer) deployOne(ctx context.Context, p *cfn.Plan, id string) (*Stac
 	p.Created(id, r.ref, r.attrs)
 	r.ARN = r.attrs["Arn"]
 	verb := "created"
-	if r.Updated {
+	switch {
+	case r.Skipped:
+		verb = "skipped"
+	case r.Updated:
 		verb = "updated"
 	}
 	d.logf("  %-8s %-32s %-28s %s (%s)\n", verb, id, res.Type, r.Name, since(start))
@@ -392,6 +403,9 @@ func (d *Deployer) targets(p *cfn.Plan, res *TeardownResult) []StackResource {
 			sr := StackResource{LogicalID: id, Type: r.Type, Name: physicalName(d.Stack, id, k, key)}
 			if r.Type == "AWS::Scheduler::Schedule" {
 				sr.Group = cfn.String(key["GroupName"])
+			}
+			if k.refIsName {
+				p.Created(id, sr.Name, nil) // later names may refer to it
 			}
 			add(sr)
 		case made[id].Name == "":

@@ -46,6 +46,9 @@ type kind struct {
 	remove func(ctx context.Context, c *Clients, r StackResource) (bool, error)
 	// exists reports whether the resource is there.
 	exists func(ctx context.Context, c *Clients, r StackResource) (bool, error)
+	// refIsName says that Ref gives the physical name, so a teardown can
+	// resolve the references of others to this resource from its name.
+	refIsName bool
 }
 
 // nameRule is a service's rule for names: the property that holds one, its
@@ -78,7 +81,7 @@ var kinds = map[string]kind{
 			"LocalSecondaryIndexes", "ProvisionedThroughput", "TimeToLiveSpecification", "SSESpecification",
 			"PointInTimeRecoverySpecification", "Tags"},
 		attrs:  []string{"Arn", "StreamArn"},
-		deploy: deployTable, remove: removeTable, exists: tableExists,
+		deploy: deployTable, remove: removeTable, exists: tableExists, refIsName: true,
 	},
 	"AWS::SecretsManager::Secret": {
 		name:   nameRule{"Name", 512, regexp.MustCompile(`^[a-zA-Z0-9/_+=.@-]+$`), "letters, digits and /_+=.@-"},
@@ -98,21 +101,41 @@ var kinds = map[string]kind{
 		props: []string{"RoleName", "AssumeRolePolicyDocument", "Policies", "ManagedPolicyArns", "Path",
 			"Description", "MaxSessionDuration", "PermissionsBoundary", "Tags"},
 		attrs:  []string{"Arn", "RoleId"},
-		deploy: deployRole, remove: removeRole, exists: roleExists,
+		deploy: deployRole, remove: removeRole, exists: roleExists, refIsName: true,
 	},
 	"AWS::Lambda::Function": {
 		name: nameRule{"FunctionName", 64, regexp.MustCompile(`^[a-zA-Z0-9_-]+$`), "letters, digits, _ and -"},
 		props: []string{"FunctionName", "Code", "Handler", "Runtime", "Architectures", "MemorySize", "Timeout",
 			"Role", "Environment", "LoggingConfig", "Description", "Tags"},
 		attrs:  []string{"Arn"},
-		deploy: deployFunction, remove: removeFunction, exists: functionExists,
+		deploy: deployFunction, remove: removeFunction, exists: functionExists, refIsName: true,
+	},
+	// An event invoke config has no name of its own: it is its function's,
+	// and Ref names the function.
+	"AWS::Lambda::EventInvokeConfig": {
+		name:   nameRule{"FunctionName", 140, regexp.MustCompile(`^[a-zA-Z0-9_:-]+$`), "letters, digits, _ - and :"},
+		props:  []string{"FunctionName", "Qualifier", "MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"},
+		deploy: deployInvokeConfig, remove: removeInvokeConfig, exists: invokeConfigExists,
 	},
 	"AWS::Scheduler::Schedule": {
 		name: nameRule{"Name", 64, regexp.MustCompile(`^[0-9a-zA-Z_.-]+$`), "letters, digits and _.-"},
 		props: []string{"Name", "GroupName", "ScheduleExpression", "ScheduleExpressionTimezone",
 			"FlexibleTimeWindow", "Target", "State", "Description", "StartDate", "EndDate", "KmsKeyArn"},
 		attrs:  []string{"Arn"},
-		deploy: deploySchedule, remove: removeSchedule, exists: scheduleExists,
+		deploy: deploySchedule, remove: removeSchedule, exists: scheduleExists, refIsName: true,
+	},
+	"AWS::SNS::Topic": {
+		name:   nameRule{"TopicName", 256, regexp.MustCompile(`^[a-zA-Z0-9_-]+$`), "letters, digits, _ and -"},
+		props:  []string{"TopicName", "DisplayName", "Subscription", "KmsMasterKeyId", "Tags"},
+		attrs:  []string{"TopicArn", "TopicName"},
+		deploy: deployTopic, remove: removeTopic, exists: topicExists,
+	},
+	"AWS::CloudWatch::Alarm": {
+		name: nameRule{"AlarmName", 255, regexp.MustCompile(`^[^\x00-\x1f]+$`), "printable characters"},
+		props: append([]string{"AlarmName", "Dimensions", "AlarmActions", "OKActions", "InsufficientDataActions",
+			"Period", "EvaluationPeriods", "DatapointsToAlarm", "Threshold", "ActionsEnabled"}, alarmScalars...),
+		attrs:  []string{"Arn"},
+		deploy: deployAlarm, remove: removeAlarm, exists: alarmExists, refIsName: true,
 	},
 }
 
@@ -723,6 +746,41 @@ func removeFunction(ctx context.Context, c *Clients, r StackResource) (bool, err
 
 func functionExists(ctx context.Context, c *Clients, r StackResource) (bool, error) {
 	_, err := c.Lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: &r.Name})
+	return found(err)
+}
+
+// --- Lambda event invoke config ---
+
+func deployInvokeConfig(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error {
+	in := &lambda.PutFunctionEventInvokeConfigInput{FunctionName: &r.Name, Qualifier: optString(p["Qualifier"])}
+	if err := convert(p["DestinationConfig"], &in.DestinationConfig); err != nil {
+		return fmt.Errorf("property DestinationConfig: %w", err)
+	}
+	var err error
+	if in.MaximumRetryAttempts, err = int32Of(p["MaximumRetryAttempts"]); err != nil {
+		return fmt.Errorf("property MaximumRetryAttempts: %w", err)
+	}
+	if in.MaximumEventAgeInSeconds, err = int32Of(p["MaximumEventAgeInSeconds"]); err != nil {
+		return fmt.Errorf("property MaximumEventAgeInSeconds: %w", err)
+	}
+	if r.Updated, err = invokeConfigExists(ctx, d.Clients, *r); err != nil {
+		return err
+	}
+	if _, err := d.Clients.Lambda.PutFunctionEventInvokeConfig(ctx, in); err != nil {
+		return fmt.Errorf("put event invoke config: %w", err)
+	}
+	r.ref = r.Name
+	r.attrs = map[string]string{}
+	return nil
+}
+
+func removeInvokeConfig(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.Lambda.DeleteFunctionEventInvokeConfig(ctx, &lambda.DeleteFunctionEventInvokeConfigInput{FunctionName: &r.Name})
+	return gone(err)
+}
+
+func invokeConfigExists(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.Lambda.GetFunctionEventInvokeConfig(ctx, &lambda.GetFunctionEventInvokeConfigInput{FunctionName: &r.Name})
 	return found(err)
 }
 

@@ -89,6 +89,9 @@ type Cloud struct {
 	secrets   *localsecrets.Store
 	logs      *linewriter.Synced
 	schedules *scheduler.Client // straight to kumo, to read back stored schedules
+	functions *lambda.Client    // straight to kumo, to check a function exists
+
+	invokeConfigs invokeConfigs
 }
 
 // Start starts kumo in-process, the front on opts.Addr, the function runner
@@ -126,6 +129,7 @@ func Start(opts Options) (*Cloud, error) {
 		logs:      logs,
 		secrets:   localsecrets.New(clock.Now, opts.Region, account),
 		schedules: scheduler.NewFromConfig(clientConfig(k.URL, opts.Region)),
+		functions: lambda.NewFromConfig(clientConfig(k.URL, opts.Region)),
 	}
 	c.runner, err = funcrunner.New(funcrunner.Options{RuntimeAPI: backend.Host, Endpoint: c.URL, Region: opts.Region, Logs: logs})
 	if err != nil {
@@ -134,9 +138,8 @@ func Start(opts Options) (*Cloud, error) {
 		return nil, err
 	}
 	front := clientConfig(c.URL, opts.Region)
-	c.scheduler = schedule.New(schedule.Options{
-		Clock: clock, Lambda: lambda.NewFromConfig(front), SQS: sqs.NewFromConfig(front), Logs: logs,
-	})
+	invoker := asyncInvoker{lambda: lambda.NewFromConfig(front), sqs: sqs.NewFromConfig(front), configs: &c.invokeConfigs, clock: clock, logs: logs}
+	c.scheduler = schedule.New(schedule.Options{Clock: clock, Lambda: invoker, SQS: sqs.NewFromConfig(front), Logs: logs})
 	c.proxy = httputil.NewSingleHostReverseProxy(backend)
 	c.proxy.Transport = startupRetry{next: http.DefaultTransport, runner: c.runner}
 	c.proxy.ModifyResponse = c.observe
@@ -206,6 +209,10 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case strings.HasPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager."):
 		c.secrets.ServeHTTP(w, r)
+		return
+	case invokeConfigPath.MatchString(r.URL.Path):
+		name, _ := url.PathUnescape(invokeConfigPath.FindStringSubmatch(r.URL.Path)[1])
+		c.serveInvokeConfig(w, r, name)
 		return
 	}
 	if watched(r) != nil {
@@ -328,6 +335,7 @@ func (c *Cloud) observe(resp *http.Response) error {
 		c.armSchedule(req.Context(), w.schedule, body.GroupName)
 	case w.remove:
 		c.runner.Remove(w.function)
+		c.invokeConfigs.remove(w.function)
 	default:
 		body, err := readBody(resp)
 		if err != nil {

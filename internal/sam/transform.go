@@ -26,7 +26,12 @@ var functionProperties = map[string]bool{
 	"FunctionName": true, "Description": true, "CodeUri": true, "Handler": true, "Runtime": true,
 	"Architectures": true, "MemorySize": true, "Timeout": true, "LoggingConfig": true,
 	"Environment": true, "Policies": true, "Events": true, "Role": true, "Tags": true,
+	"EventInvokeConfig": true,
 }
+
+// destinationActions are the permissions SAM grants a function's role for
+// each type of EventInvokeConfig destination it supports here.
+var destinationActions = map[string]string{"SQS": "sqs:SendMessage", "SNS": "sns:publish"}
 
 // scheduleV2Properties are the ScheduleV2 event properties SAM accepts.
 var scheduleV2Properties = map[string]bool{
@@ -114,11 +119,20 @@ func transformFunction(id string, r cfn.Resource) (map[string]cfn.Resource, erro
 			fn[key] = v
 		}
 	}
+	var destinationPolicies []any
+	if eic, ok := p["EventInvokeConfig"]; ok {
+		config, policies, err := eventInvokeConfig(id, eic)
+		if err != nil {
+			return nil, err
+		}
+		out[id+"EventInvokeConfig"] = cfn.Resource{Type: "AWS::Lambda::EventInvokeConfig", Condition: r.Condition, Properties: config}
+		destinationPolicies = policies
+	}
 	if role, ok := p["Role"]; ok {
 		fn["Role"] = role
 	} else {
 		roleID := id + "Role"
-		role, err := functionRole(id, p["Policies"], tags)
+		role, err := functionRole(id, p["Policies"], tags, destinationPolicies)
 		if err != nil {
 			return nil, err
 		}
@@ -145,10 +159,11 @@ func transformFunction(id string, r cfn.Resource) (map[string]cfn.Resource, erro
 	return out, nil
 }
 
-// functionRole builds the execution role SAM gives a function without Role.
-func functionRole(id string, policies any, tags []any) (map[string]any, error) {
+// functionRole builds the execution role SAM gives a function without Role:
+// the destinations' policies first, then the function's own, as SAM orders them.
+func functionRole(id string, policies any, tags, destinationPolicies []any) (map[string]any, error) {
 	managed := []any{basicExecutionRoleARN}
-	var inline []any
+	inline := destinationPolicies
 	list, ok := policies.([]any)
 	if policies != nil && !ok {
 		list = []any{policies}
@@ -180,6 +195,55 @@ func functionRole(id string, policies any, tags []any) (map[string]any, error) {
 		role["Policies"] = inline
 	}
 	return role, nil
+}
+
+// eventInvokeConfig expands a function's EventInvokeConfig into the
+// properties of an AWS::Lambda::EventInvokeConfig on $LATEST and the
+// policies that let the function's role reach its destinations, as SAM's
+// translator does (samtranslator/model/sam_resources.py,
+// _validate_and_inject_resource for EventInvokeConfig).
+func eventInvokeConfig(fnID string, v any) (map[string]any, []any, error) {
+	eic, ok := v.(map[string]any)
+	if !ok {
+		return nil, nil, fmt.Errorf("resource %s: EventInvokeConfig must be a mapping", fnID)
+	}
+	config := map[string]any{"FunctionName": map[string]any{"Ref": fnID}, "Qualifier": "$LATEST"}
+	for _, key := range cfn.SortedKeys(eic) {
+		switch key {
+		case "MaximumRetryAttempts", "MaximumEventAgeInSeconds":
+			config[key] = eic[key]
+		case "DestinationConfig":
+		default:
+			return nil, nil, fmt.Errorf("resource %s: EventInvokeConfig property %s is not supported locally", fnID, key)
+		}
+	}
+	dests, _ := eic["DestinationConfig"].(map[string]any)
+	if dests == nil {
+		return config, nil, nil
+	}
+	var policies []any
+	out := map[string]any{}
+	for _, when := range []string{"OnSuccess", "OnFailure"} {
+		d, ok := dests[when].(map[string]any)
+		if !ok {
+			continue
+		}
+		typ := cfn.String(d["Type"])
+		action, ok := destinationActions[typ]
+		if !ok {
+			return nil, nil, fmt.Errorf("resource %s: EventInvokeConfig %s destination of type %q is not supported locally (SQS or SNS)", fnID, when, typ)
+		}
+		if d["Destination"] == nil {
+			return nil, nil, fmt.Errorf("resource %s: EventInvokeConfig %s needs a Destination", fnID, when)
+		}
+		out[when] = map[string]any{"Destination": d["Destination"]}
+		policies = append(policies, map[string]any{
+			"PolicyName":     fnID + "EventInvokeConfig" + when + typ + "Policy",
+			"PolicyDocument": statement(action, d["Destination"]),
+		})
+	}
+	config["DestinationConfig"] = out
+	return config, policies, nil
 }
 
 // transformScheduleV2 expands one ScheduleV2 event into a schedule, its role

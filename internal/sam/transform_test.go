@@ -124,15 +124,20 @@ func TestTransformRepoTemplateGeneratesSAMLogicalIDs(t *testing.T) {
 		types[id] = r.Type
 	}
 	is.Equal(types, map[string]string{
-		"RotationCheckFunction":           "AWS::Lambda::Function",
-		"RotationCheckFunctionRole":       "AWS::IAM::Role",
-		"RotationCheckFunctionHourly":     "AWS::Scheduler::Schedule",
-		"RotationCheckFunctionHourlyRole": "AWS::IAM::Role",
-		"DeadLetterQueue":                 "AWS::SQS::Queue",
-		"AuditTable":                      "AWS::DynamoDB::Table",
-		"FreshSecret":                     "AWS::SecretsManager::Secret",
-		"StaleSecret":                     "AWS::SecretsManager::Secret",
-		"IgnoredSecret":                   "AWS::SecretsManager::Secret",
+		"RotationCheckFunction":                  "AWS::Lambda::Function",
+		"RotationCheckFunctionRole":              "AWS::IAM::Role",
+		"RotationCheckFunctionHourly":            "AWS::Scheduler::Schedule",
+		"RotationCheckFunctionHourlyRole":        "AWS::IAM::Role",
+		"DeadLetterQueue":                        "AWS::SQS::Queue",
+		"AuditTable":                             "AWS::DynamoDB::Table",
+		"FreshSecret":                            "AWS::SecretsManager::Secret",
+		"StaleSecret":                            "AWS::SecretsManager::Secret",
+		"IgnoredSecret":                          "AWS::SecretsManager::Secret",
+		"AlarmTopic":                             "AWS::SNS::Topic",
+		"FlaggedAlarm":                           "AWS::CloudWatch::Alarm",
+		"NoRunAlarm":                             "AWS::CloudWatch::Alarm",
+		"DeadLetterAlarm":                        "AWS::CloudWatch::Alarm",
+		"RotationCheckFunctionEventInvokeConfig": "AWS::Lambda::EventInvokeConfig",
 	}) // exactly the logical IDs SAM generates, plus the template's own resources
 	is.Equal(out.Transforms, nil)                                                                        // the transform is applied
 	is.Equal(out.Parameters, tmpl.Parameters)                                                            // parameters carry over
@@ -197,34 +202,31 @@ func TestTransformRepoTemplateFunction(t *testing.T) {
 	is.Equal(out.Resources["RotationCheckFunctionRole"].Properties, map[string]any{
 		"AssumeRolePolicyDocument": specTrust("lambda.amazonaws.com"),
 		"ManagedPolicyArns":        []any{"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"},
-		"Policies": []any{map[string]any{
-			"PolicyName":     "RotationCheckFunctionRolePolicy0",
-			"PolicyDocument": tmpl.Resources["RotationCheckFunction"].Properties["Policies"].([]any)[0], // the template's statements, as written
-		}},
+		"Policies": []any{
+			specPolicy("RotationCheckFunctionEventInvokeConfigOnFailureSQSPolicy", "sqs:SendMessage", specGetAtt("DeadLetterQueue", "Arn")), // to send failed runs to the queue
+			map[string]any{
+				"PolicyName":     "RotationCheckFunctionRolePolicy0",
+				"PolicyDocument": tmpl.Resources["RotationCheckFunction"].Properties["Policies"].([]any)[0], // the template's statements, as written
+			},
+		},
 		"Tags": []any{specSAMTag},
 	}) // the execution role: Lambda's trust, basic logging, the template's statements inline
 
 	fn := out.Resources["RotationCheckFunction"].Properties
+	src := tmpl.Resources["RotationCheckFunction"].Properties
 	is.Equal(fn, map[string]any{
-		"FunctionName":  map[string]any{"Fn::Sub": "${AWS::StackName}-check"},
-		"Description":   "Classifies Managed=true secrets by rotation age and writes audit rows.",
+		"FunctionName":  src["FunctionName"],
+		"Description":   src["Description"],
 		"Code":          map[string]any{"CodeUri": "."},
 		"Handler":       "bootstrap",
 		"Runtime":       "provided.al2023",
 		"Architectures": []any{"arm64"},
-		"MemorySize":    int64(128),
-		"Timeout":       int64(60),
+		"MemorySize":    src["MemorySize"],
+		"Timeout":       src["Timeout"],
 		"LoggingConfig": map[string]any{"LogFormat": "JSON"},
-		"Environment": map[string]any{"Variables": map[string]any{
-			"TABLE_NAME":       map[string]any{"Ref": "AuditTable"},
-			"MAX_AGE_DAYS":     map[string]any{"Ref": "MaxAgeDays"},
-			"TAG_KEY":          "Managed",
-			"TAG_VALUE":        "true",
-			"RETENTION_DAYS":   map[string]any{"Ref": "RetentionDays"},
-			"AWS_ENDPOINT_URL": "",
-		}},
-		"Role": specGetAtt("RotationCheckFunctionRole", "Arn"),
-		"Tags": []any{specSAMTag},
+		"Environment":   src["Environment"],
+		"Role":          specGetAtt("RotationCheckFunctionRole", "Arn"),
+		"Tags":          []any{specSAMTag},
 	}) // the function keeps its settings, runs as the generated role, and its code stays a local CodeUri
 }
 
@@ -527,10 +529,36 @@ func samCompare(t *testing.T, path string, ids []string) {
 	}
 }
 
+func TestTransformEventInvokeConfig(t *testing.T) {
+	is := is.New(t)
+	out := specTransform(t, specFunction(`      EventInvokeConfig:
+        MaximumRetryAttempts: 1
+        DestinationConfig:
+          OnSuccess: {Type: SNS, Destination: arn:aws:sns:us-east-1:1:ok}
+          OnFailure: {Type: SQS, Destination: arn:aws:sqs:us-east-1:1:dlq}
+`))
+	is.Equal(out.Resources["FnEventInvokeConfig"], cfn.Resource{Type: "AWS::Lambda::EventInvokeConfig", Properties: map[string]any{
+		"FunctionName": map[string]any{"Ref": "Fn"}, "Qualifier": "$LATEST", "MaximumRetryAttempts": int64(1),
+		"DestinationConfig": map[string]any{
+			"OnSuccess": map[string]any{"Destination": "arn:aws:sns:us-east-1:1:ok"},
+			"OnFailure": map[string]any{"Destination": "arn:aws:sqs:us-east-1:1:dlq"},
+		},
+	}}) // on $LATEST, the destinations without their Type
+	is.Equal(out.Resources["FnRole"].Properties["Policies"], []any{
+		specPolicy("FnEventInvokeConfigOnSuccessSNSPolicy", "sns:publish", "arn:aws:sns:us-east-1:1:ok"),
+		specPolicy("FnEventInvokeConfigOnFailureSQSPolicy", "sqs:SendMessage", "arn:aws:sqs:us-east-1:1:dlq"),
+	}) // the role may reach both destinations, success first, as SAM orders them
+
+	_, err := Transform(specParse(t, specFunction("      EventInvokeConfig:\n        DestinationConfig:\n          OnFailure: {Type: Lambda, Destination: x}\n")))
+	specErrorNames(t, err, "Fn", "OnFailure", `"Lambda"`, "SQS or SNS")
+	_, err = Transform(specParse(t, specFunction("      EventInvokeConfig:\n        Qualifier: live\n")))
+	specErrorNames(t, err, "Fn", "Qualifier")
+}
+
 func TestTransformMatchesSAMOnRepoTemplate(t *testing.T) {
 	samCompare(t, repoTemplatePath, []string{
 		"RotationCheckFunctionHourly", "RotationCheckFunctionHourlyRole",
-		"RotationCheckFunctionRole", "RotationCheckFunction",
+		"RotationCheckFunctionRole", "RotationCheckFunction", "RotationCheckFunctionEventInvokeConfig",
 	})
 }
 

@@ -92,15 +92,26 @@ type Invocation struct {
 	Result        audit.Result
 }
 
+// ScheduledTimeAt is the scheduled time of a fire at now: the first whole
+// second at or after it, since the scheduler's times have no fractions and
+// a fire is never judged before the moment it was asked for.
+func ScheduledTimeAt(now time.Time) time.Time {
+	t := now.UTC().Truncate(time.Second)
+	if t.Before(now) {
+		t = t.Add(time.Second)
+	}
+	return t
+}
+
 // InvokeAsScheduler invokes the schedule's target the way EventBridge
 // Scheduler does, with the schedule's Input and its context attributes
-// filled in for a fire at now, but synchronously, so the result can be read
-// (scenario B).
+// filled in for a fire at now (ScheduledTimeAt), but synchronously, so the
+// result can be read (scenario B).
 func InvokeAsScheduler(ctx context.Context, c Invoker, sched *scheduler.GetScheduleOutput, now time.Time) (*Invocation, error) {
 	if sched.Target == nil || sched.Target.Arn == nil {
 		return nil, errors.New("the schedule has no target")
 	}
-	inv := &Invocation{ScheduledTime: now.UTC().Truncate(time.Second)}
+	inv := &Invocation{ScheduledTime: ScheduledTimeAt(now)}
 	input := aws.ToString(sched.Target.Input)
 	if input == "" {
 		input = "{}"

@@ -1,0 +1,38 @@
+package audit
+
+import "time"
+
+// MetricsNamespace is the CloudWatch namespace of the run's metrics.
+const MetricsNamespace = "RotationAudit"
+
+// metrics returns the attributes that make a run's log line a CloudWatch
+// Embedded Metric Format record: CloudWatch Logs turns it into the metrics
+// Checked, Flagged, Unaudited, DurationMs and RunsCompleted, dimension
+// Stack, without an API call. RunsCompleted is 0 for a failed run, so an
+// alarm on its sum sees both failed and missing runs.
+func metrics(stack string, res Result, completed bool, at time.Time) []any {
+	done := 0
+	if completed {
+		done = 1
+	}
+	type metric struct {
+		Name string
+		Unit string
+	}
+	return []any{
+		"_aws", map[string]any{
+			"Timestamp": at.UnixMilli(),
+			"CloudWatchMetrics": []map[string]any{{
+				"Namespace":  MetricsNamespace,
+				"Dimensions": [][]string{{"Stack"}},
+				"Metrics": []metric{
+					{"Checked", "Count"}, {"Flagged", "Count"}, {"Unaudited", "Count"},
+					{"DurationMs", "Milliseconds"}, {"RunsCompleted", "Count"},
+				},
+			}},
+		},
+		"Stack", stack,
+		"Checked", res.Checked, "Flagged", res.Flagged, "Unaudited", res.Unaudited,
+		"DurationMs", res.DurationMS, "RunsCompleted", done,
+	}
+}

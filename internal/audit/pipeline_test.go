@@ -1,0 +1,278 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
+	"github.com/matryer/is"
+)
+
+// versions answers ListSecretVersionIds with an AWSCURRENT version created
+// currentAgo[name] before testNow, counting the calls per secret.
+type versions struct {
+	currentAgo map[string]time.Duration
+	mu         sync.Mutex
+	calls      map[string]int
+}
+
+func (v *versions) list(_ context.Context, in *secretsmanager.ListSecretVersionIdsInput) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+	arn := aws.ToString(in.SecretId)
+	name := strings.TrimSuffix(arn[strings.LastIndex(arn, ":")+1:], "-AbCdEf")
+	v.mu.Lock()
+	if v.calls == nil {
+		v.calls = map[string]int{}
+	}
+	v.calls[name]++
+	v.mu.Unlock()
+	ago, ok := v.currentAgo[name]
+	if !ok {
+		return nil, fmt.Errorf("no versions for %s", name)
+	}
+	return &secretsmanager.ListSecretVersionIdsOutput{Versions: []smtypes.SecretVersionsListEntry{
+		{VersionId: aws.String("old"), VersionStages: []string{"AWSPREVIOUS"}, CreatedDate: aws.Time(testNow.Add(-ago - 90*day))},
+		{VersionId: aws.String("cur"), VersionStages: []string{"AWSCURRENT"}, CreatedDate: aws.Time(testNow.Add(-ago))},
+	}}, nil
+}
+
+// mixed is a population of four kinds of secret, n of each: rotated,
+// created recently, old and unchanged, and old but changed recently (a tag
+// edit) whose current value is 40 days old for even i and a day old for odd.
+func mixed(n int) ([]smtypes.SecretListEntry, *versions) {
+	var out []smtypes.SecretListEntry
+	v := &versions{currentAgo: map[string]time.Duration{}}
+	for i := range n {
+		rotated := secret(fmt.Sprintf("rotated-%03d", i), 300*day, "Managed", "true")
+		rotated.LastRotatedDate = aws.Time(testNow.Add(-5 * day))
+		edited := secret(fmt.Sprintf("edited-%03d", i), 300*day, "Managed", "true")
+		edited.LastChangedDate = aws.Time(testNow.Add(-time.Hour))
+		v.currentAgo[aws.ToString(edited.Name)] = map[bool]time.Duration{true: 40 * day, false: day}[i%2 == 0]
+		out = append(out, rotated, secret(fmt.Sprintf("new-%03d", i), 3*day, "Managed", "true"),
+			secret(fmt.Sprintf("old-%03d", i), 200*day, "Managed", "true"), edited)
+	}
+	return out, v
+}
+
+// Only the secrets whose value's age the list cannot settle are looked
+// up, once each: the old ones changed recently.
+func TestRunLooksUpOnlyTheAmbiguous(t *testing.T) {
+	is := is.New(t)
+	population, v := mixed(25)
+	secrets := paged(population, nil)
+	secrets.ListSecretVersionIdsFn = v.list
+	var rec recorder
+	res, err := newTestChecker(secrets, rec.table(), nil).Run(context.Background(), Event{})
+	is.NoErr(err)
+	is.Equal(res.Checked, 100)
+	is.Equal(res.LookedUp, 25)
+	is.Equal(len(v.calls), 25) // exactly the edited secrets...
+	for name, n := range v.calls {
+		is.True(strings.HasPrefix(name, "edited-")) // ...and nothing else
+		is.Equal(n, 1)                              // once each
+	}
+	flagged := map[Basis]int{}
+	for _, r := range rec.records(t) {
+		if r.Flagged() {
+			flagged[r.Basis]++
+		}
+		if strings.HasPrefix(r.SecretName, "edited-") {
+			is.Equal(r.Basis, BasisCurrentVersion) // judged by the value, not the tag edit
+		}
+	}
+	is.Equal(flagged, map[Basis]int{BasisLastChanged: 25, BasisCurrentVersion: 13}) // the old, and the edited with an old value
+	is.Equal(res.Flagged, 38)
+}
+
+func throttle() error {
+	return &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}
+}
+
+// A throttled lookup is retried with backoff; one that keeps failing leaves
+// its secret unaudited, named in the error, and the others are written.
+func TestRunLookupThrottlingAndFailure(t *testing.T) {
+	is := is.New(t)
+	population, v := mixed(2)
+	var throttled atomic.Int32
+	secrets := paged(population, nil)
+	secrets.ListSecretVersionIdsFn = func(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+		switch {
+		case strings.Contains(aws.ToString(in.SecretId), "edited-000") && throttled.Add(1) <= 2:
+			return nil, throttle() // twice, then through
+		case strings.Contains(aws.ToString(in.SecretId), "edited-001"):
+			return nil, &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not allowed"}
+		}
+		return v.list(ctx, in)
+	}
+	var rec recorder
+	c := newTestChecker(secrets, rec.table(), nil)
+	var delays atomic.Int32
+	c.Backoff = retryCounter(&delays)
+	res, err := c.Run(context.Background(), Event{})
+	is.True(err != nil)                                                         // an unaudited secret is loud
+	is.True(strings.Contains(err.Error(), "1 listed secrets were not audited")) // counted
+	is.True(strings.Contains(err.Error(), "secret edited-001: list secret versions: api error AccessDeniedException"))
+	is.Equal(res.Unaudited, 1)
+	is.Equal(res.Written, 7)          // every other secret is recorded
+	is.Equal(delays.Load(), int32(2)) // a backoff before each retry of the throttled lookup
+	for _, r := range rec.records(t) {
+		is.True(r.SecretName != "edited-001")
+	}
+}
+
+// Under concurrency every row is written exactly once: 2,000 secrets, a
+// quarter looked up with random throttling, and random batches only partly
+// processed.
+func TestRunConcurrentGuarantees(t *testing.T) {
+	is := is.New(t)
+	population, v := mixed(500)
+	secrets := paged(population, nil)
+	var tmu sync.Mutex
+	throttles := map[string]int{}
+	secrets.ListSecretVersionIdsFn = func(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+		tmu.Lock()
+		throttled := throttles[aws.ToString(in.SecretId)] < 2 && rand.N(3) == 0 // at random, at most twice per secret
+		if throttled {
+			throttles[aws.ToString(in.SecretId)]++
+		}
+		tmu.Unlock()
+		if throttled {
+			return nil, throttle()
+		}
+		return v.list(ctx, in)
+	}
+	var mu sync.Mutex
+	written := map[string]int{}
+	dropped := map[string]int{}
+	table := &fakeTable{BatchWriteItemFn: func(_ context.Context, in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		var unprocessed []dbtypes.WriteRequest
+		for _, w := range in.RequestItems["audit"] {
+			name := w.PutRequest.Item["secret_name"].(*dbtypes.AttributeValueMemberS).Value
+			if dropped[name] < 3 && rand.N(4) == 0 { // at random, at most three times a row, it is left unprocessed
+				dropped[name]++
+				unprocessed = append(unprocessed, w)
+				continue
+			}
+			written[name]++
+		}
+		return &dynamodb.BatchWriteItemOutput{UnprocessedItems: map[string][]dbtypes.WriteRequest{"audit": unprocessed}}, nil
+	}}
+	c := newTestChecker(secrets, table, nil)
+	res, err := c.Run(context.Background(), Event{})
+	is.NoErr(err)
+	is.Equal(res.Checked, 2000)
+	is.Equal(res.Written, 2000)
+	is.True(len(dropped) > 0)    // some rows did come back unprocessed
+	is.Equal(len(written), 2000) // every secret...
+	for name, n := range written {
+		if n != 1 {
+			t.Errorf("%s written %d times", name, n) // ...exactly once
+		}
+	}
+}
+
+// A writer that fails mid-run stops the run; the error says so and the
+// written count is exactly what went through.
+func TestRunWriterErrorMidRun(t *testing.T) {
+	is := is.New(t)
+	var calls atomic.Int32
+	var through atomic.Int32
+	table := &fakeTable{BatchWriteItemFn: func(_ context.Context, in *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+		if calls.Add(1) == 7 {
+			return nil, errors.New("InternalServerError: try again")
+		}
+		through.Add(int32(len(in.RequestItems["audit"])))
+		return &dynamodb.BatchWriteItemOutput{}, nil
+	}}
+	res, err := newTestChecker(paged(managed(1000), nil), table, nil).Run(context.Background(), Event{})
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "write audit batch: InternalServerError"))
+	is.Equal(res.Written, int(through.Load()))                                          // exact
+	is.True(strings.Contains(err.Error(), fmt.Sprintf("%d rows written", res.Written))) // and reported
+	is.True(res.Written < 1000)                                                         // it stopped
+}
+
+// The run's log line is a CloudWatch Embedded Metric Format record: the
+// metrics it declares are at its root, as numbers, with the dimension.
+func TestRunLogLineIsEMF(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failed=%v", fail), func(t *testing.T) {
+			is := is.New(t)
+			var logs strings.Builder
+			table := (&recorder{}).table()
+			if fail {
+				table = &fakeTable{BatchWriteItemFn: func(context.Context, *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+					return nil, errors.New("AccessDeniedException")
+				}}
+			}
+			c := newTestChecker(paged(managed(3), nil), table, &logs)
+			_, err := c.Run(context.Background(), Event{})
+			is.Equal(err != nil, fail)
+			var line map[string]any
+			is.NoErr(json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &line)) // one JSON line
+			checkEMF(t, line)
+			is.Equal(line["Stack"], "rotcheck")
+			is.Equal(line["RunsCompleted"], map[bool]float64{false: 1, true: 0}[fail]) // a failed run completes nothing
+			is.Equal(line["Checked"], 3.0)
+		})
+	}
+}
+
+// checkEMF validates a log record against the Embedded Metric Format
+// specification's required keys.
+func checkEMF(t *testing.T, line map[string]any) {
+	t.Helper()
+	is := is.New(t)
+	meta, ok := line["_aws"].(map[string]any)
+	is.True(ok) // _aws is an object at the root
+	ts, ok := meta["Timestamp"].(float64)
+	is.True(ok && ts > 1e12) // milliseconds since the epoch
+	directives, ok := meta["CloudWatchMetrics"].([]any)
+	is.True(ok && len(directives) > 0)
+	for _, d := range directives {
+		d := d.(map[string]any)
+		ns, _ := d["Namespace"].(string)
+		is.True(ns != "")
+		for _, set := range d["Dimensions"].([]any) {
+			for _, dim := range set.([]any) {
+				_, ok := line[dim.(string)].(string)
+				is.True(ok) // every dimension is a string member of the root
+			}
+		}
+		metrics := d["Metrics"].([]any)
+		is.True(len(metrics) > 0 && len(metrics) <= 100)
+		for _, m := range metrics {
+			name := m.(map[string]any)["Name"].(string)
+			_, ok := line[name].(float64)
+			is.True(ok) // every metric is a number at the root
+		}
+	}
+}
+
+// retryCounter is a backoff that waits nothing and counts.
+type retryCounterFunc func(int, error) (time.Duration, error)
+
+func (f retryCounterFunc) BackoffDelay(attempt int, err error) (time.Duration, error) {
+	return f(attempt, err)
+}
+
+func retryCounter(n *atomic.Int32) retryCounterFunc {
+	return func(int, error) (time.Duration, error) {
+		n.Add(1)
+		return 0, nil
+	}
+}
