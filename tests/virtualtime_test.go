@@ -182,3 +182,23 @@ func TestCronScheduleInItsTimeZone(t *testing.T) {
 		"2026-11-02T14:00:00Z", "2026-11-03T14:00:00Z", "2026-11-04T14:00:00Z", // 09:00 EST, none on the weekend
 	})
 }
+
+// Scenario D: a month after the deploy, with the fresh secret rotated and
+// a tag edited on the stale one, the stale one's 31-day-old value is found
+// by its version's own date, not hidden by the edit.
+func TestScenarioD_AgeOfTheValue(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	cloud, c, s := cloudOf(t, "vage", time.Time{}, nil)
+	_, err := localcloud.MoveClock(ctx, cloud.URL, localcloud.ClockMove{Advance: "31d", SkipFires: true})
+	is.NoErr(err)
+	is.NoErr(scenario.EditAfterAMonth(ctx, c.SecretsManager, s))
+	sched, err := scenario.ScheduleConfig(ctx, c.Scheduler, s)
+	is.NoErr(err)
+	inv, err := scenario.InvokeAsScheduler(ctx, c.Lambda, sched, cloud.Scheduler().Clock().Now())
+	is.NoErr(err)
+	is.Equal(inv.Result.LookedUp, 1) // only the stale secret needed its version's date
+	rows, err := scenario.RunRows(ctx, c.DynamoDB, s, inv.Result.RunID)
+	is.NoErr(err)
+	is.Equal(scenario.CheckValueAge(s, inv, rows), []string(nil)) // checked 2, flagged 1, current_version 31, last_rotated 0
+}

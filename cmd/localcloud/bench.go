@@ -67,6 +67,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		{"A", func(p phases) time.Duration { return p.a }},
 		{"B", func(p phases) time.Duration { return p.b }},
 		{"C", func(p phases) time.Duration { return p.c }},
+		{"D", func(p phases) time.Duration { return p.d }},
 		{"teardown", func(p phases) time.Duration { return p.teardown }},
 		{"total", phases.total},
 		{"cold start", func(p phases) time.Duration { return p.cold }},

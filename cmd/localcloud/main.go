@@ -29,7 +29,8 @@ Usage: localcloud <command> [flags]
 Commands:
   run       the whole cycle on the embedded cloud: start, deploy template.yaml,
             scenarios A (schedule), B (invoke as the scheduler), C (audit rows),
-            teardown, with the time each phase took               (make local)
+            D (a month later: the age of the value), teardown, with the time
+            each phase took                                       (make local)
   up        serve the embedded cloud with the stack deployed and the scheduler
             clock running, until Ctrl-C; then tear down            (make local-up)
   serve     serve the embedded cloud alone (like "localemu start")

@@ -133,6 +133,7 @@ func TestRunCycleWithoutTestSecrets(t *testing.T) {
 		"no test secrets (SeedTestSecrets=false), so B expects checked 0",
 		"PASS  checked 0, fresh run_id run-",
 		"PASS  no rows: the stack has no managed secrets",
+		"D  skipped: it needs the test secrets",
 		"11 resources deleted; clean: nothing left behind",
 	} {
 		if !strings.Contains(out, want) {
@@ -162,6 +163,7 @@ func TestRunCycle(t *testing.T) {
 		"PASS  enabled, rate(1 hour), targets clitest-check",
 		"PASS  checked 2, fresh run_id run-",
 		"PASS  exactly 2 new rows, none for clitest-ignored",
+		"PASS  checked 2, flagged 1: a tag edit does not hide a 31-day-old value",
 		"14 resources deleted; clean: nothing left behind",
 		"[clitest-check] ", // the function's own log line
 		"total ",

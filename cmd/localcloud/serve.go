@@ -226,6 +226,7 @@ func cmdClock(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	endpoint := fs.String("endpoint", envOr("ENDPOINT", "http://localhost:4566"), "a running embedded cloud (make local-up or make serve) (env ENDPOINT)")
 	advance := fs.String("advance", "", "move the clock forward by this much: 31d, 1d12h, 744h")
 	to := fs.String("to", "", "move the clock forward to this time: RFC 3339 or a date such as 2027-02-28")
+	skip := fs.Bool("skip-fires", false, "move the clock without firing the schedules in between")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: localcloud clock [-advance 31d | -to TIME] [-endpoint URL]
 
@@ -241,7 +242,7 @@ have all run. The clock never moves back, and one move fires at most 50000 times
 	if *advance != "" && *to != "" {
 		return fmt.Errorf("give -advance or -to, not both: %w", errUsage)
 	}
-	move := localcloud.ClockMove{Advance: *advance, To: *to}
+	move := localcloud.ClockMove{Advance: *advance, To: *to, SkipFires: *skip}
 	if move.Advance != "" {
 		if _, err := schedule.ParseDuration(move.Advance); err != nil {
 			return fmt.Errorf("-advance: %w: %w", err, errUsage)
@@ -252,7 +253,7 @@ have all run. The clock never moves back, and one move fires at most 50000 times
 			return fmt.Errorf("-to: %w: %w", err, errUsage)
 		}
 	}
-	if move != (localcloud.ClockMove{}) {
+	if move.Advance != "" || move.To != "" {
 		fmt.Fprintf(stdout, "moving the cloud clock at %s forward; every schedule fires on the way...\n", *endpoint)
 		moved, err := localcloud.MoveClock(ctx, *endpoint, move)
 		if err != nil {

@@ -276,3 +276,63 @@ func retryCounter(n *atomic.Int32) retryCounterFunc {
 		return 0, nil
 	}
 }
+
+// The calls a run makes for 1,000 secrets, in three mixes: the minimum,
+// pages plus batches, plus one lookup per secret changed by hand within
+// MaxAgeDays.
+func TestRunCallsPerMix(t *testing.T) {
+	mix := func(name string, edit func(i int, s *smtypes.SecretListEntry)) []smtypes.SecretListEntry {
+		var out []smtypes.SecretListEntry
+		for i := range 1000 {
+			s := secret(fmt.Sprintf("%s-%04d", name, i), 200*day, "Managed", "true")
+			edit(i, &s)
+			out = append(out, s)
+		}
+		return out
+	}
+	tests := []struct {
+		name        string
+		population  []smtypes.SecretListEntry
+		wantLookups int
+	}{
+		{"all rotated", mix("rotated", func(_ int, s *smtypes.SecretListEntry) { s.LastRotatedDate = aws.Time(testNow.Add(-5 * day)) }), 0},
+		{"all fresh", mix("fresh", func(_ int, s *smtypes.SecretListEntry) {
+			s.CreatedDate, s.LastChangedDate = aws.Time(testNow.Add(-3*day)), aws.Time(testNow.Add(-3*day))
+		}), 0},
+		{"10% changed by hand", mix("edited", func(i int, s *smtypes.SecretListEntry) {
+			if i%10 == 0 {
+				s.LastChangedDate = aws.Time(testNow.Add(-time.Hour))
+			}
+		}), 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			var lists, lookups, writes atomic.Int32
+			secrets := paged(tt.population, nil)
+			list := secrets.ListSecretsFn
+			secrets.ListSecretsFn = func(ctx context.Context, in *secretsmanager.ListSecretsInput) (*secretsmanager.ListSecretsOutput, error) {
+				lists.Add(1)
+				return list(ctx, in)
+			}
+			secrets.ListSecretVersionIdsFn = func(context.Context, *secretsmanager.ListSecretVersionIdsInput) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+				lookups.Add(1)
+				return &secretsmanager.ListSecretVersionIdsOutput{Versions: []smtypes.SecretVersionsListEntry{
+					{VersionStages: []string{"AWSCURRENT"}, CreatedDate: aws.Time(testNow.Add(-150 * day))},
+				}}, nil
+			}
+			table := &fakeTable{BatchWriteItemFn: func(context.Context, *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+				writes.Add(1)
+				return &dynamodb.BatchWriteItemOutput{}, nil
+			}}
+			res, err := newTestChecker(secrets, table, nil).Run(context.Background(), Event{})
+			is.NoErr(err)
+			is.Equal(res.Written, 1000)
+			is.Equal(int(lists.Load()), 10)               // 1,000 / 100 per page
+			is.Equal(int(writes.Load()), 40)              // 1,000 / 25 per batch
+			is.Equal(int(lookups.Load()), tt.wantLookups) // only the secrets changed by hand
+			t.Logf("%s: %d ListSecrets + %d BatchWriteItem + %d ListSecretVersionIds = %d calls",
+				tt.name, lists.Load(), writes.Load(), lookups.Load(), lists.Load()+writes.Load()+lookups.Load())
+		})
+	}
+}

@@ -287,7 +287,7 @@ func (d *Deployer) deployOne(ctx context.Context, p *cfn.Plan, id string) (*Stac
 	case r.Updated:
 		verb = "updated"
 	}
-	d.logf("  %-8s %-32s %-28s %s (%s)\n", verb, id, res.Type, r.Name, since(start))
+	d.logf("  %-8s %-38s %-31s %s (%s)\n", verb, id, res.Type, r.Name, since(start))
 	for _, n := range r.notes {
 		d.logf("           note: %s\n", n)
 	}
@@ -343,7 +343,7 @@ func (d *Deployer) Teardown(ctx context.Context, t *cfn.Template) (*TeardownResu
 			errs = append(errs, fmt.Errorf("delete %s (%s) %s: %w", r.LogicalID, r.Type, r.Name, err))
 		case removed:
 			res.Deleted = append(res.Deleted, r)
-			d.logf("  %-8s %-32s %-28s %s (%s)\n", "deleted", r.LogicalID, r.Type, r.Name, since(start))
+			d.logf("  %-8s %-38s %-31s %s (%s)\n", "deleted", r.LogicalID, r.Type, r.Name, since(start))
 		default:
 			res.Absent = append(res.Absent, r)
 		}

@@ -1,8 +1,9 @@
-// Package scenario holds the tutorial's three checks of a deployed stack,
-// labelled A, B and C in the output: the schedule's configuration, an
-// invocation made the way the scheduler makes it, and the audit rows that
-// run wrote. The local cloud command prints them and the scenario tests
-// assert them.
+// Package scenario holds the checks of a deployed stack, labelled A, B, C
+// and D in the output: the schedule's configuration, an invocation made the
+// way the scheduler makes it, the audit rows that run wrote (the tutorial's
+// three), and the age of the value a month later, when a tag edit must not
+// hide an old password. The local cloud command prints them and the
+// scenario tests assert them.
 //
 // It takes the SDK clients through tiny interfaces with the SDK's own
 // method signatures, so any endpoint's clients, or fakes, fit.

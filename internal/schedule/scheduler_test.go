@@ -729,3 +729,18 @@ func TestParseTime(t *testing.T) {
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "RFC 3339")) // says what it wants
 }
+
+func TestJumpSkipsTheFiresInBetween(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		is.NoErr(r.s.Set(schedule("rotcheck-hourly", "rate(1 hour)")))
+		is.NoErr(r.s.Jump(base.Add(31 * 24 * time.Hour)))
+		synctest.Wait()
+		is.Equal(len(r.fn.Calls()), 0)                         // none of the 744 fires in between
+		is.Equal(r.s.Clock().Now(), base.Add(31*24*time.Hour)) // the clock moved
+		wait(time.Hour)
+		is.Equal(r.fn.times(t), []string{"2026-12-26T14:00:00Z"}) // and the schedule goes on from there
+		is.True(errors.Is(r.s.Jump(base), errBackwards))          // never back
+	})
+}
