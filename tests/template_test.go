@@ -46,6 +46,7 @@ func TestTemplateContract(t *testing.T) {
 	is.Equal(p["LoggingConfig"], map[string]any{"LogFormat": "JSON"})
 	vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
 	is.Equal(vars["TABLE_NAME"], ref("AuditTable"))
+	is.Equal(vars["RUNS_TABLE_NAME"], ref("RunsTable"))
 	is.Equal(vars["MAX_AGE_DAYS"], ref("MaxAgeDays"))
 	is.Equal(vars["RETENTION_DAYS"], ref("RetentionDays"))
 	is.Equal(vars["TAG_KEY"], "Managed")
@@ -64,8 +65,10 @@ func TestTemplateContract(t *testing.T) {
 				actions = append(actions, a)
 				is.True(!strings.Contains(a, "*")) // no wildcard actions
 				switch {
-				case strings.HasPrefix(a, "dynamodb:"):
-					is.Equal(s["Resource"], getAtt("AuditTable", "Arn")) // DynamoDB only on the audit table
+				case a == "dynamodb:BatchWriteItem":
+					is.Equal(s["Resource"], getAtt("AuditTable", "Arn")) // rows only to the audit table
+				case a == "dynamodb:PutItem":
+					is.Equal(s["Resource"], getAtt("RunsTable", "Arn")) // one entry per run only to the run log
 				case a == "secretsmanager:ListSecretVersionIds":
 					is.Equal(s["Condition"], map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/Managed": "true"}}) // only on audited secrets
 				}
@@ -73,8 +76,8 @@ func TestTemplateContract(t *testing.T) {
 		}
 	}
 	slices.Sort(actions)
-	is.Equal(actions, []string{"dynamodb:BatchWriteItem", "secretsmanager:ListSecretVersionIds", "secretsmanager:ListSecrets"}) // never GetSecretValue, never PutItem
-	is.Equal(vars["STACK_NAME"], ref("AWS::StackName"))                                                                         // the metrics' dimension
+	is.Equal(actions, []string{"dynamodb:BatchWriteItem", "dynamodb:PutItem", "secretsmanager:ListSecretVersionIds", "secretsmanager:ListSecrets"}) // never GetSecretValue
+	is.Equal(vars["STACK_NAME"], ref("AWS::StackName"))                                                                                             // the metrics' dimension
 	is.Equal(vars["UNUSED_DAYS"], ref("UnusedDays"))
 
 	// A failed run is retried twice by Lambda, then lands in the dead-letter queue.
@@ -158,8 +161,24 @@ func TestTemplateContract(t *testing.T) {
 		outputs = append(outputs, name)
 	}
 	slices.Sort(outputs)
-	is.Equal(outputs, []string{"AlarmTopicArn", "FreshSecretName", "FunctionName", "IgnoredSecretName", "ScheduleExpression",
+	is.Equal(outputs, []string{"AlarmTopicArn", "FreshSecretName", "FunctionName", "IgnoredSecretName", "RunsTableName", "ScheduleExpression",
 		"ScheduleName", "StaleSecretName", "TableName"})
+
+	// The run log: the latest complete run is one Query (the sparse
+	// index), a period one Query per month (the month partition).
+	runs := tmpl.Resources["RunsTable"].Properties
+	is.Equal(runs["TableName"], sub("${AWS::StackName}-runs"))
+	is.Equal(runs["KeySchema"], []any{
+		map[string]any{"AttributeName": "month", "KeyType": "HASH"},
+		map[string]any{"AttributeName": "run_id", "KeyType": "RANGE"},
+	})
+	byCompletion := runs["GlobalSecondaryIndexes"].([]any)[0].(map[string]any)
+	is.Equal(byCompletion["IndexName"], "by-completion")
+	is.Equal(byCompletion["KeySchema"], []any{
+		map[string]any{"AttributeName": "complete_key", "KeyType": "HASH"},
+		map[string]any{"AttributeName": "run_id", "KeyType": "RANGE"},
+	})
+	is.Equal(runs["TimeToLiveSpecification"], map[string]any{"AttributeName": "expires_at", "Enabled": true})
 }
 
 // The deployed policies, after the SAM transform, grant no GetSecretValue and

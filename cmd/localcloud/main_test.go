@@ -115,7 +115,7 @@ func TestDeployClockInvokeTeardown(t *testing.T) {
 	is.True(strings.Contains(stdout.String(), `"checked":2,"flagged":2`)) // judged at cloud time
 
 	is.NoErr(run(ctx, append([]string{"teardown"}, common...), &stdout, &stderr))
-	is.True(strings.Contains(stdout.String(), "14 resources deleted; clean: nothing left behind"))
+	is.True(strings.Contains(stdout.String(), "15 resources deleted; clean: nothing left behind"))
 	err = run(ctx, []string{"invoke", "-endpoint", cloud.URL, "-stack", "shell"}, &stdout, &stderr)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "is stack shell deployed at")) // says what is missing
@@ -134,7 +134,7 @@ func TestRunCycleWithoutTestSecrets(t *testing.T) {
 		"PASS  checked 0, fresh run_id run-",
 		"PASS  no rows: the stack has no managed secrets",
 		"D  skipped: it needs the test secrets",
-		"11 resources deleted; clean: nothing left behind",
+		"12 resources deleted; clean: nothing left behind",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -164,7 +164,7 @@ func TestRunCycle(t *testing.T) {
 		"PASS  checked 2, fresh run_id run-",
 		"PASS  exactly 2 new rows, none for clitest-ignored",
 		"PASS  checked 2, flagged 1: a tag edit does not hide a 31-day-old value",
-		"14 resources deleted; clean: nothing left behind",
+		"15 resources deleted; clean: nothing left behind",
 		"[clitest-check] ", // the function's own log line
 		"total ",
 	} {

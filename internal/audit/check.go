@@ -91,8 +91,10 @@ type Result struct {
 type Checker struct {
 	Secrets Secrets
 	Table   BatchWriter
-	Config  Config
-	Logger  *slog.Logger
+	// Runs writes the run log; nil when Config.RunsTableName is empty.
+	Runs   RunLogger
+	Config Config
+	Logger *slog.Logger
 	// Now is the clock of manual runs; a scheduled run judges at its
 	// scheduled time.
 	Now func() time.Time
@@ -104,12 +106,20 @@ type Checker struct {
 	Lookups, Writers int
 }
 
+// Tables is the part of the DynamoDB client that writes the audit rows and
+// the run log.
+type Tables interface {
+	BatchWriter
+	RunLogger
+}
+
 // New returns a Checker with the real clock, exponential backoff with full
 // jitter, and the default bounds.
-func New(secrets Secrets, table BatchWriter, cfg Config, logger *slog.Logger) *Checker {
+func New(secrets Secrets, table Tables, cfg Config, logger *slog.Logger) *Checker {
 	return &Checker{
 		Secrets:    secrets,
 		Table:      table,
+		Runs:       table,
 		Config:     cfg,
 		Logger:     logger,
 		Now:        time.Now,
@@ -173,6 +183,13 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 	}
 	err := c.run(ctx, r, &res)
 	res.DurationMS = time.Since(start).Milliseconds()
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("stopped %s before the invocation deadline: %w", c.StopMargin, err)
+	}
+	if c.Config.RunsTableName != "" {
+		// A run that cannot be logged must not look like a success.
+		err = errors.Join(err, c.logRun(ctx, ev, r, res, err))
+	}
 
 	attrs := []any{"run_id", res.RunID, "checked", res.Checked, "flagged", res.Flagged,
 		"written", res.Written, "unaudited", res.Unaudited, "looked_up", res.LookedUp, "duration_ms", res.DurationMS}
@@ -183,9 +200,6 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 	}
 	attrs = append(attrs, metrics(c.Config.StackName, res, err == nil, start)...)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("stopped %s before the invocation deadline: %w", c.StopMargin, err)
-		}
 		err = fmt.Errorf("rotation check %s incomplete, %d rows written: %w", res.RunID, res.Written, err)
 		c.Logger.Error("rotation check failed", append(attrs, "error", err.Error())...)
 		return res, err

@@ -43,13 +43,21 @@ func (f *fakeSecrets) ListSecretVersionIds(ctx context.Context, in *secretsmanag
 	return f.ListSecretVersionIdsFn(ctx, in)
 }
 
-// fakeTable is a DynamoDB client whose BatchWriteItem is a function field.
+// fakeTable is a DynamoDB client whose methods are function fields.
 type fakeTable struct {
 	BatchWriteItemFn func(context.Context, *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error)
+	PutItemFn        func(context.Context, *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error)
 }
 
 func (f *fakeTable) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
 	return f.BatchWriteItemFn(ctx, in)
+}
+
+func (f *fakeTable) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if f.PutItemFn == nil {
+		panic("PutItem called without a run log table")
+	}
+	return f.PutItemFn(ctx, in)
 }
 
 var testNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -148,7 +156,7 @@ func managed(n int) []smtypes.SecretListEntry {
 
 // newTestChecker returns a Checker on the fakes with a fixed clock, no
 // backoff delay and the log in logs (if not nil).
-func newTestChecker(secrets Secrets, table BatchWriter, logs io.Writer) *Checker {
+func newTestChecker(secrets Secrets, table Tables, logs io.Writer) *Checker {
 	if logs == nil {
 		logs = io.Discard
 	}

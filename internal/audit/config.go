@@ -24,6 +24,8 @@ const maxDays = 3650
 type Config struct {
 	// TableName is the DynamoDB audit table (TABLE_NAME, required).
 	TableName string
+	// RunsTableName is the run log table (RUNS_TABLE_NAME); empty for none.
+	RunsTableName string
 	// MaxAgeDays is how old a secret's basis date may be before it needs rotation.
 	MaxAgeDays int
 	// TagKey and TagValue select the secrets to check: a secret is checked only
@@ -51,11 +53,12 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 		return v
 	}
 	cfg := Config{
-		TableName: get("TABLE_NAME"),
-		TagKey:    orDefault(get("TAG_KEY"), DefaultTagKey),
-		TagValue:  orDefault(get("TAG_VALUE"), DefaultTagValue),
-		StackName: orDefault(get("STACK_NAME"), DefaultStackName),
-		Region:    orDefault(get("AWS_REGION"), get("AWS_DEFAULT_REGION")),
+		TableName:     get("TABLE_NAME"),
+		RunsTableName: get("RUNS_TABLE_NAME"),
+		TagKey:        orDefault(get("TAG_KEY"), DefaultTagKey),
+		TagValue:      orDefault(get("TAG_VALUE"), DefaultTagValue),
+		StackName:     orDefault(get("STACK_NAME"), DefaultStackName),
+		Region:        orDefault(get("AWS_REGION"), get("AWS_DEFAULT_REGION")),
 	}
 	var errs []error
 	if cfg.TableName == "" {

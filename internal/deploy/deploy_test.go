@@ -132,7 +132,7 @@ func TestPlanRepoTemplate(t *testing.T) {
 	is.NoErr(err) // the deployer implements everything template.yaml uses
 	is.Equal(p.Order, []string{
 		"AlarmTopic", "AuditTable", "DeadLetterQueue", "DeadLetterAlarm", "FlaggedAlarm",
-		"FreshSecret", "IgnoredSecret", "NoRunAlarm",
+		"FreshSecret", "IgnoredSecret", "NoRunAlarm", "RunsTable",
 		"RotationCheckFunctionRole", "RotationCheckFunction", "RotationCheckFunctionEventInvokeConfig",
 		"RotationCheckFunctionHourlyRole", "RotationCheckFunctionHourly",
 		"StaleSecret",

@@ -67,7 +67,9 @@ func TestFailedRunReachesTheDeadLetterQueue(t *testing.T) {
 	fnARN := createFunction(t, c, "failing-fn", map[string]string{"TABLE_NAME": "no-such-table"}) // every run fails to write
 	queue, err := cl.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("failing-dlq")})
 	is.NoErr(err)
-	t.Cleanup(func() { _, _ = cl.SQS.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: queue.QueueUrl}) })
+	t.Cleanup(func() {
+		_, _ = cl.SQS.DeleteQueue(context.Background(), &sqs.DeleteQueueInput{QueueUrl: queue.QueueUrl})
+	})
 	_, err = cl.Lambda.PutFunctionEventInvokeConfig(ctx, &lambda.PutFunctionEventInvokeConfigInput{
 		FunctionName: aws.String("failing-fn"), MaximumRetryAttempts: aws.Int32(1),
 		DestinationConfig: &ltypes.DestinationConfig{OnFailure: &ltypes.OnFailure{Destination: aws.String("arn:aws:sqs:us-east-1:000000000000:failing-dlq")}},

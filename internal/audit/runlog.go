@@ -1,0 +1,91 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+)
+
+// The run log's keys (template.yaml's RunsTable): runs are partitioned by
+// the UTC month of their checked_at and sorted by run ID, which sorts by
+// time, so the runs between two dates are one Query per month. A sparse
+// index holds only complete runs under one key, so the latest complete
+// run is one Query, newest first, Limit 1.
+const (
+	CompleteIndex = "by-completion"
+	completeKey   = "complete"
+)
+
+// RunEntry is one run in the run log, complete or not.
+type RunEntry struct {
+	Month      string `dynamodbav:"month" json:"-"`
+	RunID      string `dynamodbav:"run_id" json:"run_id"`
+	CheckedAt  string `dynamodbav:"checked_at" json:"checked_at"`
+	Checked    int    `dynamodbav:"checked" json:"checked"`
+	Flagged    int    `dynamodbav:"flagged" json:"flagged"`
+	Written    int    `dynamodbav:"written" json:"written"`
+	Unaudited  int    `dynamodbav:"unaudited" json:"unaudited"`
+	LookedUp   int    `dynamodbav:"looked_up" json:"looked_up"`
+	Complete   bool   `dynamodbav:"complete" json:"complete"`
+	Error      string `dynamodbav:"error,omitempty" json:"error,omitempty"`
+	DurationMS int64  `dynamodbav:"duration_ms" json:"duration_ms"`
+	MaxAgeDays int    `dynamodbav:"max_age_days" json:"max_age_days"`
+	// ScheduledTime is set when the scheduler sent the run.
+	ScheduledTime string `dynamodbav:"scheduled_time,omitempty" json:"scheduled_time,omitempty"`
+	// CompleteKey is set only on complete runs: the sparse index's key.
+	CompleteKey string `dynamodbav:"complete_key,omitempty" json:"-"`
+	ExpiresAt   int64  `dynamodbav:"expires_at" json:"expires_at"`
+}
+
+// Month is the run log partition of a time: its UTC year and month.
+func Month(t time.Time) string { return t.UTC().Format("2006-01") }
+
+// RunLogger is the part of the DynamoDB client the run log uses.
+type RunLogger interface {
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+}
+
+var _ RunLogger = (*dynamodb.Client)(nil)
+
+// logRun writes the run's entry. It runs even when the run's own context
+// has ended (a run stopped before its deadline still records why), within
+// the margin it kept for that.
+func (c *Checker) logRun(ctx context.Context, ev Event, r run, res Result, runErr error) error {
+	entry := RunEntry{
+		Month: Month(r.checkedAt), RunID: res.RunID, CheckedAt: res.CheckedAt,
+		Checked: res.Checked, Flagged: res.Flagged, Written: res.Written, Unaudited: res.Unaudited, LookedUp: res.LookedUp,
+		Complete: runErr == nil, DurationMS: res.DurationMS, MaxAgeDays: r.policy.MaxAgeDays,
+		ExpiresAt: r.expiresAt.Unix(),
+	}
+	if runErr != nil {
+		entry.Error = truncate(runErr.Error(), 1000)
+	} else {
+		entry.CompleteKey = completeKey
+	}
+	if !ev.ScheduledTime.IsZero() {
+		entry.ScheduledTime = ev.ScheduledTime.UTC().Format(time.RFC3339)
+	}
+	item, err := attributevalue.MarshalMap(entry)
+	if err != nil {
+		return fmt.Errorf("marshal run log entry: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.StopMargin)
+	defer cancel()
+	if _, err := c.Runs.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(c.Config.RunsTableName), Item: item}); err != nil {
+		return fmt.Errorf("write run log entry to %s: %w", c.Config.RunsTableName, err)
+	}
+	return nil
+}
+
+// truncate shortens s to at most n bytes, on a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
