@@ -16,6 +16,7 @@ import (
 
 	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 	"github.com/rotation-audit/rotation-audit/internal/scenario"
@@ -87,7 +88,7 @@ func setup() error {
 	env.builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: env.buildDir}
 	if endpoint := os.Getenv("ROTCHECK_ENDPOINT"); endpoint != "" {
 		env.clients = deploy.NewClients(endpoint, localcloud.DefaultRegion)
-		_, env.embedded = localcloud.Probe(context.Background(), endpoint)
+		_, env.embedded = clockapi.Probe(context.Background(), endpoint)
 		env.invoke = os.Getenv("ROTCHECK_ENDPOINT_INVOKE") != "0"
 		fmt.Printf("scenario tests against %s (Lambda invoke: %v)\n", endpoint, env.invoke)
 		return nil

@@ -22,6 +22,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 	"github.com/rotation-audit/rotation-audit/internal/scenario"
@@ -49,7 +50,7 @@ func TestClockFiresFunction(t *testing.T) {
 	is.NoErr(err)
 
 	from := cloud.Scheduler().Clock().Now()
-	moved, err := localcloud.MoveClock(ctx, cloud.URL, localcloud.ClockMove{Advance: "3h"})
+	moved, err := clockapi.MoveClock(ctx, cloud.URL, clockapi.ClockMove{Advance: "3h"})
 	is.NoErr(err)
 	is.Equal(moved.Fired, 3)  // one fire per hour
 	is.Equal(moved.Failed, 0) // and every run succeeded

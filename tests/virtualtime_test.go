@@ -16,6 +16,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 	"github.com/rotation-audit/rotation-audit/internal/scenario"
@@ -92,7 +93,7 @@ func TestVirtualMonth(t *testing.T) {
 	created, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(s.Fresh)})
 	is.NoErr(err)
 
-	moved, err := localcloud.MoveClock(ctx, cloud.URL, localcloud.ClockMove{Advance: "31d"})
+	moved, err := clockapi.MoveClock(ctx, cloud.URL, clockapi.ClockMove{Advance: "31d"})
 	is.NoErr(err)
 	is.Equal(moved.Fired, 744) // 31 days of rate(1 hour)
 	is.Equal(moved.Failed, 0)
@@ -108,7 +109,7 @@ func TestVirtualMonth(t *testing.T) {
 
 	_, err = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(s.Fresh), SecretString: aws.String("new value")})
 	is.NoErr(err)
-	_, err = localcloud.MoveClock(ctx, cloud.URL, localcloud.ClockMove{Advance: "1m"})
+	_, err = clockapi.MoveClock(ctx, cloud.URL, clockapi.ClockMove{Advance: "1m"})
 	is.NoErr(err)
 	res = invokeAt(t, cloud, c, s)
 	is.Equal(res.Flagged, 1) // the fresh secret's new value is new
@@ -131,7 +132,7 @@ func TestVirtualMonth(t *testing.T) {
 	is.NoErr(err)
 	is.True(!aws.ToTime(desc.LastRotatedDate).Before(moved.To)) // rotated at cloud time
 
-	_, err = localcloud.MoveClock(ctx, cloud.URL, localcloud.ClockMove{Advance: "2d"})
+	_, err = clockapi.MoveClock(ctx, cloud.URL, clockapi.ClockMove{Advance: "2d"})
 	is.NoErr(err)
 	_, err = sm.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(s.Ignored),
 		Tags: []smtypes.Tag{{Key: aws.String("Owner"), Value: aws.String("payments")}}})
@@ -168,7 +169,7 @@ func TestCronScheduleInItsTimeZone(t *testing.T) {
 	cloud, c, s := cloudOf(t, "vcron", start, map[string]string{
 		"ScheduleExpression": "cron(0 9 ? * MON-FRI *)", "ScheduleTimezone": "America/New_York",
 	})
-	moved, err := localcloud.MoveClock(ctx, cloud.URL, localcloud.ClockMove{Advance: "7d"})
+	moved, err := clockapi.MoveClock(ctx, cloud.URL, clockapi.ClockMove{Advance: "7d"})
 	is.NoErr(err)
 	is.Equal(moved.Fired, 5)
 	var got []string
@@ -190,7 +191,7 @@ func TestScenarioD_AgeOfTheValue(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	cloud, c, s := cloudOf(t, "vage", time.Time{}, nil)
-	_, err := localcloud.MoveClock(ctx, cloud.URL, localcloud.ClockMove{Advance: "31d", SkipFires: true})
+	_, err := clockapi.MoveClock(ctx, cloud.URL, clockapi.ClockMove{Advance: "31d", SkipFires: true})
 	is.NoErr(err)
 	is.NoErr(scenario.EditAfterAMonth(ctx, c.SecretsManager, s))
 	sched, err := scenario.ScheduleConfig(ctx, c.Scheduler, s)

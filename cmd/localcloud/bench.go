@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 	"github.com/rotation-audit/rotation-audit/internal/schedule"
@@ -96,7 +97,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // advance deploys the stack on a fresh cloud, moves its clock span ahead
 // with every fire running, and tears down.
-func (c *cycle) advance(ctx context.Context, span time.Duration) (moved localcloud.ClockMoved, err error) {
+func (c *cycle) advance(ctx context.Context, span time.Duration) (moved clockapi.ClockMoved, err error) {
 	cloud, err := localcloud.Start(localcloud.Options{Region: c.flags.region})
 	if err != nil {
 		return moved, err
@@ -113,5 +114,5 @@ func (c *cycle) advance(ctx context.Context, span time.Duration) (moved localclo
 	if _, err := d.Deploy(ctx, c.tmpl); err != nil {
 		return moved, err
 	}
-	return localcloud.MoveClock(ctx, cloud.URL, localcloud.ClockMove{Advance: span.String()})
+	return clockapi.MoveClock(ctx, cloud.URL, clockapi.ClockMove{Advance: span.String()})
 }

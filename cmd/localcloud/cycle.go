@@ -19,6 +19,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
@@ -233,7 +234,7 @@ func (c *cycle) valueAge(ctx context.Context, cloud *localcloud.Cloud, clients *
 	}
 	t := time.Now()
 	c.printf("D  a month later (the cloud clock jumps 31 days): rotate %s, edit a tag on %s, invoke as the scheduler\n", s.Fresh, s.Stale)
-	if _, err := localcloud.MoveClock(ctx, cloud.URL, localcloud.ClockMove{Advance: scenario.AMonthLater.String(), SkipFires: true}); err != nil {
+	if _, err := clockapi.MoveClock(ctx, cloud.URL, clockapi.ClockMove{Advance: scenario.AMonthLater.String(), SkipFires: true}); err != nil {
 		return err
 	}
 	if err := scenario.EditAfterAMonth(ctx, clients.SecretsManager, s); err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
@@ -182,7 +183,7 @@ func endpointDeployer(ctx context.Context, name string, args []string, stdout, s
 	if err != nil {
 		return nil, nil, err
 	}
-	info, embedded := localcloud.Probe(ctx, *endpoint)
+	info, embedded := clockapi.Probe(ctx, *endpoint)
 	kind := "an external endpoint: the function is the linux build for the template's architecture"
 	if embedded {
 		kind = fmt.Sprintf("the embedded cloud: the function is built for %s/%s and runs there as a process", info.GOOS, info.GOARCH)
@@ -242,7 +243,7 @@ have all run. The clock never moves back, and one move fires at most 50000 times
 	if *advance != "" && *to != "" {
 		return fmt.Errorf("give -advance or -to, not both: %w", errUsage)
 	}
-	move := localcloud.ClockMove{Advance: *advance, To: *to, SkipFires: *skip}
+	move := clockapi.ClockMove{Advance: *advance, To: *to, SkipFires: *skip}
 	if move.Advance != "" {
 		if _, err := schedule.ParseDuration(move.Advance); err != nil {
 			return fmt.Errorf("-advance: %w: %w", err, errUsage)
@@ -255,7 +256,7 @@ have all run. The clock never moves back, and one move fires at most 50000 times
 	}
 	if move.Advance != "" || move.To != "" {
 		fmt.Fprintf(stdout, "moving the cloud clock at %s forward; every schedule fires on the way...\n", *endpoint)
-		moved, err := localcloud.MoveClock(ctx, *endpoint, move)
+		moved, err := clockapi.MoveClock(ctx, *endpoint, move)
 		if err != nil {
 			return err
 		}
@@ -265,7 +266,7 @@ have all run. The clock never moves back, and one move fires at most 50000 times
 			defer fmt.Fprintln(stdout, "the cloud's log (make local-up's terminal) says why each failed run failed")
 		}
 	}
-	state, err := localcloud.ReadClock(ctx, *endpoint)
+	state, err := clockapi.ReadClock(ctx, *endpoint)
 	if err != nil {
 		return err
 	}
@@ -292,7 +293,7 @@ from a shell; unlike a plain {} invoke, it judges the secrets at cloud time.`)
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	state, err := localcloud.ReadClock(ctx, *endpoint)
+	state, err := clockapi.ReadClock(ctx, *endpoint)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/matryer/is"
+
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 )
 
 func TestClockAPIReadsAndMovesTheClock(t *testing.T) {
@@ -20,31 +22,31 @@ func TestClockAPIReadsAndMovesTheClock(t *testing.T) {
 	ctx := context.Background()
 	c := startCloud(t, nil)
 
-	state, err := ReadClock(ctx, c.URL)
+	state, err := clockapi.ReadClock(ctx, c.URL)
 	is.NoErr(err)
 	is.True(!state.Now.Before(cloudStart))               // the cloud starts where it was told
 	is.True(state.Now.Before(cloudStart.Add(time.Hour))) // and runs on real time
 	is.Equal(state.Speed, 1.0)
 
-	moved, err := MoveClock(ctx, c.URL, ClockMove{Advance: "31d"})
+	moved, err := clockapi.MoveClock(ctx, c.URL, clockapi.ClockMove{Advance: "31d"})
 	is.NoErr(err)
 	span := moved.To.Sub(moved.From)
 	is.True(span > 31*24*time.Hour-time.Second && span <= 31*24*time.Hour) // durations take days
 	is.Equal(moved.Fired, 0)                                               // nothing is armed
 
-	moved, err = MoveClock(ctx, c.URL, ClockMove{To: "2027-02-28"})
+	moved, err = clockapi.MoveClock(ctx, c.URL, clockapi.ClockMove{To: "2027-02-28"})
 	is.NoErr(err)
 	is.Equal(moved.To, time.Date(2027, 2, 28, 0, 0, 0, 0, time.UTC)) // a date is midnight UTC
 
-	moved, err = MoveClock(ctx, c.URL, ClockMove{Advance: "1d", SkipFires: true})
+	moved, err = clockapi.MoveClock(ctx, c.URL, clockapi.ClockMove{Advance: "1d", SkipFires: true})
 	is.NoErr(err)
 	is.Equal(moved.To.Sub(moved.From), 24*time.Hour) // a jump, without fires
 	is.Equal(moved.Fired, 0)
 
-	_, err = MoveClock(ctx, c.URL, ClockMove{To: "2027-01-01T00:00:00Z"})
+	_, err = clockapi.MoveClock(ctx, c.URL, clockapi.ClockMove{To: "2027-01-01T00:00:00Z"})
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "the cloud clock only moves forward")) // backwards is refused
-	state, err = ReadClock(ctx, c.URL)
+	state, err = clockapi.ReadClock(ctx, c.URL)
 	is.NoErr(err)
 	is.True(!state.Now.Before(moved.To)) // and did not move it
 }
@@ -59,11 +61,11 @@ func TestClockAPIRefusesBadRequests(t *testing.T) {
 		`{"to":"next week"}`:                 "RFC 3339",
 		`not json`:                           `want {"advance":"31d"}`,
 	} {
-		resp, err := http.Post(c.URL+clockPath, "application/json", bytes.NewBufferString(body))
+		resp, err := http.Post(c.URL+clockapi.ClockPath, "application/json", bytes.NewBufferString(body))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var e clockError
+		var e clockapi.Error
 		_ = json.NewDecoder(resp.Body).Decode(&e)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(e.Error, want) {
@@ -84,7 +86,7 @@ func TestSecretsManagerRunsOnCloudTime(t *testing.T) {
 		Tags: []smtypes.Tag{{Key: aws.String("Managed"), Value: aws.String("true")}},
 	})
 	is.NoErr(err)
-	_, err = MoveClock(ctx, c.URL, ClockMove{Advance: "31d"})
+	_, err = clockapi.MoveClock(ctx, c.URL, clockapi.ClockMove{Advance: "31d"})
 	is.NoErr(err)
 	_, err = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: created.ARN, SecretString: aws.String("v2")})
 	is.NoErr(err)

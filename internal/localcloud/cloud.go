@@ -37,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/sivchari/kumo"
 
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/funcrunner"
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localsecrets"
@@ -52,14 +53,6 @@ const DefaultRegion = "us-east-1"
 
 // account is the account ID kumo's STS reports, used in Secrets Manager ARNs.
 const account = "000000000000"
-
-// Admin paths. infoPath says what kind of endpoint this is, so a deployer
-// can tell the embedded cloud (which runs host builds) from LocalEmu or
-// moto; clockPath reads and moves the cloud clock.
-const (
-	infoPath  = "/_localcloud/info"
-	clockPath = "/_localcloud/clock"
-)
 
 // Options configure Start.
 type Options struct {
@@ -201,10 +194,12 @@ func (c *Cloud) Close() error {
 // must observe.
 func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
-	case r.URL.Path == infoPath:
-		writeJSON(w, http.StatusOK, Info{Emulator: "kumo", Runner: true, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH})
+	case r.URL.Path == clockapi.InfoPath:
+		// What kind of endpoint this is, so a deployer can tell the
+		// embedded cloud (which runs host builds) from LocalEmu or moto.
+		writeJSON(w, http.StatusOK, clockapi.Info{Emulator: "kumo", Runner: true, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH})
 		return
-	case r.URL.Path == clockPath:
+	case r.URL.Path == clockapi.ClockPath:
 		c.serveClock(w, r)
 		return
 	case strings.HasPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager."):

@@ -22,6 +22,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/sivchari/kumo"
 
@@ -99,15 +100,15 @@ func TestFrontAddsDynamoDBChecksum(t *testing.T) {
 func TestProbe(t *testing.T) {
 	is := is.New(t)
 	c := startCloud(t, nil)
-	info, ok := Probe(context.Background(), c.URL)
+	info, ok := clockapi.Probe(context.Background(), c.URL)
 	is.True(ok) // the embedded cloud says so
-	is.Equal(info, Info{Emulator: "kumo", Runner: true, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH})
+	is.Equal(info, clockapi.Info{Emulator: "kumo", Runner: true, GOOS: runtime.GOOS, GOARCH: runtime.GOARCH})
 
 	plain := kumo.NewServer()
 	defer plain.Close()
-	_, ok = Probe(context.Background(), plain.URL)
+	_, ok = clockapi.Probe(context.Background(), plain.URL)
 	is.True(!ok) // an emulator without our front cannot run host builds
-	_, ok = Probe(context.Background(), "http://127.0.0.1:1")
+	_, ok = clockapi.Probe(context.Background(), "http://127.0.0.1:1")
 	is.True(!ok) // nothing listening
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/matryer/is"
 
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 )
 
@@ -86,7 +87,7 @@ func TestFailedRunReachesTheDeadLetterQueue(t *testing.T) {
 		_, _ = cl.Scheduler.DeleteSchedule(context.Background(), &scheduler.DeleteScheduleInput{Name: aws.String("failing-hourly")})
 	})
 
-	moved, err := MoveClock(ctx, c.URL, ClockMove{Advance: "1h"})
+	moved, err := clockapi.MoveClock(ctx, c.URL, clockapi.ClockMove{Advance: "1h"})
 	is.NoErr(err)
 	is.Equal(moved.Fired, 1)
 	is.Equal(moved.Failed, 1) // the run failed, and the advance says so
