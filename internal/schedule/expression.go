@@ -183,3 +183,40 @@ func location(zone string) (*time.Location, error) {
 	}
 	return loc, nil
 }
+
+// Fires lists the times in [from, to) at which a schedule with this
+// expression fires, at most limit of them. A rate() schedule's times are
+// one period apart, phased by anchor (any one of its fire times: a rate
+// counts from when it was created, which a reader of its runs does not
+// know otherwise); cron() and at() need no anchor.
+func Fires(expr, zone string, anchor, from, to time.Time, limit int) ([]time.Time, error) {
+	e, err := ParseExpression(expr)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := location(zone)
+	if err != nil {
+		return nil, err
+	}
+	var out []time.Time
+	switch {
+	case e.period > 0:
+		t := anchor.Add(e.period * time.Duration(from.Sub(anchor)/e.period))
+		for t.Before(from) {
+			t = t.Add(e.period)
+		}
+		for ; t.Before(to) && len(out) < limit; t = t.Add(e.period) {
+			out = append(out, t)
+		}
+	case e.cron != nil:
+		for t := e.cron.Next(from.Add(-time.Nanosecond), loc); !t.IsZero() && t.Before(to) && len(out) < limit; t = e.cron.Next(t, loc) {
+			out = append(out, t)
+		}
+	default:
+		w := e.at
+		if t := time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, loc); !t.Before(from) && t.Before(to) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}

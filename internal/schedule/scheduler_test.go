@@ -744,3 +744,25 @@ func TestJumpSkipsTheFiresInBetween(t *testing.T) {
 		is.True(errors.Is(r.s.Jump(base), errBackwards))          // never back
 	})
 }
+
+func TestFires(t *testing.T) {
+	t.Parallel()
+	is := is.New(t)
+	anchor := time.Date(2026, 11, 1, 0, 17, 0, 0, time.UTC)
+	from, to := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 2, 3, 0, 0, 0, time.UTC)
+	got, err := Fires("rate(1 hour)", "", anchor, from, to, 100)
+	is.NoErr(err)
+	is.Equal(got, []time.Time{from.Add(17 * time.Minute), from.Add(77 * time.Minute), from.Add(137 * time.Minute)}) // phased by the anchor
+	got, err = Fires("rate(1 hour)", "", to.Add(time.Hour+17*time.Minute), from, to, 100)
+	is.NoErr(err)
+	is.Equal(len(got), 3) // an anchor after the span phases it too
+	got, err = Fires("cron(0 9 ? * MON-FRI *)", "Europe/Paris", time.Time{}, time.Date(2026, 11, 6, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC), 100)
+	is.NoErr(err)
+	is.Equal(got[0].UTC().Format(time.RFC3339), "2026-11-06T08:00:00Z") // Friday, then...
+	is.Equal(got[1].UTC().Format(time.RFC3339), "2026-11-09T08:00:00Z") // ...Monday
+	got, err = Fires("rate(1 minute)", "", from, from, to, 10)
+	is.NoErr(err)
+	is.Equal(len(got), 10) // bounded
+	_, err = Fires("rate(banana)", "", from, from, to, 10)
+	is.True(err != nil)
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
+	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/deploy"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+)
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", nil, "no command given"},
+		{"unknown command", []string{"export"}, `unknown command "export"`},
+		{"bad format", []string{"report", "-format", "xml"}, `-format: format "xml"`},
+		{"bad run", []string{"report", "-run", "yesterday"}, `-run: run ID "yesterday"`},
+		{"bad quarter", []string{"history", "-quarter", "2026Q5", "-endpoint-url", "http://127.0.0.1:1"}, `-quarter: quarter "2026Q5"`},
+		{"quarter and dates", []string{"history", "-quarter", "2026Q4", "-from", "2026-10-01", "-endpoint-url", "http://127.0.0.1:1"}, "not both"},
+		{"bad date", []string{"runs", "-from", "last week", "-endpoint-url", "http://127.0.0.1:1"}, `-from: "last week"`},
+		{"backwards", []string{"runs", "-from", "2026-10-02", "-to", "2026-10-01", "-endpoint-url", "http://127.0.0.1:1"}, "is not before -to"},
+		{"endpoint down", []string{"report", "-endpoint-url", "http://127.0.0.1:1"}, "cannot reach http://127.0.0.1:1 (is it running?"},
+		{"stray argument", []string{"report", "now"}, `unexpected argument "now"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tt.args, &stdout, &stderr)
+			is.True(errors.Is(err, errUsage))               // exit status 2: one line, no stack trace
+			is.True(strings.Contains(err.Error(), tt.want)) // naming the mistake
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	is := is.New(t)
+	var stdout, stderr bytes.Buffer
+	is.NoErr(run(context.Background(), []string{"help"}, &stdout, &stderr))
+	for _, cmd := range []string{"report", "history", "runs", "dashboard"} {
+		is.True(strings.Contains(stdout.String(), "\n  "+cmd+" ")) // every command is listed
+	}
+	err := run(context.Background(), []string{"history", "-h"}, &stdout, &stderr)
+	is.True(errors.Is(err, flag.ErrHelp))
+	is.True(strings.Contains(stderr.String(), "about 92 Queries")) // the cost is stated
+	stderr.Reset()
+	_ = run(context.Background(), []string{"report", "-h"}, &stdout, &stderr)
+	is.True(strings.Contains(stderr.String(), "secret_name,status,reason,age_days,basis,basis_date,rotation_enabled,owning_service,secret_arn,run_id,checked_at"))
+}
+
+// The commands against a stack on the embedded cloud, 35 days after its
+// deploy: both seeded secrets need rotation.
+func TestCommandsOnTheEmbeddedCloud(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	url := stack(t)
+	out := func(args ...string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, append(args, "-endpoint-url", url, "-stack", "cli"), &stdout, &stderr)
+		return stdout.String(), err
+	}
+	csv, err := out("report", "-format", "csv")
+	is.NoErr(err)
+	lines := strings.Split(strings.TrimSpace(csv), "\n")
+	is.Equal(len(lines), 3) // the header and the two flagged secrets
+	is.True(strings.HasPrefix(lines[1], "cli-fresh,needs_rotation,older_than_max_age,35,") || strings.HasPrefix(lines[1], "cli-stale,needs_rotation,older_than_max_age,35,"))
+
+	_, err = out("report", "-fail-on-flagged")
+	is.True(errors.Is(err, errFlagged)) // exit status 3, for pipelines
+
+	table, err := out("report")
+	is.NoErr(err)
+	is.True(strings.Contains(table, "2 checked, 2 need rotation (threshold 30 days)")) // the summary line
+
+	history, err := out("history", "-quarter", "2026Q4", "-format", "json")
+	is.NoErr(err)
+	var h struct {
+		Expected int `json:"runs_expected"`
+		Recorded int `json:"runs_recorded"`
+		Secrets  []struct {
+			Name        string `json:"secret_name"`
+			DaysFlagged int    `json:"days_flagged"`
+		} `json:"secrets"`
+	}
+	is.NoErr(json.Unmarshal([]byte(history), &h))
+	is.Equal(h.Recorded, h.Expected) // the control ran every hour...
+	is.Equal(h.Recorded, 35*24)      // ...of the 35 days
+	is.Equal(len(h.Secrets), 2)
+	is.Equal(h.Secrets[0].DaysFlagged, 5) // days 31 to 35
+
+	runs, err := out("runs", "-format", "csv")
+	is.NoErr(err)
+	is.Equal(strings.Count(runs, "\n"), 1+7*24) // the header and the last 7 days' runs
+
+	_, err = out("report", "-run", "run-1")
+	is.True(errors.Is(err, errUsage))
+	is.True(strings.Contains(err.Error(), "no such run run-1"))
+}
+
+// stack deploys template.yaml as stack "cli" on an embedded cloud whose
+// clock starts on 2026-10-01, moves it 35 days on, and returns its URL.
+func stack(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	cloud, err := localcloud.Start(localcloud.Options{ClockStart: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cloud.Close() })
+	data, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := cfn.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := bootstrap.ModuleRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: t.TempDir()}
+	d := &deploy.Deployer{Clients: deploy.NewClients(cloud.URL, localcloud.DefaultRegion), Stack: "cli", Code: b.Code(true), Embedded: true}
+	t.Cleanup(func() {
+		if _, err := d.Teardown(context.Background(), tmpl); err != nil {
+			t.Error(err)
+		}
+	})
+	if _, err := d.Deploy(ctx, tmpl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clockapi.MoveClock(ctx, cloud.URL, clockapi.ClockMove{Advance: "35d"}); err != nil {
+		t.Fatal(fmt.Errorf("advance: %w", err))
+	}
+	return cloud.URL
+}

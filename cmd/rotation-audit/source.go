@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/report"
+)
+
+// source is where a command reads: the stack's tables, through the SDK's
+// default configuration or a local endpoint.
+type source struct {
+	stack, table, runsTable string
+	endpoint, region        string
+	schedule, scheduleZone  string
+	scheduleName            string
+}
+
+func (s *source) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.stack, "stack", "rotcheck", "the stack: its tables are <stack>-audit and <stack>-runs")
+	fs.StringVar(&s.table, "table", "", "the audit table (default <stack>-audit)")
+	fs.StringVar(&s.runsTable, "runs-table", "", "the run log table (default <stack>-runs)")
+	fs.StringVar(&s.endpoint, "endpoint-url", os.Getenv("AWS_ENDPOINT_URL"), "a local endpoint such as http://localhost:4566 (env AWS_ENDPOINT_URL); empty for AWS")
+	fs.StringVar(&s.region, "region", "", "AWS region (default from your configuration)")
+}
+
+// registerSchedule adds the flags of the commands that compare runs with
+// the schedule.
+func (s *source) registerSchedule(fs *flag.FlagSet) {
+	fs.StringVar(&s.schedule, "schedule", "", "the schedule's expression, for the runs expected (default: read from EventBridge Scheduler)")
+	fs.StringVar(&s.scheduleZone, "schedule-timezone", "UTC", "the time zone of -schedule")
+	fs.StringVar(&s.scheduleName, "schedule-name", "", "the schedule to read (default <stack>-hourly)")
+}
+
+// open loads the AWS configuration and returns the store of the stack's
+// tables, and the configuration for other clients.
+func (s *source) open(ctx context.Context) (*report.Store, aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if s.region != "" {
+		opts = append(opts, config.WithRegion(s.region))
+	}
+	if s.endpoint != "" {
+		opts = append(opts, config.WithBaseEndpoint(s.endpoint))
+		if os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
+			// A local endpoint takes any credentials; looking for real
+			// ones (the instance metadata service) only costs time.
+			opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("test", "test", "")))
+		}
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, cfg, fmt.Errorf("AWS configuration: %w: %w", err, errUsage)
+	}
+	if cfg.Region == "" {
+		if s.endpoint == "" {
+			return nil, cfg, fmt.Errorf("no AWS region: set AWS_REGION, a profile's region, or -region: %w", errUsage)
+		}
+		cfg.Region = "us-east-1" // a local endpoint answers in any region
+	}
+	if err := s.credentials(ctx, &cfg); err != nil {
+		return nil, cfg, err
+	}
+	table, runs := s.table, s.runsTable
+	if table == "" {
+		table = s.stack + "-audit"
+	}
+	if runs == "" {
+		runs = s.stack + "-runs"
+	}
+	return &report.Store{DB: dynamodb.NewFromConfig(cfg), Table: table, RunsTable: runs}, cfg, nil
+}
+
+// credentials checks that there are credentials before the first call, so
+// their absence is one clear line. A local endpoint takes any, so there
+// "test" stands in when none are configured.
+func (s *source) credentials(ctx context.Context, cfg *aws.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if cfg.Credentials != nil {
+		if _, err := cfg.Credentials.Retrieve(ctx); err == nil {
+			return nil
+		} else if s.endpoint == "" {
+			return fmt.Errorf("no AWS credentials (set a profile with AWS_PROFILE, run aws sso login, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): %v: %w", err, errUsage)
+		}
+	}
+	cfg.Credentials = credentials.NewStaticCredentialsProvider("test", "test", "")
+	return nil
+}
+
+// now is the time to judge "how long ago" against: the embedded cloud's
+// own clock when the endpoint is one (its time may be months ahead), else
+// this machine's.
+func (s *source) now(ctx context.Context) func() time.Time {
+	if s.endpoint == "" {
+		return time.Now
+	}
+	if _, ok := clockapi.Probe(ctx, s.endpoint); !ok {
+		return time.Now
+	}
+	return func() time.Time {
+		state, err := clockapi.ReadClock(context.Background(), s.endpoint)
+		if err != nil {
+			return time.Now()
+		}
+		return state.Now
+	}
+}
+
+// scheduleOf is the schedule the runs are compared with: -schedule, else
+// the deployed schedule's, read from EventBridge Scheduler.
+func (s *source) scheduleOf(ctx context.Context, cfg aws.Config) (report.Schedule, string, error) {
+	if s.schedule != "" {
+		return report.Schedule{Expression: s.schedule, Timezone: s.scheduleZone}, "", nil
+	}
+	name := s.scheduleName
+	if name == "" {
+		name = s.stack + "-hourly"
+	}
+	out, err := scheduler.NewFromConfig(cfg).GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(name)})
+	if err != nil {
+		note := fmt.Sprintf("could not read the schedule %s (%v); assuming rate(1 hour): pass -schedule to say otherwise", name, shortError(err))
+		return report.Schedule{Expression: "rate(1 hour)", Timezone: "UTC"}, note, nil
+	}
+	return report.Schedule{Expression: aws.ToString(out.ScheduleExpression), Timezone: aws.ToString(out.ScheduleExpressionTimezone)}, "", nil
+}
+
+// readError turns what a user can fix into one clear line and exit status 2.
+func (s *source) readError(err error) error {
+	var netErr *net.OpError
+	switch {
+	case errors.Is(err, report.ErrNoTable), errors.Is(err, report.ErrNoRuns), errors.Is(err, report.ErrNoSuchRun):
+		return fmt.Errorf("%w: %w", err, errUsage)
+	case errors.As(err, &netErr):
+		where := "AWS"
+		if s.endpoint != "" {
+			where = s.endpoint
+		}
+		return fmt.Errorf("cannot reach %s (is it running? make local-up starts the embedded cloud): %v: %w", where, netErr.Err, errUsage)
+	}
+	return err
+}
+
+// shortError is an SDK error without its request details.
+func shortError(err error) string {
+	var netErr *net.OpError
+	if errors.As(err, &netErr) {
+		return netErr.Err.Error()
+	}
+	msg := err.Error()
+	if len(msg) > 160 {
+		msg = msg[:160] + "..."
+	}
+	return msg
+}

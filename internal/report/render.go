@@ -1,0 +1,401 @@
+package report
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rotation-audit/rotation-audit/internal/audit"
+)
+
+// Format is an output format.
+type Format string
+
+// The formats every command and download offers.
+const (
+	Table    Format = "table"
+	CSV      Format = "csv"
+	JSON     Format = "json"
+	Markdown Format = "markdown"
+)
+
+// Formats lists the formats, for help and errors.
+var Formats = []Format{Table, CSV, JSON, Markdown}
+
+// ParseFormat reads a format's name; "md" is Markdown.
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(strings.ToLower(s)); f {
+	case Table, CSV, JSON, Markdown:
+		return f, nil
+	case "md":
+		return Markdown, nil
+	}
+	return "", fmt.Errorf("format %q: want table, csv, json or markdown", s)
+}
+
+// Ext is the file name extension of a format's downloads.
+func (f Format) Ext() string {
+	switch f {
+	case Markdown:
+		return "md"
+	case Table:
+		return "txt"
+	}
+	return string(f)
+}
+
+// ReportColumns are the CSV columns of a report: the first eleven are the
+// documented contract, in this order; more may follow.
+var ReportColumns = []string{
+	"secret_name", "status", "reason", "age_days", "basis", "basis_date", "rotation_enabled", "owning_service",
+	"secret_arn", "run_id", "checked_at",
+	"max_age_days", "rotation_interval_days", "next_rotation_date", "rotation_overdue", "last_accessed_date", "unused", "primary_region",
+}
+
+// reportRow is a row's cells, in ReportColumns' order.
+func reportRow(r audit.Record) []string {
+	return []string{
+		r.SecretName, string(r.Status), string(r.Reason), ageCell(r), string(r.Basis), r.BasisDate,
+		strconv.FormatBool(r.RotationEnabled), r.OwningService, r.SecretARN, r.RunID, r.CheckedAt,
+		strconv.Itoa(r.MaxAgeDays), intCell(r.RotationIntervalDays), r.NextRotationDate,
+		strconv.FormatBool(r.RotationOverdue), r.LastAccessedDate, strconv.FormatBool(r.Unused), r.PrimaryRegion,
+	}
+}
+
+// WriteReport writes a report in the format.
+func WriteReport(w io.Writer, r Report, f Format) error {
+	switch f {
+	case CSV:
+		rows := [][]string{ReportColumns}
+		for _, row := range r.Rows {
+			rows = append(rows, reportRow(row))
+		}
+		return writeCSV(w, rows)
+	case JSON:
+		return writeJSON(w, struct {
+			Stack   string         `json:"stack"`
+			Run     audit.RunEntry `json:"run"`
+			All     bool           `json:"all"`
+			Secrets []audit.Record `json:"secrets"`
+		}{r.Stack, r.Run, r.All, nonNil(r.Rows)})
+	case Markdown:
+		fmt.Fprintf(w, "# Rotation report: %s\n\n%s\n\n", r.Stack, r.Summary())
+		if len(r.Rows) == 0 {
+			_, err := fmt.Fprintln(w, "No secret needs rotation.")
+			return err
+		}
+		rows := [][]string{{"Secret", "Status", "Age (days)", "Basis", "Basis date", "Rotation", "Owner"}}
+		for _, row := range r.Rows {
+			rows = append(rows, []string{row.SecretName, string(row.Status), ageCell(row), string(row.Basis), day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService})
+		}
+		return writeMarkdown(w, rows)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if len(r.Rows) == 0 {
+		fmt.Fprintln(tw, "No secret needs rotation.")
+	} else {
+		fmt.Fprintln(tw, "SECRET\tSTATUS\tAGE\tBASIS\tBASIS DATE\tROTATION\tOWNER")
+		for _, row := range r.Rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.SecretName, row.Status, days(row), row.Basis, day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService)
+		}
+	}
+	fmt.Fprintln(tw, r.Summary())
+	return tw.Flush()
+}
+
+// Summary is the report's one-line summary.
+func (r Report) Summary() string {
+	return fmt.Sprintf("run %s at %s: %d checked, %d need rotation (threshold %d days)",
+		r.Run.RunID, r.Run.CheckedAt, r.Run.Checked, r.Run.Flagged, r.Run.MaxAgeDays)
+}
+
+// HistoryColumns are the CSV columns of a history, one row per secret.
+var HistoryColumns = []string{"secret_name", "days_seen", "days_flagged", "first_flagged", "last_flagged",
+	"flagged_now", "flagged_since", "longest_flagged_days"}
+
+// WriteHistory writes a history in the format.
+func WriteHistory(w io.Writer, h History, f Format) error {
+	switch f {
+	case CSV:
+		rows := [][]string{HistoryColumns}
+		for _, s := range h.Secrets {
+			rows = append(rows, []string{s.Name, strconv.Itoa(s.DaysSeen), strconv.Itoa(s.DaysFlagged), date(s.FirstFlagged),
+				date(s.LastFlagged), strconv.FormatBool(s.FlaggedNow), date(s.FlaggedSince), strconv.Itoa(s.LongestFlagged)})
+		}
+		return writeCSV(w, rows)
+	case JSON:
+		return writeJSON(w, historyJSON(h))
+	case Markdown:
+		fmt.Fprintf(w, "# Rotation evidence: %s, %s\n\n", h.Stack, h.Period())
+		for _, line := range h.Lines() {
+			fmt.Fprintf(w, "- %s\n", line)
+		}
+		fmt.Fprintln(w)
+		rows := [][]string{{"Secret", "Days seen", "Days flagged", "First flagged", "Last flagged", "Flagged now", "Longest flagged"}}
+		for _, s := range h.Secrets {
+			rows = append(rows, []string{s.Name, strconv.Itoa(s.DaysSeen), strconv.Itoa(s.DaysFlagged), date(s.FirstFlagged),
+				date(s.LastFlagged), yesNo(s.FlaggedNow), strconv.Itoa(s.LongestFlagged) + " days"})
+		}
+		return writeMarkdown(w, rows)
+	}
+	fmt.Fprintf(w, "Rotation evidence for %s, %s\n", h.Stack, h.Period())
+	for _, line := range h.Lines() {
+		fmt.Fprintf(w, "  %s\n", line)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SECRET\tDAYS SEEN\tDAYS FLAGGED\tFIRST FLAGGED\tLAST FLAGGED\tFLAGGED NOW\tLONGEST")
+	for _, s := range h.Secrets {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%dd\n", s.Name, s.DaysSeen, s.DaysFlagged, orDash(date(s.FirstFlagged)),
+			orDash(date(s.LastFlagged)), yesNo(s.FlaggedNow), s.LongestFlagged)
+	}
+	return tw.Flush()
+}
+
+// Period names the history's period.
+func (h History) Period() string {
+	last := h.To.AddDate(0, 0, -1)
+	p := fmt.Sprintf("%s to %s", date(h.From), date(last))
+	if from, to, err := Quarter(QuarterOf(h.From)); err == nil && from.Equal(h.From) && to.Equal(h.To) {
+		p += " (" + QuarterOf(h.From) + ")"
+	}
+	if h.Until.Before(h.To) {
+		p += ", so far (until " + h.Until.Format(time.RFC3339) + ")"
+	}
+	return p
+}
+
+// Lines are the period's summary, for people: did the control run all the
+// time, and what is flagged now.
+func (h History) Lines() []string {
+	flaggedNow := 0
+	for _, s := range h.Secrets {
+		if s.FlaggedNow {
+			flaggedNow++
+		}
+	}
+	judged := 0
+	for _, d := range h.Days {
+		if d.RunID != "" {
+			judged++
+		}
+	}
+	lines := []string{
+		fmt.Sprintf("runs: %d expected from the schedule %s, %d recorded (%s); %d manual, %d failed",
+			h.Expected, h.Schedule, h.Recorded, percent(h.Recorded, h.Expected), h.Manual, h.Failed),
+	}
+	switch {
+	case h.FirstRun.IsZero():
+		lines = append(lines, "no run is recorded in the period")
+	case h.FirstRun.Sub(h.From) > 24*time.Hour:
+		lines = append(lines, fmt.Sprintf("the first run recorded in the period is at %s: runs are expected from then on", h.FirstRun.Format(time.RFC3339)))
+	}
+	lines = append(lines,
+		fmt.Sprintf("days judged: %d of %d (each by its last complete run)", judged, len(h.Days)),
+		fmt.Sprintf("secrets: %d seen, %d need rotation now", len(h.Secrets), flaggedNow),
+	)
+	if len(h.Gaps) == 0 {
+		return append(lines, "gaps: none, the control ran every time it should have")
+	}
+	for _, g := range h.Gaps {
+		lines = append(lines, fmt.Sprintf("gap: %d runs missing from %s to %s", g.Missing, g.From.Format(time.RFC3339), g.To.Format(time.RFC3339)))
+	}
+	return lines
+}
+
+// historyJSON is a history as JSON: dates as dates, statuses per day.
+func historyJSON(h History) any {
+	type secret struct {
+		Name           string         `json:"secret_name"`
+		DaysSeen       int            `json:"days_seen"`
+		DaysFlagged    int            `json:"days_flagged"`
+		FirstFlagged   string         `json:"first_flagged,omitempty"`
+		LastFlagged    string         `json:"last_flagged,omitempty"`
+		FlaggedNow     bool           `json:"flagged_now"`
+		FlaggedSince   string         `json:"flagged_since,omitempty"`
+		LongestFlagged int            `json:"longest_flagged_days"`
+		Status         []audit.Status `json:"status_by_day"`
+	}
+	type day struct {
+		Date    string `json:"date"`
+		RunID   string `json:"run_id,omitempty"`
+		Checked int    `json:"checked"`
+		Flagged int    `json:"flagged"`
+	}
+	type gap struct {
+		From    time.Time `json:"from"`
+		To      time.Time `json:"to"`
+		Missing int       `json:"missing"`
+	}
+	out := struct {
+		Stack    string    `json:"stack"`
+		From     string    `json:"from"`
+		To       string    `json:"to"`
+		Until    time.Time `json:"until"`
+		Schedule string    `json:"schedule"`
+		Expected int       `json:"runs_expected"`
+		Recorded int       `json:"runs_recorded"`
+		Manual   int       `json:"runs_manual"`
+		Failed   int       `json:"runs_failed"`
+		Gaps     []gap     `json:"gaps"`
+		Days     []day     `json:"days"`
+		Secrets  []secret  `json:"secrets"`
+	}{Stack: h.Stack, From: date(h.From), To: date(h.To), Until: h.Until, Schedule: h.Schedule,
+		Expected: h.Expected, Recorded: h.Recorded, Manual: h.Manual, Failed: h.Failed, Gaps: []gap{}, Days: []day{}, Secrets: []secret{}}
+	for _, g := range h.Gaps {
+		out.Gaps = append(out.Gaps, gap{g.From, g.To, g.Missing})
+	}
+	for _, d := range h.Days {
+		out.Days = append(out.Days, day{date(d.Date), d.RunID, d.Checked, d.Flagged})
+	}
+	for _, s := range h.Secrets {
+		out.Secrets = append(out.Secrets, secret{s.Name, s.DaysSeen, s.DaysFlagged, date(s.FirstFlagged), date(s.LastFlagged),
+			s.FlaggedNow, date(s.FlaggedSince), s.LongestFlagged, s.Status})
+	}
+	return out
+}
+
+// RunColumns are the CSV columns of the run log.
+var RunColumns = []string{"run_id", "checked_at", "scheduled_time", "complete", "checked", "flagged", "written",
+	"unaudited", "looked_up", "duration_ms", "max_age_days", "error"}
+
+// WriteRuns writes the run log in the format.
+func WriteRuns(w io.Writer, runs []audit.RunEntry, f Format) error {
+	cells := func(r audit.RunEntry) []string {
+		return []string{r.RunID, r.CheckedAt, r.ScheduledTime, strconv.FormatBool(r.Complete), strconv.Itoa(r.Checked),
+			strconv.Itoa(r.Flagged), strconv.Itoa(r.Written), strconv.Itoa(r.Unaudited), strconv.Itoa(r.LookedUp),
+			strconv.FormatInt(r.DurationMS, 10), strconv.Itoa(r.MaxAgeDays), r.Error}
+	}
+	switch f {
+	case CSV:
+		rows := [][]string{RunColumns}
+		for _, r := range runs {
+			rows = append(rows, cells(r))
+		}
+		return writeCSV(w, rows)
+	case JSON:
+		return writeJSON(w, nonNil(runs))
+	case Markdown:
+		rows := [][]string{{"Run", "Checked at", "Complete", "Checked", "Flagged", "Unaudited", "Duration (ms)", "Error"}}
+		for _, r := range runs {
+			rows = append(rows, []string{r.RunID, r.CheckedAt, yesNo(r.Complete), strconv.Itoa(r.Checked), strconv.Itoa(r.Flagged),
+				strconv.Itoa(r.Unaudited), strconv.FormatInt(r.DurationMS, 10), r.Error})
+		}
+		return writeMarkdown(w, rows)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tCHECKED AT\tCOMPLETE\tCHECKED\tFLAGGED\tUNAUDITED\tDURATION\tERROR")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%dms\t%s\n", r.RunID, r.CheckedAt, yesNo(r.Complete), r.Checked, r.Flagged, r.Unaudited, r.DurationMS, r.Error)
+	}
+	fmt.Fprintf(tw, "%d runs\n", len(runs))
+	return tw.Flush()
+}
+
+func writeCSV(w io.Writer, rows [][]string) error {
+	cw := csv.NewWriter(w)
+	if err := cw.WriteAll(rows); err != nil {
+		return fmt.Errorf("write CSV: %w", err)
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// writeMarkdown writes a table whose first row is the header; pipes in
+// cells are escaped.
+func writeMarkdown(w io.Writer, rows [][]string) error {
+	for i, row := range rows {
+		cells := make([]string, len(row))
+		for j, c := range row {
+			cells[j] = strings.ReplaceAll(c, "|", `\|`)
+		}
+		if _, err := fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | ")); err != nil {
+			return err
+		}
+		if i == 0 {
+			fmt.Fprintf(w, "|%s\n", strings.Repeat(" --- |", len(row)))
+		}
+	}
+	return nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func ageCell(r audit.Record) string {
+	if r.AgeDays == nil {
+		return ""
+	}
+	return strconv.Itoa(*r.AgeDays)
+}
+
+func days(r audit.Record) string {
+	if r.AgeDays == nil {
+		return "-"
+	}
+	return strconv.Itoa(*r.AgeDays) + "d"
+}
+
+func intCell(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+// day is the date part of an RFC 3339 time.
+func day(rfc3339 string) string {
+	if len(rfc3339) >= 10 {
+		return rfc3339[:10]
+	}
+	return rfc3339
+}
+
+func date(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.DateOnly)
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func percent(n, of int) string {
+	if of == 0 {
+		return "none expected"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(of))
+}

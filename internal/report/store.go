@@ -1,0 +1,228 @@
+// Package report is the read side of the audit: it reads the audit table
+// and the run log with Queries only (never a Scan, and key attributes only
+// ever in key conditions), builds the answer for one run (Report) and the
+// evidence for a period (History), and renders them as a table, CSV, JSON
+// or Markdown. The rotation-audit command and the dashboard share it.
+//
+// It imports the DynamoDB SDK types (through a tiny interface), the
+// expression builder, and packages audit and schedule for the row and run
+// shapes and the schedule's fire times.
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/rotation-audit/rotation-audit/internal/audit"
+)
+
+// Querier is the part of the DynamoDB client the read side uses: Query,
+// and nothing else.
+type Querier interface {
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+var _ Querier = (*dynamodb.Client)(nil)
+
+// Errors a user can meet and act on.
+var (
+	// ErrNoRuns: the run log holds no complete run yet.
+	ErrNoRuns = errors.New("no complete run is recorded yet")
+	// ErrNoSuchRun: the run log has no run with that ID.
+	ErrNoSuchRun = errors.New("no such run")
+)
+
+// Store reads one stack's audit table and run log.
+type Store struct {
+	DB        Querier
+	Table     string // <stack>-audit
+	RunsTable string // <stack>-runs
+}
+
+// LatestRun is the latest complete run: one Query of the run log's sparse
+// index, newest first, Limit 1.
+func (s *Store) LatestRun(ctx context.Context) (audit.RunEntry, error) {
+	out, err := s.query(ctx, &dynamodb.QueryInput{
+		TableName:        aws.String(s.RunsTable),
+		IndexName:        aws.String(audit.CompleteIndex),
+		ScanIndexForward: aws.Bool(false),
+		Limit:            aws.Int32(1),
+	}, expression.Key("complete_key").Equal(expression.Value("complete")))
+	if err != nil {
+		return audit.RunEntry{}, err
+	}
+	if len(out.Items) == 0 {
+		return audit.RunEntry{}, fmt.Errorf("%w in %s", ErrNoRuns, s.RunsTable)
+	}
+	var e audit.RunEntry
+	if err := attributevalue.UnmarshalMap(out.Items[0], &e); err != nil {
+		return audit.RunEntry{}, fmt.Errorf("read run log entry: %w", err)
+	}
+	return e, nil
+}
+
+// Run is one run's entry: one Query of its month's partition.
+func (s *Store) Run(ctx context.Context, runID string) (audit.RunEntry, error) {
+	at, err := RunTime(runID)
+	if err != nil {
+		return audit.RunEntry{}, err
+	}
+	key := expression.Key("month").Equal(expression.Value(audit.Month(at))).
+		And(expression.Key("run_id").Equal(expression.Value(runID)))
+	out, err := s.query(ctx, &dynamodb.QueryInput{TableName: aws.String(s.RunsTable)}, key)
+	if err != nil {
+		return audit.RunEntry{}, err
+	}
+	if len(out.Items) == 0 {
+		return audit.RunEntry{}, fmt.Errorf("%w %s in %s", ErrNoSuchRun, runID, s.RunsTable)
+	}
+	var e audit.RunEntry
+	if err := attributevalue.UnmarshalMap(out.Items[0], &e); err != nil {
+		return audit.RunEntry{}, fmt.Errorf("read run log entry: %w", err)
+	}
+	return e, nil
+}
+
+// Runs lists the run log between from and to (to excluded), oldest first:
+// one Query per month, each keyed on its month and a run_id range.
+func (s *Store) Runs(ctx context.Context, from, to time.Time) ([]audit.RunEntry, error) {
+	var runs []audit.RunEntry
+	for month := monthStart(from); month.Before(to); month = month.AddDate(0, 1, 0) {
+		key := expression.Key("month").Equal(expression.Value(audit.Month(month))).
+			And(expression.Key("run_id").Between(expression.Value(runKey(from)), expression.Value(runKey(to.Add(-time.Millisecond)))))
+		err := s.pages(ctx, &dynamodb.QueryInput{TableName: aws.String(s.RunsTable)}, key, func(items []map[string]dbtypes.AttributeValue) error {
+			var page []audit.RunEntry
+			if err := attributevalue.UnmarshalListOfMaps(items, &page); err != nil {
+				return fmt.Errorf("read run log entries: %w", err)
+			}
+			runs = append(runs, page...)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return runs, nil
+}
+
+// Rows is every audit row of one run: Queries of the run index on run_id.
+func (s *Store) Rows(ctx context.Context, runID string) ([]audit.Record, error) {
+	var rows []audit.Record
+	err := s.EachRow(ctx, runID, func(r audit.Record) { rows = append(rows, r) })
+	return rows, err
+}
+
+// EachRow calls f for every audit row of one run, page by page, so a
+// reader of many runs holds one page at a time.
+func (s *Store) EachRow(ctx context.Context, runID string, f func(audit.Record)) error {
+	in := &dynamodb.QueryInput{TableName: aws.String(s.Table), IndexName: aws.String(audit.RunIndex)}
+	return s.pages(ctx, in, expression.Key("run_id").Equal(expression.Value(runID)), func(items []map[string]dbtypes.AttributeValue) error {
+		for _, item := range items {
+			var r audit.Record
+			if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+				return fmt.Errorf("read audit row: %w", err)
+			}
+			f(r)
+		}
+		return nil
+	})
+}
+
+// SecretHistory is one secret's rows between from and to, oldest first:
+// Queries of its partition, secret_name and a run_id range both in the key
+// condition.
+func (s *Store) SecretHistory(ctx context.Context, name string, from, to time.Time) ([]audit.Record, error) {
+	key := expression.Key("secret_name").Equal(expression.Value(name)).
+		And(expression.Key("run_id").Between(expression.Value(runKey(from)), expression.Value(runKey(to.Add(-time.Millisecond)))))
+	var rows []audit.Record
+	err := s.pages(ctx, &dynamodb.QueryInput{TableName: aws.String(s.Table)}, key, func(items []map[string]dbtypes.AttributeValue) error {
+		var page []audit.Record
+		if err := attributevalue.UnmarshalListOfMaps(items, &page); err != nil {
+			return fmt.Errorf("read audit rows: %w", err)
+		}
+		rows = append(rows, page...)
+		return nil
+	})
+	return rows, err
+}
+
+// query runs one Query with a key condition.
+func (s *Store) query(ctx context.Context, in *dynamodb.QueryInput, key expression.KeyConditionBuilder) (*dynamodb.QueryOutput, error) {
+	if err := withKey(in, key); err != nil {
+		return nil, err
+	}
+	out, err := s.DB.Query(ctx, in)
+	if err != nil {
+		return nil, queryError(aws.ToString(in.TableName), err)
+	}
+	return out, nil
+}
+
+// pages runs a Query to its last page, handing each page's items to f.
+func (s *Store) pages(ctx context.Context, in *dynamodb.QueryInput, key expression.KeyConditionBuilder, f func([]map[string]dbtypes.AttributeValue) error) error {
+	if err := withKey(in, key); err != nil {
+		return err
+	}
+	pages := dynamodb.NewQueryPaginator(s.DB, in)
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return queryError(aws.ToString(in.TableName), err)
+		}
+		if err := f(page.Items); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withKey sets a Query's key condition, the only condition the read side
+// uses: key attributes never go in a FilterExpression.
+func withKey(in *dynamodb.QueryInput, key expression.KeyConditionBuilder) error {
+	expr, err := expression.NewBuilder().WithKeyCondition(key).Build()
+	if err != nil {
+		return fmt.Errorf("build query: %w", err)
+	}
+	in.KeyConditionExpression, in.ExpressionAttributeNames, in.ExpressionAttributeValues = expr.KeyCondition(), expr.Names(), expr.Values()
+	return nil
+}
+
+// ErrNoTable is wrapped by a query of a table that does not exist.
+var ErrNoTable = errors.New("table not found")
+
+// queryError names the table, and says plainly when it does not exist.
+func queryError(table string, err error) error {
+	var missing *dbtypes.ResourceNotFoundException
+	if errors.As(err, &missing) {
+		return fmt.Errorf("%w: %s does not exist (is the stack deployed, and is -stack right?)", ErrNoTable, table)
+	}
+	return fmt.Errorf("query %s: %w", table, err)
+}
+
+// RunTime is the time a run ID names ("run-" and Unix milliseconds).
+func RunTime(runID string) (time.Time, error) {
+	ms, err := strconv.ParseInt(strings.TrimPrefix(runID, "run-"), 10, 64)
+	if err != nil || !strings.HasPrefix(runID, "run-") {
+		return time.Time{}, fmt.Errorf("run ID %q is not run-<Unix milliseconds>, such as run-1795615200000", runID)
+	}
+	return time.UnixMilli(ms).UTC(), nil
+}
+
+// runKey is the run ID of an instant: run IDs sort by time, so a range of
+// them is a range of times.
+func runKey(t time.Time) string { return "run-" + strconv.FormatInt(t.UnixMilli(), 10) }
+
+func monthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
