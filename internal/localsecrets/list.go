@@ -48,16 +48,31 @@ func (s *Store) listSecrets(in *listSecretsInput, _ time.Time) (any, error) {
 	if in.SortOrder != "" && in.SortOrder != "asc" && in.SortOrder != "desc" {
 		return nil, errValidation(in.SortOrder, "sortOrder", "satisfy enum value set: [asc, desc]")
 	}
-	var found []*secret
-	for _, sec := range s.secrets {
-		if (sec.deleted.IsZero() || in.IncludePlannedDeletion) && matchesAll(sec, in.Filters) {
-			found = append(found, sec)
+	order := listOrder{sortBy: sortBy, desc: in.SortOrder == "desc"}
+	key := func(sec *secret) cursor { return cursor{at: nanos(sortTime(sec)), name: sec.name} }
+	all := s.inOrder(order, key)
+	start := 0
+	if in.NextToken != "" {
+		after, err := parseToken(in.NextToken)
+		if err != nil {
+			return nil, err
+		}
+		start, _ = slices.BinarySearchFunc(all, after, func(sec *secret, c cursor) int { return order.compare(key(sec), c) })
+		if start < len(all) && order.compare(key(all[start]), after) == 0 {
+			start++ // the token is the last item returned
 		}
 	}
-	key := func(sec *secret) cursor { return cursor{at: nanos(sortTime(sec)), name: sec.name} }
-	found, next, err := page(found, key, in.SortOrder == "desc", in.NextToken, limit)
-	if err != nil {
-		return nil, err
+	var found []*secret
+	next := ""
+	for _, sec := range all[start:] {
+		if !sec.deleted.IsZero() && !in.IncludePlannedDeletion || !matchesAll(sec, in.Filters) {
+			continue
+		}
+		if len(found) == limit {
+			next = key(found[limit-1]).token()
+			break
+		}
+		found = append(found, sec)
 	}
 	out := listSecretsOutput{SecretList: []secretEntry{}, NextToken: next}
 	for _, sec := range found {
@@ -120,6 +135,37 @@ func (s *Store) listSecretVersionIds(in *listSecretVersionIdsInput, _ time.Time)
 		})
 	}
 	return out, nil
+}
+
+// listOrder is one way ListSecrets sorts.
+type listOrder struct {
+	sortBy string
+	desc   bool
+}
+
+func (o listOrder) compare(a, b cursor) int {
+	if o.desc {
+		return b.compare(a)
+	}
+	return a.compare(b)
+}
+
+// inOrder is every secret in the order, sorted once and kept until a
+// change (see changed).
+func (s *Store) inOrder(o listOrder, key func(*secret) cursor) []*secret {
+	if all, ok := s.sorted[o]; ok {
+		return all
+	}
+	all := make([]*secret, 0, len(s.secrets))
+	for _, sec := range s.secrets {
+		all = append(all, sec)
+	}
+	slices.SortFunc(all, func(a, b *secret) int { return o.compare(key(a), key(b)) })
+	if s.sorted == nil {
+		s.sorted = map[listOrder][]*secret{}
+	}
+	s.sorted[o] = all
+	return all
 }
 
 // maxResults checks a MaxResults parameter (1 to 100) and defaults it to 100.

@@ -263,6 +263,7 @@ func (s *Store) deleteSecret(in *deleteSecretInput, now time.Time) (any, error) 
 	sec.deleted = now
 	sec.purgeAt = now.Add(time.Duration(days) * 24 * time.Hour)
 	sec.lastChanged = now
+	s.schedulePurge(sec.purgeAt)
 	return secretRef{ARN: sec.arn, Name: sec.name, DeletionDate: stamp(sec.purgeAt)}, nil
 }
 

@@ -43,6 +43,11 @@ type Store struct {
 	region  string
 	account string
 	secrets map[string]*secret // by name, including secrets pending deletion
+	// nextPurge is the earliest scheduled deletion still to become final.
+	nextPurge time.Time
+	// sorted caches each listing order of every secret, so that a page of
+	// ListSecrets costs its own size, not a sort of every secret.
+	sorted map[listOrder][]*secret
 	rng     *rand.Rand         // ChaCha8 seeded from crypto/rand: ARN suffixes, passwords
 }
 
@@ -155,14 +160,36 @@ func (s *Store) newARN(name string) string {
 	return s.arnPrefix() + name + "-" + string(suffix)
 }
 
-// purge forgets secrets whose recovery window has passed on the cloud clock.
+// purge forgets secrets whose recovery window has passed on the cloud
+// clock. It runs before every request, so it looks at the secrets only
+// when the earliest scheduled deletion is due.
 func (s *Store) purge(now time.Time) {
+	if s.nextPurge.IsZero() || now.Before(s.nextPurge) {
+		return
+	}
+	s.nextPurge = time.Time{}
 	for name, sec := range s.secrets {
-		if !sec.purgeAt.IsZero() && !now.Before(sec.purgeAt) {
+		switch {
+		case sec.purgeAt.IsZero():
+		case !now.Before(sec.purgeAt):
 			delete(s.secrets, name)
+			s.changed()
+		case s.nextPurge.IsZero() || sec.purgeAt.Before(s.nextPurge):
+			s.nextPurge = sec.purgeAt
 		}
 	}
 }
+
+// schedulePurge notes a deletion that becomes final at t.
+func (s *Store) schedulePurge(t time.Time) {
+	if s.nextPurge.IsZero() || t.Before(s.nextPurge) {
+		s.nextPurge = t
+	}
+}
+
+// changed forgets the sorted listings, after anything that may change
+// which secrets there are or how they sort.
+func (s *Store) changed() { clear(s.sorted) }
 
 // find resolves a SecretId the ways AWS does: a name, a full ARN, or a
 // partial ARN (the full ARN without the random suffix). A name with the
@@ -174,13 +201,15 @@ func (s *Store) find(id string) (*secret, error) {
 	if sec, ok := s.secrets[id]; ok {
 		return sec, nil
 	}
-	for _, sec := range s.secrets {
-		if sec.arn == id {
-			return sec, nil
+	if rest, ok := strings.CutPrefix(id, s.arnPrefix()); ok {
+		// A full ARN ends in "-" and six random characters; a partial one
+		// is the name alone.
+		if i := len(rest) - 7; i > 0 && rest[i] == '-' {
+			if sec, ok := s.secrets[rest[:i]]; ok && sec.arn == id {
+				return sec, nil
+			}
 		}
-	}
-	if name, ok := strings.CutPrefix(id, s.arnPrefix()); ok {
-		if sec, ok := s.secrets[name]; ok {
+		if sec, ok := s.secrets[rest]; ok {
 			return sec, nil
 		}
 	}

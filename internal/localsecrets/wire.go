@@ -72,17 +72,24 @@ func (s *Store) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{"SerializationException", fmt.Sprintf("cannot read the request body: %v", err)})
 		return
 	}
-	status, out := s.answer(h, body)
+	status, out := s.answer(name, h, body)
 	write(w, status, out)
 }
 
+// readOnly are the operations that change nothing a listing sorts or
+// selects by.
+var readOnly = map[string]bool{"ListSecrets": true, "ListSecretVersionIds": true, "DescribeSecret": true, "GetRandomPassword": true}
+
 // answer runs h under the lock and encodes its result there too, so that a
 // response never shares state with a later request.
-func (s *Store) answer(h handler, body []byte) (int, []byte) {
+func (s *Store) answer(name string, h handler, body []byte) (int, []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	s.purge(now)
+	if !readOnly[name] {
+		s.changed()
+	}
 	out, err := h(s, body, now)
 	status := http.StatusOK
 	if err != nil {
