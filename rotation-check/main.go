@@ -13,12 +13,14 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -112,7 +114,7 @@ func awsConfig(lookup func(string) (string, bool)) (aws.Config, error) {
 	id, _ := lookup("AWS_ACCESS_KEY_ID")
 	secret, _ := lookup("AWS_SECRET_ACCESS_KEY")
 	token, _ := lookup("AWS_SESSION_TOKEN")
-	cfg := aws.Config{Region: region}
+	cfg := aws.Config{Region: region, HTTPClient: httpClient()}
 	switch uri := first(lookup, "AWS_CONTAINER_CREDENTIALS_FULL_URI"); {
 	case id != "" && secret != "":
 		cfg.Credentials = credentials.NewStaticCredentialsProvider(id, secret, token)
@@ -130,6 +132,16 @@ func awsConfig(lookup func(string) (string, bool)) (aws.Config, error) {
 		return aws.Config{}, errors.New("no credentials: neither AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY nor AWS_CONTAINER_CREDENTIALS_FULL_URI is set (the Lambda runtime sets one of them)")
 	}
 	return cfg, nil
+}
+
+// httpClient is the SDK's default client, keeping enough idle connections
+// per host for every call the run has in flight (lookups, writers and the
+// lister). The SDK keeps 10, so a run with more calls in flight would open
+// a new connection, and on AWS shake hands over TLS, for most calls.
+func httpClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = audit.DefaultLookups + audit.DefaultWriters + 2
+	})
 }
 
 // endpoint honours AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL, as the

@@ -50,12 +50,17 @@ const (
 	// so it can report what it wrote instead of being killed mid-batch.
 	DefaultStopMargin = 2 * time.Second
 	// DefaultLookups and DefaultWriters bound the ListSecretVersionIds and
-	// BatchWriteItem calls in flight: enough to hide round trips behind the
-	// paging, few enough to stay far below the APIs' rate limits.
-	DefaultLookups = 8
-	DefaultWriters = 4
+	// BatchWriteItem calls in flight: enough to hide their round trips
+	// behind the paging (at 20 ms a call, 16 lookups keep up with a tenth of
+	// every page changed by hand, 8 writers with four batches a page), few
+	// enough to stay within the APIs' rate limits; throttling is retried.
+	DefaultLookups = 16
+	DefaultWriters = 8
 	// maxReported bounds how many unaudited secrets an error names.
 	maxReported = 10
+	// prefetch is how many pages may wait to be judged: enough to keep
+	// the paging going, few enough to keep memory flat.
+	prefetch = 4
 )
 
 // Secrets is the part of the Secrets Manager client the check uses.
@@ -228,7 +233,7 @@ type pipeline struct {
 // the batcher and the writers share one group: the first error stops them
 // all, and it is the error returned.
 func (c *Checker) run(ctx context.Context, r run, res *Result) error {
-	p := &pipeline{c: c, r: r, rows: make(chan Record, batchSize), res: res,
+	p := &pipeline{c: c, r: r, rows: make(chan Record, pageSize), res: res,
 		writers: make(chan struct{}, max(c.Writers, 1))}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -254,57 +259,85 @@ func (c *Checker) run(ctx context.Context, r run, res *Result) error {
 
 // list reads ListSecrets page by page and judges each selected secret,
 // handing the ones that need their current version's date to at most
-// Lookups concurrent lookups. It returns when every row has been handed on.
+// Lookups concurrent lookups. Pages must be requested one after another
+// (each needs the previous page's token), so one goroutine only fetches,
+// as fast as pages come, while another judges the page before: the run's
+// time is then the paging floor plus the last page's tail. It returns
+// when every row has been handed on.
 func (p *pipeline) list(ctx context.Context) error {
-	pages := secretsmanager.NewListSecretsPaginator(p.c.Secrets, &secretsmanager.ListSecretsInput{
-		MaxResults: aws.Int32(pageSize),
-		Filters: []smtypes.Filter{{
-			Key:    smtypes.FilterNameStringTypeTagKey,
-			Values: []string{p.c.Config.TagKey},
-		}},
+	pages := make(chan []smtypes.SecretListEntry, prefetch)
+	var fetchErr error // set before pages closes
+	var fetcher sync.WaitGroup
+	fetcher.Go(func() {
+		defer close(pages)
+		paginator := secretsmanager.NewListSecretsPaginator(p.c.Secrets, &secretsmanager.ListSecretsInput{
+			MaxResults: aws.Int32(pageSize),
+			Filters: []smtypes.Filter{{
+				Key:    smtypes.FilterNameStringTypeTagKey,
+				Values: []string{p.c.Config.TagKey},
+			}},
+		})
+		for paginator.HasMorePages() {
+			page, err := paginator.NextPage(ctx)
+			if err != nil {
+				fetchErr = fmt.Errorf("list secrets: %w", err)
+				return
+			}
+			select {
+			case pages <- page.SecretList:
+			case <-ctx.Done():
+				return // the judging stopped: the run's error says why
+			}
+		}
 	})
+	defer fetcher.Wait()
+
 	var lookups errgroup.Group
 	lookups.SetLimit(max(p.c.Lookups, 1))
 	defer lookups.Wait()
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return fmt.Errorf("list secrets: %w", err)
-		}
-		for _, s := range page.SecretList {
-			if !Selected(s.Tags, p.c.Config.TagKey, p.c.Config.TagValue) {
-				continue
+	for page := range pages {
+		for _, s := range page {
+			if err := p.judge(ctx, s, &lookups); err != nil {
+				return err
 			}
-			if _, _, err := identify(s); err != nil {
-				p.unaudit(err.Error())
-				continue
-			}
-			f := FactsOf(s)
-			v := Judge(f, p.r.checkedAt, p.r.policy)
-			if !v.NeedsVersion {
-				if err := p.send(ctx, newRecord(s, f, v, p.r)); err != nil {
-					return err
-				}
-				continue
-			}
-			lookups.Go(func() error {
-				created, err := p.c.currentVersion(ctx, aws.ToString(s.ARN))
-				p.mu.Lock()
-				p.res.LookedUp++
-				p.mu.Unlock()
-				if err != nil {
-					if ctx.Err() != nil {
-						return nil // the run is stopping; its error says why
-					}
-					p.unaudit(fmt.Sprintf("secret %s: %v", aws.ToString(s.Name), err))
-					return nil
-				}
-				v := v.WithCurrentVersion(created, p.r.checkedAt, p.r.policy.MaxAgeDays)
-				return p.send(ctx, newRecord(s, f, v, p.r))
-			})
 		}
 	}
-	return lookups.Wait()
+	// A failed page ends the listing; the pages before it are still
+	// judged and written.
+	return errors.Join(lookups.Wait(), fetchErr)
+}
+
+// judge judges one listed secret and hands its row on, or hands it to a
+// lookup when its age needs the current version's date.
+func (p *pipeline) judge(ctx context.Context, s smtypes.SecretListEntry, lookups *errgroup.Group) error {
+	if !Selected(s.Tags, p.c.Config.TagKey, p.c.Config.TagValue) {
+		return nil
+	}
+	if _, _, err := identify(s); err != nil {
+		p.unaudit(err.Error())
+		return nil
+	}
+	f := FactsOf(s)
+	v := Judge(f, p.r.checkedAt, p.r.policy)
+	if !v.NeedsVersion {
+		return p.send(ctx, newRecord(s, f, v, p.r))
+	}
+	lookups.Go(func() error {
+		created, err := p.c.currentVersion(ctx, aws.ToString(s.ARN))
+		p.mu.Lock()
+		p.res.LookedUp++
+		p.mu.Unlock()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // the run is stopping; its error says why
+			}
+			p.unaudit(fmt.Sprintf("secret %s: %v", aws.ToString(s.Name), err))
+			return nil
+		}
+		v := v.WithCurrentVersion(created, p.r.checkedAt, p.r.policy.MaxAgeDays)
+		return p.send(ctx, newRecord(s, f, v, p.r))
+	})
+	return nil
 }
 
 // send hands a row to the batcher, unless the run is stopping.

@@ -134,7 +134,12 @@ func Start(opts Options) (*Cloud, error) {
 	invoker := asyncInvoker{lambda: lambda.NewFromConfig(front), sqs: sqs.NewFromConfig(front), configs: &c.invokeConfigs, clock: clock, logs: logs}
 	c.scheduler = schedule.New(schedule.Options{Clock: clock, Lambda: invoker, SQS: sqs.NewFromConfig(front), Logs: logs})
 	c.proxy = httputil.NewSingleHostReverseProxy(backend)
-	c.proxy.Transport = startupRetry{next: http.DefaultTransport, runner: c.runner}
+	// Keep a connection to kumo for every call a function may have in
+	// flight: the default transport keeps two idle ones per host, so a
+	// function making a few dozen concurrent calls would redial for most.
+	toKumo := http.DefaultTransport.(*http.Transport).Clone()
+	toKumo.MaxIdleConnsPerHost = 64
+	c.proxy.Transport = startupRetry{next: toKumo, runner: c.runner}
 	c.proxy.ModifyResponse = c.observe
 	c.srv = &http.Server{Handler: http.HandlerFunc(c.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = c.srv.Serve(ln) }()
