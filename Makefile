@@ -12,11 +12,13 @@ ENDPOINT   ?= http://localhost:4566
 STACK      ?= rotcheck
 CLOCK_SPEED ?= 1
 RUNS       ?= 10
+LATENCY    ?= 20ms
+SECRETS    ?= 1000,10000
 LOCALCLOUD = bin/localcloud
 
 .PHONY: build build-RotationCheckFunction sam-build test lint invoke deploy \
 	local local-up serve deploy-local teardown-local clock invoke-local samlocal-deploy samlocal-delete \
-	bench bench-cycle $(LOCALCLOUD) clean help
+	bench bench-cycle bench-latency $(LOCALCLOUD) clean help
 
 help:
 	@echo "make local           the main job on the embedded cloud: deploy, scenarios A/B/C, teardown"
@@ -25,6 +27,7 @@ help:
 	@echo "make clock           move the running cloud's clock forward by ADVANCE=$(ADVANCE), firing every schedule on the way"
 	@echo "make invoke-local    invoke the stack's function as its schedule would, at the cloud's time"
 	@echo "make deploy-local | teardown-local   against ENDPOINT=$(ENDPOINT) (this tool's serve/up or LocalEmu)"
+	@echo "make bench-latency   one run of 1,000 and 10,000 secrets with LATENCY=$(LATENCY) added to every AWS call"
 	@echo "make build | lint | bench | bench-cycle | invoke | deploy | samlocal-deploy"
 
 # The Lambda binary, as AWS runs it: linux/arm64, named bootstrap.
@@ -115,6 +118,11 @@ bench:
 # quarter of hourly runs in virtual time.
 bench-cycle: $(LOCALCLOUD)
 	@$(LOCALCLOUD) bench -runs $(RUNS)
+
+# One run of the real function at AWS-like latency: a proxy adds LATENCY to
+# every call; run time against the paging floor, calls, peak memory.
+bench-latency: $(LOCALCLOUD)
+	@$(LOCALCLOUD) bench-latency -latency $(LATENCY) -secrets $(SECRETS)
 
 clean:
 	rm -rf bin .aws-sam

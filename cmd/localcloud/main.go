@@ -42,6 +42,8 @@ Commands:
   invoke    invoke the stack's function as its schedule would, at the cloud
             time (scenario B from a shell)                        (make invoke-local)
   bench     run the cycle several times; min/median/max per phase  (make bench-cycle)
+  bench-latency  one run of the real function with a fixed latency added to every
+            AWS call: run time against the paging floor, calls, memory (make bench-latency)
 
 Run "localcloud <command> -h" for a command's flags.
 
@@ -82,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cmd, args := args[0], args[1:]
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"run": cmdRun, "up": cmdUp, "serve": cmdServe, "deploy": cmdDeploy, "teardown": cmdTeardown,
-		"clock": cmdClock, "invoke": cmdInvoke, "bench": cmdBench,
+		"clock": cmdClock, "invoke": cmdInvoke, "bench": cmdBench, "bench-latency": cmdBenchLatency,
 	}
 	switch cmd {
 	case "help", "-h", "-help", "--help":
