@@ -111,6 +111,16 @@ func TestReadSide(t *testing.T) {
 	is.Equal(h.Secrets[0].DaysFlagged, 10)                                    // November 1st to 10th: from the day the secrets were 31 whole days old
 	is.Equal(ops.counts(), map[string]int{"DynamoDB_20120810.Query": 2 + 41}) // a Query per month and per day: no Scan, ever
 
+	// The quarter before the stack existed expects nothing of it: it has
+	// no gap, and costs one more Query, for the first run ever.
+	ops.ops = nil
+	before, err := report.BuildHistory(ctx, store, "vread", start.AddDate(0, -3, 0), start, now, report.Schedule{Expression: "rate(1 hour)"})
+	is.NoErr(err)
+	is.Equal(before.Expected, 0)
+	is.Equal(len(before.Gaps), 0)
+	is.True(!before.ControlStarted.Before(start) && before.ControlStarted.Before(start.Add(2*time.Hour))) // the first hourly run
+	is.Equal(ops.counts(), map[string]int{"DynamoDB_20120810.Query": 3 + 1})                              // July to September, and the first run
+
 	ops.ops = nil
 	hist, err := store.SecretHistory(ctx, s.Fresh, start, now)
 	is.NoErr(err)

@@ -48,7 +48,7 @@ type Store struct {
 	// sorted caches each listing order of every secret, so that a page of
 	// ListSecrets costs its own size, not a sort of every secret.
 	sorted map[listOrder][]*secret
-	rng     *rand.Rand         // ChaCha8 seeded from crypto/rand: ARN suffixes, passwords
+	rng    *rand.Rand // ChaCha8 seeded from crypto/rand: ARN suffixes, passwords
 }
 
 // secret is one secret and its versions.

@@ -3,10 +3,14 @@ package report
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/schedule"
@@ -36,6 +40,10 @@ type History struct {
 	// Manual counts complete runs not sent by the scheduler; Failed runs
 	// that did not complete.
 	Manual, Failed int
+	// ControlStarted is set when the period has no run because it ends
+	// before the control's first complete run: when that run was. Nothing
+	// was expected of the period, and it has no gaps.
+	ControlStarted time.Time
 }
 
 // Day is one UTC day of the period and the run that judged it.
@@ -66,8 +74,9 @@ type SecretHistory struct {
 
 // Gap is a span of expected runs that are missing.
 type Gap struct {
-	From, To time.Time // the first and the last missing run
-	Missing  int
+	From    time.Time `json:"from"` // the first missing run
+	To      time.Time `json:"to"`   // the last missing run
+	Missing int       `json:"missing"`
 }
 
 // Schedule names the schedule the expected runs come from.
@@ -89,27 +98,27 @@ func BuildHistory(ctx context.Context, s *Store, stack string, from, to, now tim
 	if err != nil {
 		return h, err
 	}
+	if len(runs) == 0 {
+		// A period before the control existed expects nothing of it; one
+		// after its first run, with no run at all, is one long gap.
+		first, err := s.FirstRun(ctx)
+		switch {
+		case errors.Is(err, ErrNoRuns):
+		case err != nil:
+			return h, err
+		default:
+			if at, err := RunTime(first.RunID); err == nil && !at.Before(h.Until) {
+				h.ControlStarted = at
+			}
+		}
+	}
 	if err := h.countRuns(runs, sched); err != nil {
 		return h, err
 	}
 	h.pickDays(runs)
-	secrets := map[string]*SecretHistory{}
-	for i, day := range h.Days {
-		if day.RunID == "" {
-			continue
-		}
-		err := s.EachRow(ctx, day.RunID, func(r audit.Record) {
-			sh, ok := secrets[r.SecretName]
-			if !ok {
-				sh = &SecretHistory{Name: r.SecretName, Status: make([]audit.Status, len(h.Days))}
-				secrets[r.SecretName] = sh
-			}
-			sh.Status[i] = r.Status
-			sh.Last = r
-		})
-		if err != nil {
-			return h, err
-		}
+	secrets, err := h.readDays(ctx, s)
+	if err != nil {
+		return h, err
 	}
 	last := h.lastJudged()
 	for _, sh := range secrets {
@@ -131,10 +140,50 @@ func BuildHistory(ctx context.Context, s *Store, stack string, from, to, now tim
 	return h, nil
 }
 
+// dayReaders bounds the days whose rows are read at once: a quarter is
+// about 92 Queries, which one after another would take a second or more
+// at AWS latency.
+const dayReaders = 8
+
+// readDays reads the rows of each day's run, a few days at a time, into
+// each secret's status per day; a secret's Last row is from the last day
+// it was seen, whatever order the days are read in.
+func (h *History) readDays(ctx context.Context, s *Store) (map[string]*SecretHistory, error) {
+	var mu sync.Mutex
+	secrets := map[string]*SecretHistory{}
+	lastSeen := map[string]int{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(dayReaders)
+	for i, day := range h.Days {
+		if day.RunID == "" {
+			continue
+		}
+		g.Go(func() error {
+			return s.EachRow(gctx, day.RunID, func(r audit.Record) {
+				mu.Lock()
+				defer mu.Unlock()
+				sh, ok := secrets[r.SecretName]
+				if !ok {
+					sh = &SecretHistory{Name: r.SecretName, Status: make([]audit.Status, len(h.Days))}
+					secrets[r.SecretName] = sh
+				}
+				sh.Status[i] = r.Status
+				if seen, ok := lastSeen[r.SecretName]; !ok || i >= seen {
+					sh.Last, lastSeen[r.SecretName] = r, i
+				}
+			})
+		})
+	}
+	return secrets, g.Wait()
+}
+
 // countRuns compares the runs recorded with those the schedule expected,
-// and lists the gaps.
+// and lists the gaps. An expected fire counts as recorded when a scheduled
+// run falls nearer to it than to the fires around it: a redeploy that
+// updates a rate() schedule starts its count again, shifting every later
+// fire by the time the redeploy took, and that is not a missed run.
 func (h *History) countRuns(runs []audit.RunEntry, sched Schedule) error {
-	recorded := map[time.Time]bool{}
+	var recorded []time.Time
 	var anchor time.Time
 	for _, r := range runs {
 		if at, err := time.Parse(time.RFC3339, r.CheckedAt); err == nil && (h.FirstRun.IsZero() || at.Before(h.FirstRun)) {
@@ -150,9 +199,12 @@ func (h *History) countRuns(runs []audit.RunEntry, sched Schedule) error {
 			if err != nil {
 				return fmt.Errorf("run %s: scheduled_time %q: %w", r.RunID, r.ScheduledTime, err)
 			}
-			recorded[t.UTC()] = true
+			recorded = append(recorded, t.UTC())
 			anchor = t
 		}
+	}
+	if !h.ControlStarted.IsZero() {
+		return nil // the period is over before the control's first run
 	}
 	if anchor.IsZero() {
 		anchor = h.From
@@ -169,10 +221,12 @@ func (h *History) countRuns(runs []audit.RunEntry, sched Schedule) error {
 		return fmt.Errorf("schedule %s: %w", sched.Expression, err)
 	}
 	h.Expected = len(expected)
+	slices.SortFunc(recorded, time.Time.Compare)
 	var gap *Gap
-	for _, t := range expected {
+	for i, t := range expected {
 		t = t.UTC()
-		if recorded[t] {
+		lo, hi := window(expected, i)
+		if j, _ := slices.BinarySearchFunc(recorded, lo, time.Time.Compare); j < len(recorded) && recorded[j].Before(hi) {
 			h.Recorded++
 			gap = nil
 			continue
@@ -185,6 +239,29 @@ func (h *History) countRuns(runs []audit.RunEntry, sched Schedule) error {
 		gap.Missing++
 	}
 	return nil
+}
+
+// window is the span of times nearer to fire i than to its neighbours
+// (as wide on the open side as on the other); a lone fire is matched to
+// the second.
+func window(fires []time.Time, i int) (lo, hi time.Time) {
+	t := fires[i]
+	before, after := time.Duration(0), time.Duration(0)
+	if i > 0 {
+		before = t.Sub(fires[i-1]) / 2
+	}
+	if i+1 < len(fires) {
+		after = fires[i+1].Sub(t) / 2
+	}
+	switch {
+	case before == 0 && after == 0:
+		before, after = 0, time.Second
+	case before == 0:
+		before = after
+	case after == 0:
+		after = before
+	}
+	return t.Add(-before), t.Add(after)
 }
 
 // pickDays lists the period's UTC days, each with its last complete run.

@@ -190,6 +190,8 @@ func (h History) Lines() []string {
 			h.Expected, h.Schedule, h.Recorded, percent(h.Recorded, h.Expected), h.Manual, h.Failed),
 	}
 	switch {
+	case !h.ControlStarted.IsZero():
+		lines = append(lines, fmt.Sprintf("no run is expected in the period: the control's first complete run is at %s, after it", h.ControlStarted.Format(time.RFC3339)))
 	case h.FirstRun.IsZero():
 		lines = append(lines, "no run is recorded in the period")
 	case h.FirstRun.Sub(h.From) > 24*time.Hour:
@@ -199,7 +201,10 @@ func (h History) Lines() []string {
 		fmt.Sprintf("days judged: %d of %d (each by its last complete run)", judged, len(h.Days)),
 		fmt.Sprintf("secrets: %d seen, %d need rotation now", len(h.Secrets), flaggedNow),
 	)
-	if len(h.Gaps) == 0 {
+	switch {
+	case !h.ControlStarted.IsZero():
+		return append(lines, "gaps: none, the control did not exist yet")
+	case len(h.Gaps) == 0:
 		return append(lines, "gaps: none, the control ran every time it should have")
 	}
 	for _, g := range h.Gaps {
@@ -227,29 +232,22 @@ func historyJSON(h History) any {
 		Checked int    `json:"checked"`
 		Flagged int    `json:"flagged"`
 	}
-	type gap struct {
-		From    time.Time `json:"from"`
-		To      time.Time `json:"to"`
-		Missing int       `json:"missing"`
-	}
 	out := struct {
 		Stack    string    `json:"stack"`
 		From     string    `json:"from"`
 		To       string    `json:"to"`
 		Until    time.Time `json:"until"`
 		Schedule string    `json:"schedule"`
+		Started  string    `json:"control_started,omitempty"` // the period ends before the control's first run, then
 		Expected int       `json:"runs_expected"`
 		Recorded int       `json:"runs_recorded"`
 		Manual   int       `json:"runs_manual"`
 		Failed   int       `json:"runs_failed"`
-		Gaps     []gap     `json:"gaps"`
+		Gaps     []Gap     `json:"gaps"`
 		Days     []day     `json:"days"`
 		Secrets  []secret  `json:"secrets"`
-	}{Stack: h.Stack, From: date(h.From), To: date(h.To), Until: h.Until, Schedule: h.Schedule,
-		Expected: h.Expected, Recorded: h.Recorded, Manual: h.Manual, Failed: h.Failed, Gaps: []gap{}, Days: []day{}, Secrets: []secret{}}
-	for _, g := range h.Gaps {
-		out.Gaps = append(out.Gaps, gap{g.From, g.To, g.Missing})
-	}
+	}{Stack: h.Stack, From: date(h.From), To: date(h.To), Until: h.Until, Schedule: h.Schedule, Started: stamp(h.ControlStarted),
+		Expected: h.Expected, Recorded: h.Recorded, Manual: h.Manual, Failed: h.Failed, Gaps: append([]Gap{}, h.Gaps...), Days: []day{}, Secrets: []secret{}}
 	for _, d := range h.Days {
 		out.Days = append(out.Days, day{date(d.Date), d.RunID, d.Checked, d.Flagged})
 	}
@@ -398,4 +396,12 @@ func percent(n, of int) string {
 		return "none expected"
 	}
 	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(of))
+}
+
+// stamp is an instant in RFC 3339, or "" for the zero time.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }

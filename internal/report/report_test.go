@@ -172,6 +172,30 @@ func TestCountRuns(t *testing.T) {
 	})
 }
 
+// A redeploy that updates a rate() schedule restarts its count: the fires
+// after it are a few seconds off the earlier ones' grid. Every hour still
+// had its run, so there is no gap; a missing hour still is one.
+func TestCountRunsAcrossARestartedSchedule(t *testing.T) {
+	is := is.New(t)
+	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	var runs []audit.RunEntry
+	for h := range 12 {
+		at := from.Add(time.Duration(h) * time.Hour)
+		if h >= 6 {
+			at = at.Add(2 * time.Second) // the redeploy took two seconds
+		}
+		if h == 9 {
+			continue
+		}
+		runs = append(runs, audit.RunEntry{RunID: runKey(at), CheckedAt: at.Format(time.RFC3339), ScheduledTime: at.Format(time.RFC3339), Complete: true})
+	}
+	h := History{From: from, To: from.Add(12 * time.Hour), Until: from.Add(12 * time.Hour)}
+	is.NoErr(h.countRuns(runs, Schedule{Expression: "rate(1 hour)"}))
+	is.Equal(h.Expected, 12)
+	is.Equal(h.Recorded, 11)
+	is.Equal(h.Gaps, []Gap{{From: from.Add(9*time.Hour + 2*time.Second), To: from.Add(9*time.Hour + 2*time.Second), Missing: 1}})
+}
+
 func TestQuarter(t *testing.T) {
 	is := is.New(t)
 	from, to, err := Quarter("2026Q4")

@@ -52,10 +52,15 @@ type Store struct {
 // LatestRun is the latest complete run: one Query of the run log's sparse
 // index, newest first, Limit 1.
 func (s *Store) LatestRun(ctx context.Context) (audit.RunEntry, error) {
+	return s.endRun(ctx, false)
+}
+
+// endRun is the first or the last complete run in the sparse index.
+func (s *Store) endRun(ctx context.Context, first bool) (audit.RunEntry, error) {
 	out, err := s.query(ctx, &dynamodb.QueryInput{
 		TableName:        aws.String(s.RunsTable),
 		IndexName:        aws.String(audit.CompleteIndex),
-		ScanIndexForward: aws.Bool(false),
+		ScanIndexForward: aws.Bool(first),
 		Limit:            aws.Int32(1),
 	}, expression.Key("complete_key").Equal(expression.Value("complete")))
 	if err != nil {
@@ -69,6 +74,12 @@ func (s *Store) LatestRun(ctx context.Context) (audit.RunEntry, error) {
 		return audit.RunEntry{}, fmt.Errorf("read run log entry: %w", err)
 	}
 	return e, nil
+}
+
+// FirstRun is the earliest complete run the run log still holds: one
+// Query of its sparse index, oldest first, Limit 1.
+func (s *Store) FirstRun(ctx context.Context) (audit.RunEntry, error) {
+	return s.endRun(ctx, true)
 }
 
 // Run is one run's entry: one Query of its month's partition.
