@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("no command given: %w", errUsage)
 	}
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
-		"report": cmdReport, "history": cmdHistory, "runs": cmdRuns,
+		"report": cmdReport, "history": cmdHistory, "runs": cmdRuns, "dashboard": cmdDashboard,
 	}
 	switch args[0] {
 	case "help", "-h", "-help", "--help":

@@ -1,0 +1,133 @@
+package dashboard
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/matryer/is"
+)
+
+// screenshot is where the browser test saves the dashboard, from this
+// package's directory: the module's bin/.
+const screenshot = "../../bin/dashboard.png"
+
+// chromium is the path of a Chromium on PATH, or empty.
+func chromium() string {
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	return ""
+}
+
+// browser starts a headless Chromium of the test's own that reaches no
+// host but the test servers, and returns a tab in it.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromium()
+	if path == "" {
+		t.Skip("chromium is not installed (.ci/run installs it: apt-get install chromium)")
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	ctx, cancelTab := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() }) // before TempDir's removal
+	return ctx
+}
+
+// run runs one browser action and fails the test on an error.
+func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// What a person sees in a real browser: the flagged secrets, the grid, the
+// banner once runs stop, links that all work; and a screenshot of it.
+func TestBrowser(t *testing.T) {
+	is := is.New(t)
+	ctx := browser(t)
+	ts := httptest.NewServer(server(nil).Handler())
+	defer ts.Close()
+
+	is.NoErr(chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/")))
+	names := run(t, ctx, chromedp.Evaluate[[]string](
+		`[...document.querySelectorAll('#needs-rotation tbody tr td:first-child')].map(td => td.innerText.trim())`))
+	is.Equal(names, flagged) // the table a person reads, oldest first, then by name
+	since := run(t, ctx, chromedp.Text(chromedp.CSS("#needs-rotation tbody tr td:last-child")))
+	is.Equal(since, "2026-11-01")
+	is.True(!run(t, ctx, chromedp.Evaluate[bool](`document.querySelector('.banner') !== null`))) // runs are recent
+
+	secrets := len(flagged) + len(okNow)
+	days := int(now().UTC().Truncate(24*time.Hour).Sub(start)/(24*time.Hour)) + 1
+	cells := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#grid rect.cell').length`))
+	is.Equal(cells, secrets*days) // a cell per secret and day so far
+	is.Equal(run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#per-day svg g rect').length`)) > 0, true)
+
+	is.True(linksAnswer(t, ctx) > 12) // navigation, secrets, downloads, the stylesheet
+
+	png := run(t, ctx, chromedp.FullScreenshot(100))
+	is.NoErr(os.MkdirAll(filepath.Dir(screenshot), 0o755))
+	is.NoErr(os.WriteFile(screenshot, png, 0o644))
+
+	is.NoErr(chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/secret/dash/api/token")))
+	heading := run(t, ctx, chromedp.Text(chromedp.CSS("h1")))
+	is.True(strings.HasPrefix(heading, "dash/api/token"))
+	linksAnswer(t, ctx)
+	png = run(t, ctx, chromedp.FullScreenshot(100))
+	is.NoErr(os.WriteFile(strings.TrimSuffix(screenshot, ".png")+"-secret.png", png, 0o644))
+
+	// Runs stop: five hours later, with no run since.
+	later := httptest.NewServer(server(func() time.Time { return now().Add(5 * time.Hour) }).Handler())
+	defer later.Close()
+	is.NoErr(chromedp.Do(ctx, chromedp.Navigate(later.URL+"/")))
+	banner := run(t, ctx, chromedp.Text(chromedp.CSS(".banner")))
+	is.True(strings.Contains(banner, "The audit has stopped running."))
+	is.True(strings.Contains(banner, "the schedule rate(1 hour) has fired 5 times since"))
+}
+
+// linksAnswer GETs every link of the page in the tab, expects 200 from
+// each, and returns how many different ones there are.
+func linksAnswer(t *testing.T, ctx context.Context) int {
+	t.Helper()
+	hrefs := run(t, ctx, chromedp.Evaluate[[]string](`[...new Set([...document.querySelectorAll('a[href], link[href]')].map(a => a.href))]`))
+	for _, href := range hrefs {
+		resp, err := http.Get(href)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s", href, resp.Status)
+		}
+	}
+	return len(hrefs)
+}

@@ -1,0 +1,303 @@
+// Package dashboard serves a read-only web dashboard of one stack's
+// rotation audit: the last complete run and the secrets it flagged, the
+// period's checked and flagged counts per day, a grid of every secret's
+// status day by day, each secret's rows, and the same downloads as the
+// rotation-audit command. Pages are rendered on the server with
+// html/template; charts are SVG drawn in Go; the stylesheet is embedded.
+// No JavaScript and no external asset is needed.
+//
+// It imports package report for every read and rendering, package audit
+// for the row shapes, package schedule for the expected fire times, and
+// the standard library.
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/report"
+	"github.com/rotation-audit/rotation-audit/internal/schedule"
+)
+
+// Server serves the dashboard of one stack.
+type Server struct {
+	Store    *report.Store
+	Stack    string
+	Schedule report.Schedule  // the schedule's expression and zone: expected runs, the missed-runs banner
+	Now      func() time.Time // the clock (the cloud's clock on the embedded cloud)
+}
+
+//go:embed templates
+var files embed.FS
+
+// pages are the page templates, each with the shared layout.
+var pages = map[string]*template.Template{
+	"index":  template.Must(template.ParseFS(files, "templates/layout.html", "templates/index.html")),
+	"secret": template.Must(template.ParseFS(files, "templates/layout.html", "templates/secret.html")),
+	"error":  template.Must(template.ParseFS(files, "templates/layout.html", "templates/error.html")),
+}
+
+// The download formats, each at /report.<ext> and /history.<ext> (the
+// index page links them all).
+var downloadFormats = []report.Format{report.CSV, report.JSON, report.Markdown}
+
+// maxSecretRows bounds the rows a secret's page lists.
+const maxSecretRows = 200
+
+// maxMissed bounds the missed fires counted for the banner.
+const maxMissed = 10_000
+
+// Handler returns the dashboard's routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", s.handle(s.index))
+	mux.Handle("GET /secret/{name...}", s.handle(s.secret))
+	for _, f := range downloadFormats {
+		mux.Handle("GET /report."+f.Ext(), s.handle(s.reportFile(f)))
+		mux.Handle("GET /history."+f.Ext(), s.handle(s.historyFile(f)))
+	}
+	mux.HandleFunc("GET /style.css", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFileFS(w, r, files, "templates/style.css")
+	})
+	mux.Handle("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return &statusError{http.StatusNotFound, "Page not found", fmt.Errorf("there is no page at %s", r.URL.Path)}
+	}))
+	return secure(mux)
+}
+
+// index is the dashboard of a period.
+func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
+	now := s.Now().UTC()
+	q, from, to, err := period(r, now)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	v := indexData{now: now, quarter: q}
+	latest, err := s.Store.LatestRun(ctx)
+	switch {
+	case errors.Is(err, report.ErrNoRuns):
+	case err != nil:
+		return fmt.Errorf("read the latest run: %w", err)
+	default:
+		v.latest = &latest
+		if v.rows, err = s.Store.Rows(ctx, latest.RunID); err != nil {
+			return fmt.Errorf("read the rows of run %s: %w", latest.RunID, err)
+		}
+		if v.missed, err = s.missedRuns(latest, now); err != nil {
+			return err
+		}
+	}
+	if v.history, err = report.BuildHistory(ctx, s.Store, s.Stack, from, to, now, s.Schedule); err != nil {
+		return fmt.Errorf("read the history of %s: %w", q, err)
+	}
+	return render(w, http.StatusOK, "index", s.indexPage(v))
+}
+
+// secret is one secret's rows over a period.
+func (s *Server) secret(w http.ResponseWriter, r *http.Request) error {
+	now := s.Now().UTC()
+	q, from, to, err := period(r, now)
+	if err != nil {
+		return err
+	}
+	ctx, v := r.Context(), secretData{name: r.PathValue("name"), quarter: q, from: from, to: to, now: now}
+	if v.rows, err = s.Store.SecretHistory(ctx, v.name, from, to); err != nil {
+		return fmt.Errorf("read the history of secret %s: %w", v.name, err)
+	}
+	if len(v.rows) == 0 {
+		return &statusError{http.StatusNotFound, "No such secret in " + q,
+			fmt.Errorf("the audit has no row for a secret named %q in %s; it lists only the secrets it checks", v.name, q)}
+	}
+	// Link the quarters around only where the secret has rows: a Query of
+	// one day on each side.
+	if v.seenBefore, err = s.seen(ctx, v.name, from.AddDate(0, 0, -1), from); err != nil {
+		return err
+	}
+	if !to.After(now) {
+		if v.seenAfter, err = s.seen(ctx, v.name, to, to.AddDate(0, 0, 1)); err != nil {
+			return err
+		}
+	}
+	return render(w, http.StatusOK, "secret", s.secretPage(v))
+}
+
+// seen says whether a secret has rows in [from, to).
+func (s *Server) seen(ctx context.Context, name string, from, to time.Time) (bool, error) {
+	rows, err := s.Store.SecretHistory(ctx, name, from, to)
+	if err != nil {
+		return false, fmt.Errorf("read the history of secret %s: %w", name, err)
+	}
+	return len(rows) > 0, nil
+}
+
+// reportFile downloads the latest complete run's report (?all=1: every
+// secret, not only those flagged).
+func (s *Server) reportFile(f report.Format) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ctx := r.Context()
+		run, err := s.Store.LatestRun(ctx)
+		if err != nil {
+			return fmt.Errorf("read the latest run: %w", err)
+		}
+		rows, err := s.Store.Rows(ctx, run.RunID)
+		if err != nil {
+			return fmt.Errorf("read the rows of run %s: %w", run.RunID, err)
+		}
+		all := r.URL.Query().Get("all") == "1"
+		name := s.Stack + "-report-" + run.RunID
+		if all {
+			name += "-all"
+		}
+		return attach(w, name+"."+f.Ext(), f, func(b *bytes.Buffer) error {
+			return report.WriteReport(b, report.NewReport(s.Stack, run, rows, all), f)
+		})
+	}
+}
+
+// historyFile downloads the evidence for a period.
+func (s *Server) historyFile(f report.Format) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		now := s.Now().UTC()
+		q, from, to, err := period(r, now)
+		if err != nil {
+			return err
+		}
+		h, err := report.BuildHistory(r.Context(), s.Store, s.Stack, from, to, now, s.Schedule)
+		if err != nil {
+			return fmt.Errorf("read the history of %s: %w", q, err)
+		}
+		return attach(w, s.Stack+"-history-"+q+"."+f.Ext(), f, func(b *bytes.Buffer) error {
+			return report.WriteHistory(b, h, f)
+		})
+	}
+}
+
+// missedRuns counts the schedule's fires after the latest complete run (its
+// scheduled time, which its run ID holds to the millisecond) up to now.
+func (s *Server) missedRuns(run audit.RunEntry, now time.Time) (int, error) {
+	last, err := report.RunTime(run.RunID)
+	if err != nil {
+		return 0, fmt.Errorf("latest run: %w", err)
+	}
+	fires, err := schedule.Fires(s.Schedule.Expression, s.Schedule.Timezone, last, last.Add(time.Nanosecond), now, maxMissed)
+	if err != nil {
+		return 0, fmt.Errorf("schedule %s: %w", s.Schedule.Expression, err)
+	}
+	return len(fires), nil
+}
+
+// period reads ?quarter= (the quarter of now when absent). A quarter that
+// has not started yet holds no evidence, so it is refused like a malformed one.
+func period(r *http.Request, now time.Time) (q string, from, to time.Time, err error) {
+	q = r.URL.Query().Get("quarter")
+	if q == "" {
+		q = report.QuarterOf(now)
+	}
+	if from, to, err = report.Quarter(q); err != nil {
+		return "", from, to, &statusError{http.StatusBadRequest, "Not a quarter", err}
+	}
+	if from.After(now) {
+		return "", from, to, &statusError{http.StatusBadRequest, "That quarter has not started",
+			fmt.Errorf("quarter %s has not started yet: want a quarter up to %s, such as ?quarter=%s", q, report.QuarterOf(now), report.QuarterOf(now))}
+	}
+	return report.QuarterOf(from), from, to, nil
+}
+
+// contentTypes are the downloads' media types.
+var contentTypes = map[report.Format]string{
+	report.CSV:      "text/csv; charset=utf-8",
+	report.JSON:     "application/json",
+	report.Markdown: "text/markdown; charset=utf-8",
+}
+
+// attach writes a download whole, or nothing if it fails part way.
+func attach(w http.ResponseWriter, filename string, f report.Format, write func(*bytes.Buffer) error) error {
+	var b bytes.Buffer
+	if err := write(&b); err != nil {
+		return fmt.Errorf("write %s: %w", filename, err)
+	}
+	w.Header().Set("Content-Type", contentTypes[f])
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", filename))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(b.Bytes()) // an error here means the client has gone
+	return nil
+}
+
+// statusError is an error a person can act on, with its HTTP status and
+// the heading of its page.
+type statusError struct {
+	status  int
+	heading string
+	err     error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
+// handle adapts a handler that returns an error, and shows that error as
+// a page.
+func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil || errors.Is(err, context.Canceled) {
+			return // done, or nobody is waiting for the answer
+		}
+		p := errorPage{layout: s.layout("Error", "/", "", time.Time{}, false, false), Status: http.StatusInternalServerError,
+			Heading: "The dashboard could not read the audit", Message: sentence(err.Error())}
+		var se *statusError
+		switch {
+		case errors.As(err, &se):
+			p.Status, p.Heading = se.status, se.heading
+		case errors.Is(err, report.ErrNoTable):
+			p.Status, p.Heading = http.StatusServiceUnavailable, "The audit's tables are missing"
+		case errors.Is(err, report.ErrNoRuns):
+			p.Status, p.Heading = http.StatusNotFound, "No complete run yet"
+		}
+		p.Title = p.Heading
+		if err := render(w, p.Status, "error", p); err != nil {
+			http.Error(w, "the error page failed: "+err.Error(), http.StatusInternalServerError)
+		}
+	})
+}
+
+// render executes a page's template, and writes it only when it is whole.
+func render(w http.ResponseWriter, status int, name string, data any) error {
+	var b bytes.Buffer
+	if err := pages[name].ExecuteTemplate(&b, "layout", data); err != nil {
+		return fmt.Errorf("render the %s page: %w", name, err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(b.Bytes()) // an error here means the client has gone
+	return nil
+}
+
+// secure sets the headers every answer carries: nothing but this server's
+// own stylesheet may load, and no page may be framed.
+func secure(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// sentence starts an error's text with a capital letter, for a page.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

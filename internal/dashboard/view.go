@@ -1,0 +1,312 @@
+package dashboard
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/report"
+)
+
+// Dates and times are shown in UTC, as the audit stores them.
+const (
+	dateLayout = "2006-01-02"
+	timeLayout = "2006-01-02 15:04 UTC"
+)
+
+// layout is what every page shares: the title, the quarter navigation and
+// the footer.
+type layout struct {
+	Title, Stack, Quarter, Generated string
+	Tables                           string // what the pages read
+	Nav                              []link
+}
+
+// link is a labelled href.
+type link struct {
+	Label, Href string
+	Current     bool
+}
+
+// layout returns the shared part of a page of quarter q at path; prev and
+// next say whether to link the quarters around it (and the current one,
+// for a page other than the dashboard). Error pages pass a zero now and
+// get no navigation.
+func (s *Server) layout(title, path, q string, now time.Time, prev, next bool) layout {
+	l := layout{Title: title + " · " + s.Stack + " rotation audit", Stack: s.Stack, Quarter: q,
+		Tables: s.Store.Table + " and " + s.Store.RunsTable}
+	if now.IsZero() {
+		return l
+	}
+	l.Generated = now.Format(timeLayout)
+	from, to, _ := report.Quarter(q)
+	if prev {
+		p := report.QuarterOf(from.AddDate(0, -3, 0))
+		l.Nav = append(l.Nav, link{Label: "← " + p, Href: withQuarter(path, p)})
+	}
+	l.Nav = append(l.Nav, link{Label: q, Href: withQuarter(path, q), Current: true})
+	if next && !to.After(now) {
+		l.Nav = append(l.Nav, link{Label: report.QuarterOf(to) + " →", Href: withQuarter(path, report.QuarterOf(to))})
+	}
+	if cur := report.QuarterOf(now); q != cur && report.QuarterOf(to) != cur && (next || path == "/") {
+		l.Nav = append(l.Nav, link{Label: "Now (" + cur + ")", Href: path})
+	}
+	return l
+}
+
+// indexData is what the dashboard of a period is made from.
+type indexData struct {
+	now     time.Time
+	quarter string
+	latest  *audit.RunEntry // nil before the first complete run
+	rows    []audit.Record  // the latest run's
+	missed  int             // scheduled runs since the latest
+	history report.History
+}
+
+// indexPage is the dashboard of a period.
+type indexPage struct {
+	layout
+	Period  string
+	NoRuns  bool
+	Run     runSummary
+	Banner  string
+	Flagged []flaggedRow
+	Chart   chart
+	Grid    grid
+	Lines   []line
+}
+
+// runSummary is the header's account of the latest complete run.
+type runSummary struct {
+	ID, At, Ago              string
+	Checked, Flagged, MaxAge int
+}
+
+// flaggedRow is one secret needing rotation now.
+type flaggedRow struct {
+	Name, Href, Age, Basis, BasisDate, Rotation, Owner, Since string
+}
+
+// line is one line of the period's summary; Warn marks a gap.
+type line struct {
+	Text string
+	Warn bool
+}
+
+// indexPage prepares the dashboard of a period.
+func (s *Server) indexPage(v indexData) indexPage {
+	h := v.history
+	p := indexPage{
+		layout: s.layout("Dashboard "+v.quarter, "/", v.quarter, v.now, true, true),
+		Period: h.Period(), NoRuns: v.latest == nil, Chart: newChart(h), Grid: newGrid(h, v.quarter),
+	}
+	for _, l := range h.Lines() {
+		p.Lines = append(p.Lines, line{Text: l, Warn: strings.HasPrefix(l, "gap:")})
+	}
+	if v.latest == nil {
+		return p
+	}
+	run := *v.latest
+	at, _ := time.Parse(time.RFC3339, run.CheckedAt)
+	p.Run = runSummary{ID: run.RunID, At: at.UTC().Format(timeLayout), Ago: report.Ago(at, v.now),
+		Checked: run.Checked, Flagged: run.Flagged, MaxAge: run.MaxAgeDays}
+	if v.missed >= 2 {
+		n := strconv.Itoa(v.missed)
+		if v.missed >= maxMissed {
+			n += " or more"
+		}
+		p.Banner = fmt.Sprintf("No run has completed since %s (%s), though the schedule %s has fired %s times since. "+
+			"Check the function's logs and the dead-letter queue %s-dlq.", p.Run.At, p.Run.Ago, s.Schedule.Expression, n, s.Stack)
+	}
+	// The history says since when a secret is flagged, if it ends with this run.
+	since := map[string]time.Time{}
+	if lastJudged(h.Days) == run.RunID {
+		for _, sh := range h.Secrets {
+			since[sh.Name] = sh.FlaggedSince
+		}
+	}
+	for _, r := range report.NewReport(s.Stack, run, v.rows, false).Rows {
+		f := flaggedRow{Name: r.SecretName, Href: secretHref(r.SecretName, v.quarter), Age: ageText(r.AgeDays),
+			Basis: words(string(r.Basis)), BasisDate: dateOf(r.BasisDate), Rotation: pick(r.RotationEnabled, "on", "off"),
+			Owner: orDash(r.OwningService), Since: "—"}
+		if t := since[r.SecretName]; !t.IsZero() {
+			f.Since = t.Format(dateLayout)
+			if t.Equal(h.From) {
+				f.Since += " or earlier" // the evidence starts with the period
+			}
+		}
+		p.Flagged = append(p.Flagged, f)
+	}
+	return p
+}
+
+// lastJudged is the run that judged the last day with one.
+func lastJudged(days []report.Day) string {
+	for i := len(days) - 1; i >= 0; i-- {
+		if days[i].RunID != "" {
+			return days[i].RunID
+		}
+	}
+	return ""
+}
+
+// secretPage is one secret over a period.
+type secretPage struct {
+	layout
+	Name, Period string
+	Status       string
+	Flagged      bool
+	Facts        []fact
+	Strip        grid
+	Rows         []rowView
+	Note         string
+}
+
+// fact is one labelled value about a secret.
+type fact struct{ Label, Value string }
+
+// rowView is one audit row, formatted.
+type rowView struct {
+	Run, CheckedAt, Status, StatusClass, Reason, Age, Basis, BasisDate, Rotation, Overdue, Unused string
+}
+
+// secretData is what a secret's page is made from.
+type secretData struct {
+	name, quarter         string
+	from, to, now         time.Time
+	rows                  []audit.Record // in the period, oldest first
+	seenBefore, seenAfter bool           // rows on the days around the period
+}
+
+// secretPage prepares one secret's page.
+func (s *Server) secretPage(v secretData) secretPage {
+	rows := v.rows
+	h := report.History{From: v.from, To: v.to, Until: v.to}
+	if v.now.Before(v.to) {
+		h.Until = v.now
+	}
+	first, last := rows[0], rows[len(rows)-1]
+	p := secretPage{
+		layout: s.layout(v.name, secretPath(v.name), v.quarter, v.now, v.seenBefore, v.seenAfter),
+		Name:   v.name, Period: h.Period(), Status: words(string(last.Status)), Flagged: last.Flagged(),
+		Strip: newStrip(v.name, v.quarter, v.from, h.Until, rows),
+	}
+	flaggedRows := 0
+	for _, r := range rows {
+		if r.Flagged() {
+			flaggedRows++
+		}
+	}
+	p.Facts = []fact{
+		{"Age", ageText(last.AgeDays) + " (threshold " + strconv.Itoa(last.MaxAgeDays) + " days)"},
+		{"Basis", words(string(last.Basis)) + " " + dateOf(last.BasisDate)},
+		{"Reason", words(string(last.Reason))},
+		{"Rotation", pick(last.RotationEnabled, "on", "off") + rotationDetail(last)},
+		{"Owning service", orDash(last.OwningService)},
+		{"Rows in period", fmt.Sprintf("%d, %d of them needing rotation", len(rows), flaggedRows)},
+		{"Seen", dateOf(first.CheckedAt) + " to " + dateOf(last.CheckedAt)},
+	}
+	shown := rows[max(0, len(rows)-maxSecretRows):]
+	if len(shown) < len(rows) {
+		p.Note = fmt.Sprintf("Showing the latest %d of the %d rows in this period; the day-by-day strip above covers all of it.", len(shown), len(rows))
+	}
+	for _, r := range slices.Backward(shown) {
+		p.Rows = append(p.Rows, rowView{Run: r.RunID, CheckedAt: timeOf(r.CheckedAt), Status: words(string(r.Status)),
+			StatusClass: statusClass(r.Status), Reason: words(string(r.Reason)), Age: ageText(r.AgeDays),
+			Basis: words(string(r.Basis)), BasisDate: dateOf(r.BasisDate), Rotation: pick(r.RotationEnabled, "on", "off"),
+			Overdue: pick(r.RotationOverdue, "yes", "no"), Unused: pick(r.Unused, "yes", "no")})
+	}
+	return p
+}
+
+// rotationDetail is the rotation's interval and next date, when set.
+func rotationDetail(r audit.Record) string {
+	var parts []string
+	if r.RotationIntervalDays > 0 {
+		parts = append(parts, "every "+strconv.Itoa(r.RotationIntervalDays)+" days")
+	}
+	if r.NextRotationDate != "" {
+		parts = append(parts, "next "+dateOf(r.NextRotationDate))
+	}
+	if r.RotationOverdue {
+		parts = append(parts, "overdue")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// errorPage says what went wrong and what is wanted.
+type errorPage struct {
+	layout
+	Status           int
+	Heading, Message string
+}
+
+// secretPath is a secret's page; a name may hold slashes, each segment is
+// escaped.
+func secretPath(name string) string {
+	segs := strings.Split(name, "/")
+	for i, s := range segs {
+		segs[i] = url.PathEscape(s)
+	}
+	return "/secret/" + strings.Join(segs, "/")
+}
+
+// secretHref is a secret's page for a quarter.
+func secretHref(name, q string) string { return withQuarter(secretPath(name), q) }
+
+// withQuarter is a page of a quarter.
+func withQuarter(path, q string) string { return path + "?quarter=" + url.QueryEscape(q) }
+
+// ageText is an age in days, or a dash for rows without one.
+func ageText(days *int) string {
+	switch {
+	case days == nil:
+		return "—"
+	case *days == 1:
+		return "1 day"
+	}
+	return strconv.Itoa(*days) + " days"
+}
+
+// dateOf is the date of an RFC 3339 time, or a dash.
+func dateOf(rfc3339 string) string {
+	if t, err := time.Parse(time.RFC3339, rfc3339); err == nil {
+		return t.UTC().Format(dateLayout)
+	}
+	return orDash(rfc3339)
+}
+
+// timeOf is an RFC 3339 time to the minute, in UTC.
+func timeOf(rfc3339 string) string {
+	if t, err := time.Parse(time.RFC3339, rfc3339); err == nil {
+		return t.UTC().Format(timeLayout)
+	}
+	return orDash(rfc3339)
+}
+
+// words is a value such as older_than_max_age for people.
+func words(s string) string { return strings.ReplaceAll(s, "_", " ") }
+
+// orDash is s, or a dash for nothing.
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// pick is yes when b holds, else no.
+func pick(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
+}
