@@ -16,25 +16,32 @@ LATENCY    ?= 20ms
 SECRETS    ?= 1000,10000
 LOCALCLOUD = bin/localcloud
 
-.PHONY: build build-RotationCheckFunction sam-build test lint invoke deploy \
+.PHONY: build cli demo screenshot build-RotationCheckFunction sam-build test lint invoke deploy \
 	local local-up serve deploy-local teardown-local clock invoke-local samlocal-deploy samlocal-delete \
 	bench bench-cycle bench-latency $(LOCALCLOUD) clean help
 
 help:
-	@echo "make local           the main job on the embedded cloud: deploy, scenarios A/B/C, teardown"
+	@echo "make local           the main job on the embedded cloud: deploy, scenarios A/B/C/D, teardown"
+	@echo "make demo            a quarter on a laptop: 40 secrets, 2,208 hourly runs, the evidence, then the dashboard (DEMO_SERVE=0: stop after printing)"
+	@echo "make cli             bin/rotation-audit: report, history, runs, dashboard (against AWS or an endpoint)"
 	@echo "make test            every test (scenario tests on the embedded cloud)"
 	@echo "make local-up        serve on $(ADDR) with the stack deployed until Ctrl-C (CLOCK_SPEED=3600 to watch)"
 	@echo "make clock           move the running cloud's clock forward by ADVANCE=$(ADVANCE), firing every schedule on the way"
 	@echo "make invoke-local    invoke the stack's function as its schedule would, at the cloud's time"
 	@echo "make deploy-local | teardown-local   against ENDPOINT=$(ENDPOINT) (this tool's serve/up or LocalEmu)"
 	@echo "make bench-latency   one run of 1,000 and 10,000 secrets with LATENCY=$(LATENCY) added to every AWS call"
-	@echo "make build | lint | bench | bench-cycle | invoke | deploy | samlocal-deploy"
+	@echo "make build | lint | bench | bench-cycle | screenshot | invoke | deploy | samlocal-deploy"
 
-# The Lambda binary, as AWS runs it: linux/arm64, named bootstrap.
-build:
+# The Lambda binary, as AWS runs it: linux/arm64, named bootstrap; and the
+# rotation-audit command for this machine.
+build: cli
 	@mkdir -p bin
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o bin/bootstrap ./rotation-check
 	@ls -l bin/bootstrap | awk '{printf "bin/bootstrap: %d bytes\n", $$5}'
+
+cli:
+	@mkdir -p bin
+	$(GO) build -o bin/rotation-audit ./cmd/rotation-audit
 
 # sam build (BuildMethod: makefile) runs this with ARTIFACTS_DIR set.
 build-RotationCheckFunction:
@@ -123,6 +130,18 @@ bench-cycle: $(LOCALCLOUD)
 # every call; run time against the paging floor, calls, peak memory.
 bench-latency: $(LOCALCLOUD)
 	@$(LOCALCLOUD) bench-latency -latency $(LATENCY) -secrets $(SECRETS)
+
+# A quarter on a laptop, then the dashboard until Ctrl-C (DEMO_SERVE=0 to stop
+# after printing the evidence).
+demo: $(LOCALCLOUD)
+	@$(LOCALCLOUD) demo -stack $(STACK)
+
+# docs/dashboard.png, the README's screenshot: the browser test drives
+# headless Chromium through the dashboard and saves it.
+screenshot:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { echo "chromium is not installed (apt-get install chromium)"; exit 1; }
+	$(GO) test -count=1 -run '^TestBrowser$$' ./internal/dashboard/
+	@mkdir -p docs && cp bin/dashboard.png docs/dashboard.png && echo "docs/dashboard.png updated"
 
 clean:
 	rm -rf bin .aws-sam

@@ -66,6 +66,7 @@ func cmdBenchLatency(ctx context.Context, args []string, stdout, stderr io.Write
 	sf.register(fs)
 	latency := fs.Duration("latency", 20*time.Millisecond, "added to every AWS call the function makes")
 	sizes := fs.String("secrets", "1000,10000", "the populations to time, comma-separated")
+	edited := fs.Int("edited", 10, "the percentage of secrets whose tags are edited after 60 days (each needs a ListSecretVersionIds)")
 	module := fs.String("module", ".", "the module whose rotation-check is timed (another checkout, to compare)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: localcloud bench-latency [flags]
@@ -87,22 +88,25 @@ pages x latency), their ratio, the calls made, and the function process's peak m
 		}
 		ns = append(ns, n)
 	}
+	if *edited < 0 || *edited > 100 {
+		return fmt.Errorf("-edited: %d is not a percentage: %w", *edited, errUsage)
+	}
 	root, err := bootstrap.ModuleRoot(*module)
 	if err != nil {
 		return fmt.Errorf("-module: %w: %w", err, errUsage)
 	}
-	sf.params = params{"SeedTestSecrets": "false"}
+	sf.params.setDefault("SeedTestSecrets", "false")
 	c, err := newCycle(sf, io.Discard)
 	if err != nil {
 		return err
 	}
 	c.builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: filepath.Join(os.TempDir(), "bench-latency-"+strconv.Itoa(os.Getpid()))}
 	defer os.RemoveAll(c.builder.OutDir)
-	fmt.Fprintf(stdout, "rotation-check from %s, %s added to every AWS call\n", root, *latency)
+	fmt.Fprintf(stdout, "rotation-check from %s, %s added to every AWS call, %d%% of the secrets edited\n", root, *latency, *edited)
 	var rows []string
 	for _, n := range ns {
 		fmt.Fprintf(stderr, "%d secrets: creating them, deploying, one scheduled run...\n", n)
-		r, err := c.latencyRun(ctx, n, *latency)
+		r, err := c.latencyRun(ctx, n, *edited, *latency)
 		if err != nil {
 			return fmt.Errorf("%d secrets: %w", n, err)
 		}
@@ -153,7 +157,7 @@ func (r latencyResult) other() int {
 
 // latencyRun deploys the stack on a fresh cloud with n managed secrets,
 // points the function at the latency proxy, and times one scheduled run.
-func (c *cycle) latencyRun(ctx context.Context, n int, latency time.Duration) (latencyResult, error) {
+func (c *cycle) latencyRun(ctx context.Context, n, edited int, latency time.Duration) (latencyResult, error) {
 	var r latencyResult
 	cloud, err := localcloud.Start(localcloud.Options{Region: c.flags.region})
 	if err != nil {
@@ -180,7 +184,7 @@ func (c *cycle) latencyRun(ctx context.Context, n int, latency time.Duration) (l
 	if err != nil {
 		return r, err
 	}
-	if err := createSecrets(ctx, cloud.URL, clients.SecretsManager, n); err != nil {
+	if err := createSecrets(ctx, cloud.URL, clients.SecretsManager, n, edited); err != nil {
 		return r, err
 	}
 	fn := stack.Outputs["FunctionName"]
@@ -222,9 +226,10 @@ func (c *cycle) latencyRun(ctx context.Context, n int, latency time.Duration) (l
 }
 
 // createSecrets creates n secrets tagged Managed=true, moves the cloud
-// clock 60 days on, and edits a tag on every tenth: a tenth of them are
-// then old secrets changed recently, which the run must look up.
-func createSecrets(ctx context.Context, cloudURL string, sm *secretsmanager.Client, n int) error {
+// clock 60 days on, and edits a tag on edited percent of them, spread
+// evenly: those are old secrets changed recently, which the run must look
+// up.
+func createSecrets(ctx context.Context, cloudURL string, sm *secretsmanager.Client, n, edited int) error {
 	for i := range n {
 		if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 			Name: aws.String(fmt.Sprintf("bench-%06d", i)), SecretString: aws.String("value"),
@@ -236,7 +241,10 @@ func createSecrets(ctx context.Context, cloudURL string, sm *secretsmanager.Clie
 	if _, err := clockapi.MoveClock(ctx, cloudURL, clockapi.ClockMove{Advance: "60d", SkipFires: true}); err != nil {
 		return err
 	}
-	for i := 0; i < n; i += 10 {
+	for i := range n {
+		if (i+1)*edited/100 == i*edited/100 {
+			continue
+		}
 		if _, err := sm.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(fmt.Sprintf("bench-%06d", i)),
 			Tags: []smtypes.Tag{{Key: aws.String("Owner"), Value: aws.String("bench")}}}); err != nil {
 			return fmt.Errorf("tag secret %d: %w", i, err)

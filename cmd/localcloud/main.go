@@ -44,6 +44,8 @@ Commands:
   bench     run the cycle several times; min/median/max per phase  (make bench-cycle)
   bench-latency  one run of the real function with a fixed latency added to every
             AWS call: run time against the paging floor, calls, memory (make bench-latency)
+  demo      a quarter on a laptop: 40 secrets, a quarter of hourly runs, the
+            evidence printed, then the dashboard                  (make demo)
 
 Run "localcloud <command> -h" for a command's flags.
 
@@ -85,6 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"run": cmdRun, "up": cmdUp, "serve": cmdServe, "deploy": cmdDeploy, "teardown": cmdTeardown,
 		"clock": cmdClock, "invoke": cmdInvoke, "bench": cmdBench, "bench-latency": cmdBenchLatency,
+		"demo": cmdDemo,
 	}
 	switch cmd {
 	case "help", "-h", "-help", "--help":
@@ -142,6 +145,17 @@ func (p *params) Set(v string) error {
 	}
 	(*p)[name] = value
 	return nil
+}
+
+// setDefault sets a parameter the user has not set.
+func (p *params) setDefault(name, value string) {
+	if _, ok := (*p)[name]; ok {
+		return
+	}
+	if *p == nil {
+		*p = params{}
+	}
+	(*p)[name] = value
 }
 
 // parse parses a command's flags; a bad flag is a usage error.

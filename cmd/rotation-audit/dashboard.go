@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
-	"time"
 
 	"github.com/rotation-audit/rotation-audit/internal/dashboard"
 )
@@ -47,16 +44,6 @@ and Markdown. It reads with the same Queries as report and history.`)
 		return fmt.Errorf("listen on %s (choose another with -addr): %v: %w", *addr, err, errUsage)
 	}
 	srv := &dashboard.Server{Store: store, Stack: src.stack, Schedule: sched, Now: src.now(ctx)}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "dashboard of %s: http://%s/  (Ctrl-C stops it)\n", src.stack, ln.Addr())
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(shutdown)
-	}()
-	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("dashboard: %w", err)
-	}
-	return nil
+	return srv.Serve(ctx, ln)
 }

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -71,6 +72,25 @@ func (s *Server) Handler() http.Handler {
 		return &statusError{http.StatusNotFound, "Page not found", fmt.Errorf("there is no page at %s", r.URL.Path)}
 	}))
 	return secure(mux)
+}
+
+// Serve serves the dashboard on ln until ctx ends, then shuts down,
+// letting requests in flight finish for up to two seconds.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(shutdown)
+	}()
+	if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("dashboard: %w", err)
+	}
+	<-stopped
+	return nil
 }
 
 // index is the dashboard of a period.
