@@ -117,9 +117,11 @@ samlocal-delete:
 	@command -v samlocal >/dev/null || { echo "samlocal is not installed (pip install aws-sam-cli-local)"; exit 1; }
 	samlocal delete --config-env local --no-prompts
 
-# Go benchmarks: the rotation check's throughput and memory per secret.
+# Go benchmarks: the rotation check's throughput and memory per secret; the
+# history command for a quarter of 1,000 secrets (time, peak memory).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/audit/
+	$(GO) test -run '^$$' -bench BenchmarkHistoryQuarter -benchtime 3x ./cmd/rotation-audit/
 
 # The whole local cycle, several times: min/median/max per phase; then a
 # quarter of hourly runs in virtual time.
