@@ -174,13 +174,7 @@ expression, read from EventBridge Scheduler (or -schedule).`)
 	if err != nil {
 		return err
 	}
-	sched, note, err := src.scheduleOf(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	if note != "" {
-		fmt.Fprintln(stderr, "rotation-audit:", note)
-	}
+	sched := src.scheduleOf(ctx, cfg, stderr)
 	h, err := report.BuildHistory(ctx, store, src.stack, from, to, now, sched)
 	if err != nil {
 		return src.readError(err)

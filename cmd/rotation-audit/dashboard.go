@@ -32,13 +32,7 @@ and Markdown. It reads with the same Queries as report and history.`)
 	if err != nil {
 		return err
 	}
-	sched, note, err := src.scheduleOf(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	if note != "" {
-		fmt.Fprintln(stderr, "rotation-audit:", note)
-	}
+	sched := src.scheduleOf(ctx, cfg, stderr)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (choose another with -addr): %v: %w", *addr, err, errUsage)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -119,10 +120,11 @@ func (s *source) now(ctx context.Context) func() time.Time {
 }
 
 // scheduleOf is the schedule the runs are compared with: -schedule, else
-// the deployed schedule's, read from EventBridge Scheduler.
-func (s *source) scheduleOf(ctx context.Context, cfg aws.Config) (report.Schedule, string, error) {
+// the deployed schedule's, read from EventBridge Scheduler; when it
+// cannot be read, rate(1 hour), with a note on stderr.
+func (s *source) scheduleOf(ctx context.Context, cfg aws.Config, stderr io.Writer) report.Schedule {
 	if s.schedule != "" {
-		return report.Schedule{Expression: s.schedule, Timezone: s.scheduleZone}, "", nil
+		return report.Schedule{Expression: s.schedule, Timezone: s.scheduleZone}
 	}
 	name := s.scheduleName
 	if name == "" {
@@ -130,10 +132,10 @@ func (s *source) scheduleOf(ctx context.Context, cfg aws.Config) (report.Schedul
 	}
 	out, err := scheduler.NewFromConfig(cfg).GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(name)})
 	if err != nil {
-		note := fmt.Sprintf("could not read the schedule %s (%v); assuming rate(1 hour): pass -schedule to say otherwise", name, shortError(err))
-		return report.Schedule{Expression: "rate(1 hour)", Timezone: "UTC"}, note, nil
+		fmt.Fprintf(stderr, "rotation-audit: could not read the schedule %s (%v); assuming rate(1 hour): pass -schedule to say otherwise\n", name, shortError(err))
+		return report.Schedule{Expression: "rate(1 hour)", Timezone: "UTC"}
 	}
-	return report.Schedule{Expression: aws.ToString(out.ScheduleExpression), Timezone: aws.ToString(out.ScheduleExpressionTimezone)}, "", nil
+	return report.Schedule{Expression: aws.ToString(out.ScheduleExpression), Timezone: aws.ToString(out.ScheduleExpressionTimezone)}
 }
 
 // readError turns what a user can fix into one clear line and exit status 2.
