@@ -18,6 +18,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/matryer/is"
+
+	"github.com/rotation-audit/rotation-audit/internal/audit"
 )
 
 func lookup(vars map[string]string) func(string) (string, bool) {
@@ -160,4 +162,12 @@ func TestEveryLineIsJSON(t *testing.T) {
 	is.Equal(records[1]["level"], "ERROR")
 	is.Equal(records[1]["error"], map[string]any{"errorMessage": "boom", "errorType": "errorString"}) // an object, not a quoted string
 	is.Equal(records[2]["level"], "WARN")
+}
+
+// The SDK's client keeps an idle connection for every call a run has in
+// flight, so no call waits on a new connection (on AWS, a TLS handshake).
+func TestHTTPClientKeepsAConnectionPerCallInFlight(t *testing.T) {
+	is := is.New(t)
+	tr := httpClient().GetTransport()
+	is.True(tr.MaxIdleConnsPerHost >= audit.DefaultLookups+audit.DefaultWriters+1) // lookups, writers and the lister
 }
