@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 	"github.com/rotation-audit/rotation-audit/internal/schedule"
@@ -26,7 +27,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "Usage: localcloud bench [flags]\n\nRun the full cycle several times in this process and print min/median/max per phase,\nthe function's cold start (process start to first answer), and the time to move the\ncloud clock a quarter ahead with the hourly schedule firing all the way.")
 		fs.PrintDefaults()
 	}
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	if *runs < 1 {

@@ -20,6 +20,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
@@ -57,7 +58,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintln(stderr, "Usage: localcloud run [flags]\n\nStart the embedded cloud, deploy, check scenarios A, B and C, tear down; print each phase's time.")
 		fs.PrintDefaults()
 	}
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	c, err := newCycle(sf, stdout)

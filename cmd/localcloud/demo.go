@@ -13,6 +13,7 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/dashboard"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
@@ -85,7 +86,7 @@ hourly schedule firing and the plans carried out day by day, print the evidence 
 the quarter (rotation-audit history), then serve the dashboard until Ctrl-C.`)
 		fs.PrintDefaults()
 	}
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	from, to, err := report.Quarter(*quarter)

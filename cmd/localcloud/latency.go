@@ -26,6 +26,7 @@ import (
 
 	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 	"github.com/rotation-audit/rotation-audit/internal/scenario"
@@ -77,7 +78,7 @@ it prints the run's time, the paging floor (ListSecrets pages must follow one an
 pages x latency), their ratio, the calls made, and the function process's peak memory.`)
 		fs.PrintDefaults()
 	}
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	var ns []int

@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 )
@@ -57,7 +58,7 @@ Exit status: 0 success, 1 failure (a scenario, deploy or teardown), 2 usage erro
 `
 
 // errUsage marks errors in how the command was called (exit status 2).
-var errUsage = errors.New("usage")
+var errUsage = cmdline.ErrUsage
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -156,21 +157,6 @@ func (p *params) setDefault(name, value string) {
 		*p = params{}
 	}
 	(*p)[name] = value
-}
-
-// parse parses a command's flags; a bad flag is a usage error.
-func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%s: %w", err.Error(), errUsage)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
-	}
-	return nil
 }
 
 // envOr returns the environment variable's value, or def.

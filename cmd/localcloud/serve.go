@@ -11,6 +11,7 @@ import (
 
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
@@ -56,7 +57,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "Usage: localcloud serve [flags]\n\nServe the embedded cloud until Ctrl-C: any SDK or `aws --endpoint-url` works against it,\ndeployed functions run as local processes and schedules fire on the cloud clock.")
 		fs.PrintDefaults()
 	}
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	opts, err := cf.options(*region, stdout)
@@ -84,7 +85,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "Usage: localcloud up [flags]\n\nServe the embedded cloud with the stack deployed and its schedule firing on the cloud clock,\nuntil Ctrl-C; then tear the stack down.")
 		fs.PrintDefaults()
 	}
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	opts, err := cf.options(sf.region, stdout)
@@ -176,7 +177,7 @@ func endpointDeployer(ctx context.Context, name string, args []string, stdout, s
 		fmt.Fprintf(stderr, "Usage: localcloud %s [flags]\n\n", name)
 		fs.PrintDefaults()
 	}
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return nil, nil, err
 	}
 	c, err := newCycle(sf, stdout)
@@ -237,7 +238,7 @@ order, each run judged at its own scheduled time; the command returns when they
 have all run. The clock never moves back, and one move fires at most 50000 times.`)
 		fs.PrintDefaults()
 	}
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	if *advance != "" && *to != "" {
@@ -290,7 +291,7 @@ the schedule's Input with the scheduler's context attributes filled in. Scenario
 from a shell; unlike a plain {} invoke, it judges the secrets at cloud time.`)
 		fs.PrintDefaults()
 	}
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	state, err := clockapi.ReadClock(ctx, *endpoint)

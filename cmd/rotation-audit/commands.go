@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/report"
 )
 
@@ -34,7 +35,7 @@ line (run, checked_at, checked, flagged, threshold). It costs two Queries: the r
 index). CSV columns, in this order: `+strings.Join(report.ReportColumns, ","))
 		fs.PrintDefaults()
 	}
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	f, err := report.ParseFormat(*format)
@@ -158,7 +159,7 @@ read of every row, and never a Scan. The runs expected come from the schedule's
 expression, read from EventBridge Scheduler (or -schedule).`)
 		fs.PrintDefaults()
 	}
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	f, err := report.ParseFormat(*format)
@@ -196,7 +197,7 @@ The run log, oldest first: every run, complete or not, with its counts, duration
 error. One Query per month of the period.`)
 		fs.PrintDefaults()
 	}
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	f, err := report.ParseFormat(*format)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 
+	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/dashboard"
 )
 
@@ -25,7 +26,7 @@ day by day for a quarter, a page per secret, and the report and history as CSV, 
 and Markdown. It reads with the same Queries as report and history.`)
 		fs.PrintDefaults()
 	}
-	if err := parse(fs, args, stderr); err != nil {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
 	store, cfg, err := src.open(ctx)

@@ -18,6 +18,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 )
 
 const usage = `rotation-audit: which credentials have not been rotated in over thirty days?
@@ -53,7 +55,7 @@ const (
 )
 
 // errUsage marks errors the user can fix (exit status 2).
-var errUsage = errors.New("usage")
+var errUsage = cmdline.ErrUsage
 
 // errFlagged is returned by report -fail-on-flagged when secrets need
 // rotation (exit status 3).
@@ -96,19 +98,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unknown command %q: %w", args[0], errUsage)
 	}
 	return f(ctx, args[1:], stdout, stderr)
-}
-
-// parse parses a command's flags; a bad flag is a usage error.
-func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%s: %w", err.Error(), errUsage)
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
-	}
-	return nil
 }
