@@ -754,9 +754,19 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "0d", "-1h", "banana", "31days", "d", "1w"} {
-		if _, err := ParseDuration(bad); err == nil {
-			t.Errorf("ParseDuration(%q) accepted it", bad)
+	for _, bad := range []string{"", "0d", "-1h", "banana", "31days", "d", "1w", "NaNd"} {
+		if _, err := ParseDuration(bad); err == nil || !strings.Contains(err.Error(), "want something like 31d") && !strings.Contains(err.Error(), "must be positive") {
+			t.Errorf("ParseDuration(%q) = %v, want it refused as malformed", bad, err)
+		}
+	}
+	if got, err := ParseDuration("36500d"); err != nil || got != MaxDuration {
+		t.Errorf("ParseDuration(36500d) = %v, %v; want the limit itself accepted", got, err)
+	}
+	// Too large is not malformed: the error says so, and names the limit.
+	for _, big := range []string{"10000000d", "36501d", "36500d1h", "1e400d", "900000h", "3000000h", "99999999999999999999s"} {
+		_, err := ParseDuration(big)
+		if err == nil || !strings.Contains(err.Error(), "is too large: the limit is 36500d (100 years)") {
+			t.Errorf("ParseDuration(%q) = %v, want it refused as too large", big, err)
 		}
 	}
 }
