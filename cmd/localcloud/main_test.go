@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -291,4 +293,44 @@ func TestBenchLatency(t *testing.T) {
 	is.Equal(f[0], "150")
 	is.Equal(f[2], "2ms")                           // two pages at 1 ms
 	is.Equal(f[4:8], []string{"2", "6", "15", "1"}) // 150/100 pages, 150/25 batches, 10% looked up, the run log
+}
+
+// make help lists every target a person runs: each .PHONY target but help
+// itself and the one SAM calls (build-RotationCheckFunction).
+func TestMakeHelpListsEveryTarget(t *testing.T) {
+	data, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := strings.ReplaceAll(string(data), "\\\n", " ")
+	var phony, help []string // help: the targets make help names
+	inHelp := false
+	for line := range strings.Lines(mk) {
+		switch {
+		case strings.HasPrefix(line, ".PHONY:"):
+			phony = append(phony, strings.Fields(strings.TrimPrefix(line, ".PHONY:"))...)
+		case strings.HasPrefix(line, "help:"):
+			inHelp = true
+		case inHelp && strings.HasPrefix(line, "\t@echo \"make "):
+			// "make a | b | c   what they do": the targets are a, b and c.
+			words := strings.Fields(strings.Trim(strings.TrimPrefix(line, "\t@echo \"make "), "\"\n"))
+			help = append(help, words[0])
+			for i := 1; i+1 < len(words) && words[i] == "|"; i += 2 {
+				help = append(help, words[i+1])
+			}
+		default:
+			inHelp = false
+		}
+	}
+	if len(phony) < 10 || len(help) < 10 {
+		t.Fatalf("could not read the Makefile: %d phony targets, %d in help", len(phony), len(help))
+	}
+	for _, target := range phony {
+		if target == "help" || target == "build-RotationCheckFunction" || strings.HasPrefix(target, "$(") {
+			continue
+		}
+		if !slices.Contains(help, target) {
+			t.Errorf("make help does not list %s", target)
+		}
+	}
 }
