@@ -26,11 +26,13 @@ help:
 	@echo "make cli             bin/rotation-audit: report, history, runs, dashboard (against AWS or an endpoint)"
 	@echo "make test            every test (scenario tests on the embedded cloud)"
 	@echo "make local-up        serve on $(ADDR) with the stack deployed until Ctrl-C (CLOCK_SPEED=3600 to watch)"
+	@echo "make serve           serve the embedded cloud alone on $(ADDR), like localemu start; then make deploy-local"
 	@echo "make clock           move the running cloud's clock forward by ADVANCE=$(ADVANCE), firing every schedule on the way"
 	@echo "make invoke-local    invoke the stack's function as its schedule would, at the cloud's time"
 	@echo "make deploy-local | teardown-local   against ENDPOINT=$(ENDPOINT) (this tool's serve/up or LocalEmu)"
 	@echo "make bench-latency   one run of 1,000 and 10,000 secrets with LATENCY=$(LATENCY) added to every AWS call"
-	@echo "make build | lint | bench | bench-cycle | screenshot | invoke | deploy | samlocal-deploy"
+	@echo "make build | lint | bench | bench-cycle | screenshot | invoke | deploy | sam-build | samlocal-deploy | samlocal-delete"
+	@echo "make clean           remove bin/ (the built commands and function) and .aws-sam/"
 
 # The Lambda binary, as AWS runs it: linux/arm64, named bootstrap; and the
 # rotation-audit command for this machine.

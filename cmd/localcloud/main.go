@@ -12,12 +12,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
@@ -54,7 +56,13 @@ Environment:
   LOCALCLOUD_ADDR  default listen address of up and serve (127.0.0.1:4566)
   ENDPOINT         default endpoint of deploy, teardown and clock (http://localhost:4566)
 
-Exit status: 0 success, 1 failure (a scenario, deploy or teardown), 2 usage error.
+Exit status:
+  0  success
+  1  a failure: a scenario failed, a deploy failed, a teardown left something
+     behind, a function or a clock move failed
+  2  a mistake to fix in the call (an unknown command or flag, a bad value, a
+     clock move backwards or over its limits), or no local cloud answering at
+     the endpoint (clock, invoke, deploy, teardown)
 `
 
 // errUsage marks errors in how the command was called (exit status 2).
@@ -64,16 +72,29 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	switch {
-	case err == nil:
-	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "localcloud:", strings.TrimSuffix(err.Error(), ": usage"))
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "localcloud:", err)
-		os.Exit(1)
+	status := exitStatus(err)
+	if status != 0 {
+		fmt.Fprintln(os.Stderr, message(err))
 	}
+	os.Exit(status)
+}
+
+// message is the line main prints for an error.
+func message(err error) string {
+	return "localcloud: " + strings.TrimSuffix(err.Error(), ": usage")
+}
+
+// exitStatus is the status the usage text documents for what run returned:
+// 0 for success or -h, 2 for a mistake in the call or no local cloud at
+// the endpoint (the user's to fix), 1 for any other failure.
+func exitStatus(err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage), errors.Is(err, clockapi.ErrUnreachable), errors.Is(err, clockapi.ErrRefused):
+		return 2
+	}
+	return 1
 }
 
 // run dispatches to a command. Function processes and the scheduler write
@@ -157,6 +178,21 @@ func (p *params) setDefault(name, value string) {
 		*p = params{}
 	}
 	(*p)[name] = value
+}
+
+// endpointFlag registers -endpoint, a running cloud's URL (env ENDPOINT).
+func endpointFlag(fs *flag.FlagSet, what string) *string {
+	return fs.String("endpoint", envOr("ENDPOINT", "http://localhost:4566"), what+" (env ENDPOINT)")
+}
+
+// checkEndpoint refuses an -endpoint that is not an http(s) URL with a
+// host, which would otherwise fail as a cloud that does not answer.
+func checkEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("-endpoint %q: want a URL such as http://localhost:4566: %w", endpoint, errUsage)
+	}
+	return nil
 }
 
 // envOr returns the environment variable's value, or def.

@@ -5,12 +5,19 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/matryer/is"
 
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 )
 
@@ -49,10 +56,22 @@ func TestUsageErrors(t *testing.T) {
 			is := is.New(t)
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), tt.args, &stdout, &stderr)
-			is.True(errors.Is(err, errUsage)) // exit status 2
+			is.True(errors.Is(err, errUsage)) // the user's mistake
+			is.Equal(exitStatus(err), 2)
 			is.True(strings.Contains(err.Error(), tt.want))
 		})
 	}
+}
+
+func TestExitStatus(t *testing.T) {
+	is := is.New(t)
+	is.Equal(exitStatus(nil), 0)
+	is.Equal(exitStatus(fmt.Errorf("clock: %w", flag.ErrHelp)), 0)          // -h is not an error
+	is.Equal(exitStatus(fmt.Errorf("-to: bad: %w", errUsage)), 2)           // a mistake in the call
+	is.Equal(exitStatus(fmt.Errorf("x: %w", clockapi.ErrUnreachable)), 2)   // no cloud at the endpoint
+	is.Equal(exitStatus(fmt.Errorf("x: %w", clockapi.ErrRefused)), 2)       // a move the cloud refused
+	is.Equal(exitStatus(errors.New("teardown: 1 resource left behind")), 1) // a failure
+	is.Equal(exitStatus(fmt.Errorf("stopped: %w", context.Canceled)), 1)    // interrupted
 }
 
 func TestHelp(t *testing.T) {
@@ -70,6 +89,49 @@ func TestHelp(t *testing.T) {
 	err = run(context.Background(), []string{"clock", "-h"}, &stdout, &stderr)
 	is.True(errors.Is(err, flag.ErrHelp))
 	is.True(strings.Contains(stderr.String(), "never moves back")) // the help explains the clock
+	is.True(strings.Contains(stderr.String(), "waits for it"))     // and moves made together
+
+	stdout.Reset()
+	is.NoErr(run(context.Background(), []string{"-h"}, &stdout, &stderr))
+	for _, want := range []string{"Exit status:\n  0  success\n  1  a failure", "\n  2  a mistake to fix in the call", "no local cloud answering"} {
+		is.True(strings.Contains(stdout.String(), want)) // the usage documents every exit status
+	}
+}
+
+// downEndpoint is the URL of a port nothing listens on.
+func downEndpoint(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close()
+	return url
+}
+
+// With no cloud at the endpoint, every command that needs one says so in
+// one line and exits 2, as rotation-audit does, before printing anything.
+func TestEndpointDown(t *testing.T) {
+	down := downEndpoint(t)
+	stack := []string{"-endpoint", down, "-template", "../../template.yaml"}
+	for _, args := range [][]string{
+		{"clock", "-endpoint", down},
+		{"clock", "-endpoint", down, "-advance", "3d"},
+		{"clock", "-endpoint", down, "-to", "2030-01-01"},
+		{"invoke", "-endpoint", down},
+		append([]string{"teardown"}, stack...),
+		append([]string{"deploy"}, stack...),
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			is := is.New(t)
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), args, &stdout, &stderr)
+			is.Equal(exitStatus(err), 2)
+			is.Equal(message(err), "localcloud: cannot reach the local cloud at "+down+": is `make local-up` running?")
+			is.Equal(stdout.String(), "") // nothing before the one line
+		})
+	}
 }
 
 // The clock command reads and moves a running cloud's clock, and says so
@@ -89,14 +151,29 @@ func TestClockCommand(t *testing.T) {
 	is.True(strings.Contains(stdout.String(), "-> 2026-11-01T00:00"))
 	is.True(strings.Contains(stdout.String(), "0 fires, 0 failed"))
 
+	stdout.Reset()
 	err = run(context.Background(), []string{"clock", "-endpoint", cloud.URL, "-to", "2026-10-15"}, &stdout, &stderr)
-	is.True(err != nil)
-	is.True(strings.Contains(err.Error(), "only moves forward")) // never back
-	is.True(!errors.Is(err, errUsage))                           // refused by the cloud, not a malformed call
+	is.Equal(exitStatus(err), 2) // a time already past is the user's to fix
+	line := message(err)
+	is.True(strings.HasPrefix(line, "localcloud: -to: the cloud clock only moves forward: it is 2026-11-01T00:0")) // says why
+	is.True(strings.HasSuffix(line, ", 2026-10-15T00:00:00Z is 408h0m0s earlier"))                                 // and by how much
+	is.True(!strings.Contains(line, "\n"))
+	is.Equal(stdout.String(), "") // in one line: nothing says the clock is moving
 
-	err = run(context.Background(), []string{"clock", "-endpoint", "http://127.0.0.1:1"}, &stdout, &stderr)
-	is.True(err != nil)
-	is.True(strings.Contains(err.Error(), "no local cloud answers at http://127.0.0.1:1 (start one with make local-up)"))
+	err = run(context.Background(), []string{"clock", "-endpoint", cloud.URL, "-advance", "10000000d"}, &stdout, &stderr)
+	is.Equal(exitStatus(err), 2)
+	is.True(strings.Contains(err.Error(), `duration "10000000d" is too large: the limit is 36500d`)) // the real problem
+
+	err = run(context.Background(), []string{"clock", "-endpoint", "not-a-url"}, &stdout, &stderr)
+	is.Equal(exitStatus(err), 2)
+	is.True(strings.Contains(err.Error(), `-endpoint "not-a-url": want a URL such as http://localhost:4566`))
+
+	// An endpoint that answers but is not an embedded cloud has no clock.
+	plain := httptest.NewServer(http.NotFoundHandler())
+	defer plain.Close()
+	err = run(context.Background(), []string{"clock", "-endpoint", plain.URL, "-advance", "1d"}, &stdout, &stderr)
+	is.Equal(exitStatus(err), 2)
+	is.True(strings.Contains(err.Error(), "is not this tool's embedded cloud"))
 }
 
 // deploy, clock, invoke and teardown work from a shell against a running
@@ -216,4 +293,44 @@ func TestBenchLatency(t *testing.T) {
 	is.Equal(f[0], "150")
 	is.Equal(f[2], "2ms")                           // two pages at 1 ms
 	is.Equal(f[4:8], []string{"2", "6", "15", "1"}) // 150/100 pages, 150/25 batches, 10% looked up, the run log
+}
+
+// make help lists every target a person runs: each .PHONY target but help
+// itself and the one SAM calls (build-RotationCheckFunction).
+func TestMakeHelpListsEveryTarget(t *testing.T) {
+	data, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := strings.ReplaceAll(string(data), "\\\n", " ")
+	var phony, help []string // help: the targets make help names
+	inHelp := false
+	for line := range strings.Lines(mk) {
+		switch {
+		case strings.HasPrefix(line, ".PHONY:"):
+			phony = append(phony, strings.Fields(strings.TrimPrefix(line, ".PHONY:"))...)
+		case strings.HasPrefix(line, "help:"):
+			inHelp = true
+		case inHelp && strings.HasPrefix(line, "\t@echo \"make "):
+			// "make a | b | c   what they do": the targets are a, b and c.
+			words := strings.Fields(strings.Trim(strings.TrimPrefix(line, "\t@echo \"make "), "\"\n"))
+			help = append(help, words[0])
+			for i := 1; i+1 < len(words) && words[i] == "|"; i += 2 {
+				help = append(help, words[i+1])
+			}
+		default:
+			inHelp = false
+		}
+	}
+	if len(phony) < 10 || len(help) < 10 {
+		t.Fatalf("could not read the Makefile: %d phony targets, %d in help", len(phony), len(help))
+	}
+	for _, target := range phony {
+		if target == "help" || target == "build-RotationCheckFunction" || strings.HasPrefix(target, "$(") {
+			continue
+		}
+		if !slices.Contains(help, target) {
+			t.Errorf("make help does not list %s", target)
+		}
+	}
 }

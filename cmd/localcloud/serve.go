@@ -172,7 +172,7 @@ func endpointDeployer(ctx context.Context, name string, args []string, stdout, s
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	var sf stackFlags
 	sf.register(fs)
-	endpoint := fs.String("endpoint", envOr("ENDPOINT", "http://localhost:4566"), "the endpoint: this tool's serve/up, LocalEmu, LocalStack or moto (env ENDPOINT)")
+	endpoint := endpointFlag(fs, "the endpoint: this tool's serve/up, LocalEmu, LocalStack or moto")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: localcloud %s [flags]\n\n", name)
 		fs.PrintDefaults()
@@ -180,8 +180,14 @@ func endpointDeployer(ctx context.Context, name string, args []string, stdout, s
 	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return nil, nil, err
 	}
+	if err := checkEndpoint(*endpoint); err != nil {
+		return nil, nil, err
+	}
 	c, err := newCycle(sf, stdout)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := clockapi.Reach(ctx, *endpoint); err != nil {
 		return nil, nil, err
 	}
 	info, embedded := clockapi.Probe(ctx, *endpoint)
@@ -225,7 +231,7 @@ func cmdTeardown(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 func cmdClock(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("clock", flag.ContinueOnError)
-	endpoint := fs.String("endpoint", envOr("ENDPOINT", "http://localhost:4566"), "a running embedded cloud (make local-up or make serve) (env ENDPOINT)")
+	endpoint := endpointFlag(fs, "a running embedded cloud (make local-up or make serve)")
 	advance := fs.String("advance", "", "move the clock forward by this much: 31d, 1d12h, 744h")
 	to := fs.String("to", "", "move the clock forward to this time: RFC 3339 or a date such as 2027-02-28")
 	skip := fs.Bool("skip-fires", false, "move the clock without firing the schedules in between")
@@ -235,7 +241,9 @@ func cmdClock(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 Without flags, print the cloud time and the armed schedules. With -advance or -to,
 move the clock forward: every schedule fires at each of its times in between, in
 order, each run judged at its own scheduled time; the command returns when they
-have all run. The clock never moves back, and one move fires at most 50000 times.`)
+have all run. The clock never moves back, one move fires at most 50000 times and
+-advance goes at most 36500d. A move sent while another runs waits for it, then
+makes its own full move.`)
 		fs.PrintDefaults()
 	}
 	if err := cmdline.Parse(fs, args, stderr); err != nil {
@@ -244,14 +252,31 @@ have all run. The clock never moves back, and one move fires at most 50000 times
 	if *advance != "" && *to != "" {
 		return fmt.Errorf("give -advance or -to, not both: %w", errUsage)
 	}
+	if err := checkEndpoint(*endpoint); err != nil {
+		return err
+	}
 	move := clockapi.ClockMove{Advance: *advance, To: *to, SkipFires: *skip}
 	if move.Advance != "" {
 		if _, err := schedule.ParseDuration(move.Advance); err != nil {
 			return fmt.Errorf("-advance: %w: %w", err, errUsage)
 		}
 	}
+	var toTime time.Time
 	if move.To != "" {
-		if _, err := schedule.ParseTime(move.To); err != nil {
+		t, err := schedule.ParseTime(move.To)
+		if err != nil {
+			return fmt.Errorf("-to: %w: %w", err, errUsage)
+		}
+		toTime = t
+	}
+	// Read the clock first: a cloud that is not there, or a time already
+	// past, is one line, before anything says the clock is moving.
+	state, err := clockapi.ReadClock(ctx, *endpoint)
+	if err != nil {
+		return err
+	}
+	if move.To != "" {
+		if err := schedule.CheckForward(state.Now, toTime); err != nil {
 			return fmt.Errorf("-to: %w: %w", err, errUsage)
 		}
 	}
@@ -266,10 +291,9 @@ have all run. The clock never moves back, and one move fires at most 50000 times
 		if moved.Failed > 0 {
 			defer fmt.Fprintln(stdout, "the cloud's log (make local-up's terminal) says why each failed run failed")
 		}
-	}
-	state, err := clockapi.ReadClock(ctx, *endpoint)
-	if err != nil {
-		return err
+		if state, err = clockapi.ReadClock(ctx, *endpoint); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "cloud time %s (%gx real time)\n", state.Now.Format(time.RFC3339), state.Speed)
 	for _, s := range state.Schedules {
@@ -280,7 +304,7 @@ have all run. The clock never moves back, and one move fires at most 50000 times
 
 func cmdInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
-	endpoint := fs.String("endpoint", envOr("ENDPOINT", "http://localhost:4566"), "a running embedded cloud (make local-up) (env ENDPOINT)")
+	endpoint := endpointFlag(fs, "a running embedded cloud (make local-up)")
 	stack := fs.String("stack", "rotcheck", "stack name")
 	region := fs.String("region", localcloud.DefaultRegion, "AWS region")
 	fs.Usage = func() {
@@ -292,6 +316,9 @@ from a shell; unlike a plain {} invoke, it judges the secrets at cloud time.`)
 		fs.PrintDefaults()
 	}
 	if err := cmdline.Parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if err := checkEndpoint(*endpoint); err != nil {
 		return err
 	}
 	state, err := clockapi.ReadClock(ctx, *endpoint)

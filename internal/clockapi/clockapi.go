@@ -70,14 +70,73 @@ type Armed struct {
 	NextFire   time.Time `json:"next_fire"`
 }
 
-// Probe asks an endpoint whether it is an embedded local cloud. ok is false
-// for anything else (LocalEmu, LocalStack, moto).
-func Probe(ctx context.Context, endpoint string) (info Info, ok bool) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(endpoint, "/")+InfoPath, nil)
+// The errors of the calls below wrap one of these, so a command can tell
+// a local cloud that is not there, or a request it refused, from a
+// failure.
+var (
+	// ErrUnreachable: nothing answers HTTP at the endpoint.
+	ErrUnreachable = errors.New("unreachable")
+	// ErrRefused: the endpoint refused the request as the caller's
+	// mistake (HTTP 4xx): a malformed move, a move backwards or one that
+	// fires too much, or an endpoint that is not an embedded cloud.
+	ErrRefused = errors.New("refused")
+)
+
+// callError is an error of kind ErrUnreachable or ErrRefused whose text is
+// only the message, one line for a person.
+type callError struct {
+	msg   string
+	kind  error
+	cause error
+}
+
+func (e *callError) Error() string { return e.msg }
+
+func (e *callError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.kind}
+	}
+	return []error{e.kind, e.cause}
+}
+
+// unreachable says that nothing answered at endpoint, and what to run.
+func unreachable(endpoint string, cause error) error {
+	return &callError{msg: fmt.Sprintf("cannot reach the local cloud at %s: is `make local-up` running?", endpoint), kind: ErrUnreachable, cause: cause}
+}
+
+// get sends a GET to endpoint's path; a transport error wraps
+// ErrUnreachable.
+func get(ctx context.Context, endpoint, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(endpoint, "/")+path, nil)
 	if err != nil {
-		return Info{}, false
+		return nil, fmt.Errorf("endpoint %s: %w", endpoint, err)
 	}
 	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, unreachable(endpoint, err)
+	}
+	return resp, nil
+}
+
+// Reach returns an error wrapping ErrUnreachable when nothing answers
+// HTTP at endpoint. Any answer will do: LocalEmu, LocalStack and moto
+// answer the info path too, if only with 404.
+func Reach(ctx context.Context, endpoint string) error {
+	resp, err := get(ctx, endpoint, InfoPath)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// Probe asks an endpoint whether it is an embedded local cloud. ok is false
+// for anything else (LocalEmu, LocalStack, moto) and when nothing answers.
+func Probe(ctx context.Context, endpoint string) (info Info, ok bool) {
+	resp, err := get(ctx, endpoint, InfoPath)
 	if err != nil {
 		return Info{}, false
 	}
@@ -96,7 +155,8 @@ func ReadClock(ctx context.Context, endpoint string) (ClockState, error) {
 }
 
 // MoveClock asks an embedded cloud to move its clock forward, and returns
-// when every fire in the span has run.
+// when every fire in the span has run. A move sent while another is in
+// progress waits for it, then makes its own full move.
 func MoveClock(ctx context.Context, endpoint string, move ClockMove) (ClockMoved, error) {
 	var moved ClockMoved
 	err := callAdmin(ctx, http.MethodPost, endpoint, move, &moved)
@@ -120,18 +180,25 @@ func callAdmin(ctx context.Context, method, endpoint string, in, out any) error 
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("no local cloud answers at %s (start one with make local-up): %w", endpoint, err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return unreachable(endpoint, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%s is not this tool's embedded cloud: it has no clock to move (LocalEmu and moto run on real time)", endpoint)
+		return &callError{msg: fmt.Sprintf("%s is not this tool's embedded cloud: it has no clock to move (LocalEmu and moto run on real time)", endpoint), kind: ErrRefused}
 	}
 	if resp.StatusCode != http.StatusOK {
 		var e Error
-		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Error == "" {
-			return fmt.Errorf("clock at %s: %s", endpoint, resp.Status)
+		msg := fmt.Sprintf("clock at %s: %s", endpoint, resp.Status)
+		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
+			msg = e.Error
 		}
-		return errors.New(e.Error)
+		if resp.StatusCode/100 == 4 {
+			return &callError{msg: msg, kind: ErrRefused}
+		}
+		return errors.New(msg)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("clock at %s: unexpected answer: %w", endpoint, err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"time"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/schedule"
@@ -23,8 +22,10 @@ func (c *Cloud) serveClock(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.As(err, &bad):
 			writeJSON(w, http.StatusBadRequest, clockapi.Error{Error: err.Error()})
-		case err != nil:
+		case errors.Is(err, schedule.ErrBackwards), errors.Is(err, schedule.ErrTooManyFires):
 			writeJSON(w, http.StatusConflict, clockapi.Error{Error: err.Error()})
+		case err != nil:
+			writeJSON(w, http.StatusInternalServerError, clockapi.Error{Error: err.Error()})
 		default:
 			writeJSON(w, http.StatusOK, moved)
 		}
@@ -43,10 +44,13 @@ func (c *Cloud) clockState() clockapi.ClockState {
 	return state
 }
 
-// badRequest marks an error the caller must fix (400), as opposed to one
-// the clock refuses (409).
+// badRequest marks an error the caller must fix in the request (400), as
+// opposed to a move the clock refuses (409) or one that failed (500).
 type badRequest struct{ error }
 
+// moveClock reads a move and makes it. The scheduler resolves the target
+// once any move in progress has finished, so that two "advance 3d" sent
+// together move the clock 6 days.
 func (c *Cloud) moveClock(r *http.Request) (clockapi.ClockMoved, error) {
 	var move clockapi.ClockMove
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
@@ -56,32 +60,37 @@ func (c *Cloud) moveClock(r *http.Request) (clockapi.ClockMoved, error) {
 	if err := json.Unmarshal(body, &move); err != nil {
 		return clockapi.ClockMoved{}, badRequest{fmt.Errorf(`want {"advance":"31d"} or {"to":"2027-02-28T00:00:00Z"}: %w`, err)}
 	}
-	now := c.scheduler.Clock().Now()
-	to, err := target(move, now)
+	to, err := target(move)
 	if err != nil {
 		return clockapi.ClockMoved{}, badRequest{err}
 	}
+	var rep schedule.Report
 	if move.SkipFires {
-		return clockapi.ClockMoved{From: now.UTC(), To: to.UTC()}, c.scheduler.Jump(to)
+		rep, err = c.scheduler.Jump(r.Context(), to)
+	} else {
+		rep, err = c.scheduler.Advance(r.Context(), to)
 	}
-	rep, err := c.scheduler.Advance(r.Context(), to)
 	moved := clockapi.ClockMoved{From: rep.From.UTC(), To: rep.To.UTC(), Fired: rep.Fired, Failed: rep.Failed, TookMS: rep.Took.Milliseconds()}
 	return moved, err
 }
 
-// target is the time a move asks for, from now.
-func target(move clockapi.ClockMove, now time.Time) (time.Time, error) {
+// target is where a move asks to go.
+func target(move clockapi.ClockMove) (schedule.Target, error) {
 	switch {
 	case move.Advance != "" && move.To != "":
-		return time.Time{}, errors.New(`give "advance" or "to", not both`)
+		return nil, errors.New(`give "advance" or "to", not both`)
 	case move.Advance != "":
 		d, err := schedule.ParseDuration(move.Advance)
 		if err != nil {
-			return time.Time{}, err
+			return nil, err
 		}
-		return now.Add(d), nil
+		return schedule.By(d), nil
 	case move.To != "":
-		return schedule.ParseTime(move.To)
+		t, err := schedule.ParseTime(move.To)
+		if err != nil {
+			return nil, err
+		}
+		return schedule.At(t), nil
 	}
-	return time.Time{}, errors.New(`give "advance" (such as "31d") or "to" (such as "2027-02-28T00:00:00Z")`)
+	return nil, errors.New(`give "advance" (such as "31d") or "to" (such as "2027-02-28T00:00:00Z")`)
 }

@@ -5,16 +5,23 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	schtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/schedule"
 )
 
 func TestClockAPIReadsAndMovesTheClock(t *testing.T) {
@@ -49,6 +56,78 @@ func TestClockAPIReadsAndMovesTheClock(t *testing.T) {
 	state, err = clockapi.ReadClock(ctx, c.URL)
 	is.NoErr(err)
 	is.True(!state.Now.Before(moved.To)) // and did not move it
+}
+
+// heldLambda is a LambdaInvoker whose first call waits for release, so a
+// test can hold an advance in the middle of its span.
+type heldLambda struct {
+	started chan struct{} // receives once the first call has begun
+	release chan struct{} // closing it lets the first call return
+
+	mu    sync.Mutex
+	calls int
+}
+
+func (f *heldLambda) Invoke(context.Context, *lambda.InvokeInput, ...func(*lambda.Options)) (*lambda.InvokeOutput, error) {
+	f.mu.Lock()
+	f.calls++
+	first := f.calls == 1
+	f.mu.Unlock()
+	if first {
+		f.started <- struct{}{}
+		<-f.release
+	}
+	return &lambda.InvokeOutput{StatusCode: 200, Payload: []byte(`{}`)}, nil
+}
+
+// Two "advance 3d" sent together move the clock 6 days: the second waits
+// for the first, then takes its own 3 days from where the first ended.
+// In the synctest bubble real time stands still, so the clock moves by
+// exactly what the moves add.
+func TestConcurrentAdvancesAddUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		clock, err := schedule.NewClock(cloudStart, 1)
+		is.NoErr(err)
+		fn := &heldLambda{started: make(chan struct{}), release: make(chan struct{})}
+		s := schedule.New(schedule.Options{Clock: clock, Lambda: fn})
+		defer s.Close()
+		is.NoErr(s.Set(&scheduler.GetScheduleOutput{
+			Name: aws.String("rotcheck-daily"), ScheduleExpression: aws.String("rate(1 day)"),
+			State:  schtypes.ScheduleStateEnabled,
+			Target: &schtypes.Target{Arn: aws.String("arn:aws:lambda:us-east-1:000000000000:function:rotcheck-check")},
+		}))
+		c := &Cloud{scheduler: s}
+
+		answers := make(chan *httptest.ResponseRecorder, 2)
+		post := func() {
+			rec := httptest.NewRecorder()
+			c.serve(rec, httptest.NewRequest(http.MethodPost, clockapi.ClockPath, strings.NewReader(`{"advance":"3d"}`)))
+			answers <- rec
+		}
+		go post()
+		<-fn.started // the first move is running its first fire, a day in
+		go post()
+		synctest.Wait() // the second move is waiting
+		close(fn.release)
+
+		var moves []clockapi.ClockMoved
+		for range 2 {
+			rec := <-answers
+			is.Equal(rec.Code, http.StatusOK) // both moves succeed
+			var moved clockapi.ClockMoved
+			is.NoErr(json.NewDecoder(rec.Body).Decode(&moved))
+			moves = append(moves, moved)
+		}
+		is.Equal(clock.Now(), cloudStart.Add(6*24*time.Hour)) // neither move lost time
+		if moves[0].From.After(moves[1].From) {
+			moves[0], moves[1] = moves[1], moves[0]
+		}
+		is.Equal(moves[0].To, moves[1].From)                     // the second starts where the first ended
+		is.Equal(moves[1].To.Sub(moves[1].From), 3*24*time.Hour) // and takes its full 3 days
+		is.Equal(moves[0].Fired+moves[1].Fired, 6)               // every daily fire in 6 days ran
+		is.Equal(moves[0].Fired, 3)                              // 3 in each
+	})
 }
 
 func TestClockAPIRefusesBadRequests(t *testing.T) {

@@ -9,8 +9,22 @@ import (
 	"github.com/google/uuid"
 )
 
+// nameSymbols are the characters besides ASCII letters and digits that
+// CreateSecret allows in a name, as AWS documents them. A "!" appears only
+// in the names of secrets that other AWS services create and manage (such
+// as rds!cluster-...); a name given to CreateSecret cannot have one.
+const nameSymbols = "/_+=.@-"
+
 // namePattern is what AWS allows in a secret name.
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]+$`)
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9` + regexp.QuoteMeta(nameSymbols) + `]+$`)
+
+// errInvalidName is the error for a name outside namePattern. It lists
+// the characters the pattern allows. (AWS's own message, shared with its
+// SecretId check, also lists "!", which only service-managed names have.)
+func errInvalidName() error {
+	return &apiError{"ValidationException", "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: " +
+		nameSymbols + " (a ! marks a secret that another AWS service manages; only that service can create one)"}
+}
 
 // valueInput holds the value fields that several requests share.
 type valueInput struct {
@@ -53,7 +67,7 @@ func (s *Store) createSecret(in *createSecretInput, now time.Time) (any, error) 
 	case len(in.Name) > 512:
 		return nil, errValidation(in.Name, "name", "have length less than or equal to 512")
 	case !namePattern.MatchString(in.Name):
-		return nil, &apiError{"ValidationException", "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!"}
+		return nil, errInvalidName()
 	case len(in.AddReplicaRegions) > 0:
 		return nil, errInvalidRequest("Replication is not supported by the local cloud's Secrets Manager.")
 	}

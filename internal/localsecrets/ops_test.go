@@ -4,6 +4,7 @@ import (
 	"errors"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -525,6 +526,34 @@ func TestErrorsCarryAWSTypes(t *testing.T) {
 
 	_, err = f.client.ListSecrets(f.ctx, &secretsmanager.ListSecretsInput{MaxResults: aws.Int32(101)})
 	is.Equal(errorCode(err), "ValidationException")
+}
+
+// CreateSecret accepts a name character exactly when its error message
+// lists it: ASCII letters and digits and the symbols AWS documents. "!" is
+// not one of them: it marks the secrets other AWS services manage.
+func TestNameCharactersMatchTheError(t *testing.T) {
+	is := is.New(t)
+	f := newFixture(t)
+	_, err := f.client.CreateSecret(f.ctx, &secretsmanager.CreateSecretInput{Name: aws.String("rds!cluster-1"), SecretString: aws.String("x")})
+	is.Equal(errorCode(err), "ValidationException") // AWS documents /_+=.@- only
+	msg := errorMessage(err)
+	_, listed, ok := strings.Cut(msg, "any of the following: ")
+	is.True(ok)
+	listed, _, _ = strings.Cut(listed, " ")
+	is.Equal(listed, "/_+=.@-")                 // what AWS's CreateSecret documentation lists
+	is.True(strings.Contains(msg, "a ! marks")) // and why ! is not there
+
+	for c := byte(' '); c <= '~'; c++ {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+			continue
+		}
+		name := "char" + string(rune(c)) + "name"
+		_, err := f.client.CreateSecret(f.ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String("x")})
+		if allowed := strings.ContainsRune(listed, rune(c)); allowed != (err == nil) {
+			t.Errorf("CreateSecret(%q): err %v, but the message lists %q as allowed: %v", name, err, c, allowed)
+		}
+	}
+	f.create(t, "Az09/_+=.@-") // letters and digits too
 }
 
 func TestGetRandomPassword(t *testing.T) {

@@ -60,16 +60,25 @@ func (c *Clock) nowLocked() time.Time {
 // Speed is how many cloud seconds pass in one real second.
 func (c *Clock) Speed() float64 { return c.speed }
 
-// errBackwards is wrapped by every attempt to move the clock back.
-var errBackwards = errors.New("the cloud clock only moves forward")
+// ErrBackwards is wrapped by every attempt to move the clock back.
+var ErrBackwards = errors.New("the cloud clock only moves forward")
+
+// CheckForward returns an error wrapping ErrBackwards if to is before now,
+// saying by how much.
+func CheckForward(now, to time.Time) error {
+	if !to.Before(now) {
+		return nil
+	}
+	return fmt.Errorf("%w: it is %s, %s is %s earlier", ErrBackwards,
+		formatTime(now), formatTime(to), now.Sub(to).Round(time.Second))
+}
 
 // set moves the clock forward to t.
 func (c *Clock) set(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if now := c.nowLocked(); t.Before(now) {
-		return fmt.Errorf("%w: it is %s, %s is %s earlier", errBackwards,
-			now.UTC().Format(time.RFC3339), t.UTC().Format(time.RFC3339), now.Sub(t).Round(time.Second))
+	if err := CheckForward(c.nowLocked(), t); err != nil {
+		return err
 	}
 	c.base, c.cloud = time.Now(), t
 	return nil

@@ -101,10 +101,12 @@ type Scheduler struct {
 	logs     *linewriter.Synced
 	maxFires int
 
-	// fireMu is held for each fire, so fires never overlap.
-	fireMu sync.Mutex
-	// advanceMu lets one Advance run at a time.
-	advanceMu sync.Mutex
+	// firing is held for each fire, so fires never overlap.
+	firing lock
+	// moving is held for each move of the clock (Advance, Jump), from
+	// reading where the clock is to the end of the move, so that moves
+	// made at the same time each get their full span, one after another.
+	moving lock
 
 	// mu guards the fields below. Picking the next fire and moving its
 	// schedule on happen together under it, so no fire is taken twice and
@@ -143,6 +145,8 @@ func New(opts Options) *Scheduler {
 		logs:     linewriter.NewSynced(opts.Logs),
 		maxFires: opts.MaxFires,
 		armed:    map[string]*entry{},
+		firing:   newLock(),
+		moving:   newLock(),
 		wake:     make(chan struct{}, 1),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -282,25 +286,39 @@ type Report struct {
 // ErrTooManyFires is wrapped by an Advance refused for firing too much.
 var ErrTooManyFires = errors.New("too many fires for one advance")
 
+// A Target is where a move takes the clock, given the cloud time when the
+// move starts: after any move made before it has finished.
+type Target func(now time.Time) time.Time
+
+// At is the target t, whenever the move starts.
+func At(t time.Time) Target { return func(time.Time) time.Time { return t } }
+
+// By is the target d after the cloud time when the move starts, so that
+// two moves By(3 days) made at the same time take the clock 6 days on.
+func By(d time.Duration) Target { return func(now time.Time) time.Time { return now.Add(d) } }
+
 // Advance moves the clock forward to the cloud time to, firing every
 // occurrence of every armed schedule in between, in time order, each at
 // its own scheduled time (the clock reads that time while it runs). It
-// returns when they have all run. Moving backwards is an error, and so is
-// an advance that would fire more than MaxFires times; neither moves the
+// returns when they have all run. Moves happen one at a time: Advance
+// waits for a move in progress to finish (or ctx to end) before it reads
+// the clock and resolves to. Moving backwards is an error, and so is an
+// advance that would fire more than MaxFires times; neither moves the
 // clock or fires anything.
-func (s *Scheduler) Advance(ctx context.Context, to time.Time) (Report, error) {
-	s.advanceMu.Lock()
-	defer s.advanceMu.Unlock()
+func (s *Scheduler) Advance(ctx context.Context, to Target) (Report, error) {
+	if err := s.moving.acquire(ctx); err != nil {
+		return Report{}, fmt.Errorf("wait for the move in progress: %w", err)
+	}
+	defer s.moving.release()
 	start := time.Now()
 	from := s.clock.Now()
-	rep := Report{From: from, To: to}
-	if to.Before(from) {
-		return rep, fmt.Errorf("%w: it is %s, %s is %s earlier", errBackwards,
-			formatTime(from), formatTime(to), from.Sub(to).Round(time.Second))
+	rep := Report{From: from, To: to(from)}
+	if err := CheckForward(from, rep.To); err != nil {
+		return rep, err
 	}
-	if n := s.count(to, s.maxFires+1); n > s.maxFires {
+	if n := s.count(rep.To, s.maxFires+1); n > s.maxFires {
 		return rep, fmt.Errorf("%w: moving to %s would fire more than %d schedule executions; advance in smaller steps",
-			ErrTooManyFires, formatTime(to), s.maxFires)
+			ErrTooManyFires, formatTime(rep.To), s.maxFires)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -309,17 +327,17 @@ func (s *Scheduler) Advance(ctx context.Context, to time.Time) (Report, error) {
 	defer s.setAdvancing(false)
 
 	for ctx.Err() == nil {
-		s.fireMu.Lock()
-		e, at := s.take(to, true)
+		s.firing.hold()
+		e, at := s.take(rep.To, true)
 		if e == nil {
-			s.fireMu.Unlock()
+			s.firing.release()
 			break
 		}
 		if at.After(s.clock.Now()) {
 			_ = s.clock.set(at) // forward, checked just above
 		}
 		ok := s.fire(ctx, e, at, true)
-		s.fireMu.Unlock()
+		s.firing.release()
 		rep.Fired++
 		if !ok {
 			rep.Failed++
@@ -329,24 +347,29 @@ func (s *Scheduler) Advance(ctx context.Context, to time.Time) (Report, error) {
 	if err := ctx.Err(); err != nil {
 		return rep, fmt.Errorf("advance stopped after %d fires: %w", rep.Fired, err)
 	}
-	if to.After(s.clock.Now()) {
-		_ = s.clock.set(to)
+	if rep.To.After(s.clock.Now()) {
+		_ = s.clock.set(rep.To)
 	}
 	return rep, nil
 }
 
 // Jump moves the clock forward to to without firing: every schedule goes
 // on from its first fire after to. It is for scenarios that need time to
-// pass but not the runs in between; Advance is the faithful move.
-func (s *Scheduler) Jump(to time.Time) error {
-	s.advanceMu.Lock()
-	defer s.advanceMu.Unlock()
-	if err := s.clock.set(to); err != nil {
-		return err
+// pass but not the runs in between; Advance is the faithful move. Like
+// Advance, it waits for a move in progress to finish.
+func (s *Scheduler) Jump(ctx context.Context, to Target) (Report, error) {
+	if err := s.moving.acquire(ctx); err != nil {
+		return Report{}, fmt.Errorf("wait for the move in progress: %w", err)
+	}
+	defer s.moving.release()
+	from := s.clock.Now()
+	rep := Report{From: from, To: to(from)}
+	if err := s.clock.set(rep.To); err != nil {
+		return rep, err
 	}
 	s.mu.Lock()
 	for key, e := range s.armed {
-		for !e.next.IsZero() && !e.next.After(to) {
+		for !e.next.IsZero() && !e.next.After(rep.To) {
 			e.next = e.occ.after(e.next)
 		}
 		if e.next.IsZero() {
@@ -355,7 +378,7 @@ func (s *Scheduler) Jump(to time.Time) error {
 	}
 	s.mu.Unlock()
 	s.poke()
-	return nil
+	return rep, nil
 }
 
 // Close disarms everything, stops the loop and waits for a fire or an
@@ -367,8 +390,8 @@ func (s *Scheduler) Close() {
 	s.mu.Unlock()
 	s.cancel()
 	<-s.done
-	s.advanceMu.Lock()
-	defer s.advanceMu.Unlock()
+	s.moving.hold()
+	s.moving.release()
 }
 
 // loop fires schedules as the clock reaches them, one after another.
@@ -396,8 +419,8 @@ func (s *Scheduler) loop() {
 
 // fireDue fires the earliest schedule that is due, if any.
 func (s *Scheduler) fireDue() bool {
-	s.fireMu.Lock()
-	defer s.fireMu.Unlock()
+	s.firing.hold()
+	defer s.firing.release()
 	now := s.clock.Now()
 	e, at := s.take(now, false)
 	if e == nil {
@@ -607,6 +630,29 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// lock is a mutex made of a one-slot channel. A move waiting for another
+// can give up when its caller goes away, and, in a testing/synctest
+// bubble, a goroutine waiting on it is durably blocked (one waiting on a
+// sync.Mutex is not), so tests can see a move wait for another.
+type lock chan struct{}
+
+func newLock() lock { return make(lock, 1) }
+
+// hold waits for the lock.
+func (l lock) hold() { l <- struct{}{} }
+
+// acquire waits for the lock or for ctx to end.
+func (l lock) acquire(ctx context.Context) error {
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l lock) release() { <-l }
 
 // ContextAttributes are the values of EventBridge Scheduler's context
 // attributes for one attempt of one execution.

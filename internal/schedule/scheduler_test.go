@@ -249,7 +249,7 @@ func TestClockRunsAtItsSpeedAndOnlyForward(t *testing.T) {
 		time.Sleep(time.Second)
 		is.Equal(c.Now(), base.Add(time.Minute)) // 60x: a real second is a cloud minute
 		err = c.set(base)
-		is.True(errors.Is(err, errBackwards))                                // never back
+		is.True(errors.Is(err, ErrBackwards))                                // never back
 		is.True(strings.Contains(err.Error(), "1m0s earlier"))               // says by how much
 		is.NoErr(c.set(base.Add(48 * time.Hour)))                            // forward by two days
 		is.Equal(c.Now(), base.Add(48*time.Hour))                            // at once
@@ -638,7 +638,7 @@ func TestAdvanceFiresEveryOccurrenceInOrder(t *testing.T) {
 		}
 		is.NoErr(r.s.Set(schedule("rotcheck-hourly", "rate(1 hour)")))
 		is.NoErr(r.s.Set(schedule("rotcheck-daily", "rate(1 day)")))
-		rep, err := r.s.Advance(context.Background(), base.Add(31*24*time.Hour))
+		rep, err := r.s.Advance(context.Background(), At(base.Add(31*24*time.Hour)))
 		is.NoErr(err)
 		is.Equal(rep.Fired, 744+31) // every hourly and every daily occurrence
 		is.Equal(rep.Failed, 0)
@@ -670,11 +670,56 @@ func TestAdvanceCountsFailedRuns(t *testing.T) {
 			return &lambda.InvokeOutput{Payload: []byte(`{}`)}, nil
 		}
 		is.NoErr(r.s.Set(schedule("rotcheck-hourly", "rate(1 hour)")))
-		rep, err := r.s.Advance(context.Background(), base.Add(3*time.Hour))
+		rep, err := r.s.Advance(context.Background(), At(base.Add(3*time.Hour)))
 		is.NoErr(err)
 		is.Equal(rep.Fired, 3)
 		is.Equal(rep.Failed, 1)                                                                    // the 15:00 run failed
 		is.True(strings.Contains(r.logs.String(), `the function failed: {"errorMessage":"boom"}`)) // and the log says why
+	})
+}
+
+// A move waits for the one in progress, and gives up without moving the
+// clock when its caller stops waiting; then a By target counts from where
+// the earlier move ended.
+func TestMovesWaitTheirTurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		r := newRig(t, 1)
+		started, release := make(chan struct{}), make(chan struct{})
+		r.fn.InvokeFn = func(context.Context, *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+			if len(r.fn.Calls()) == 1 {
+				close(started)
+				<-release
+			}
+			return &lambda.InvokeOutput{Payload: []byte(`{}`)}, nil
+		}
+		is.NoErr(r.s.Set(schedule("rotcheck-hourly", "rate(1 hour)")))
+		first := make(chan error)
+		go func() {
+			_, err := r.s.Advance(context.Background(), By(3*time.Hour))
+			first <- err
+		}()
+		<-started
+
+		ctx, cancel := context.WithCancel(context.Background())
+		gaveUp := make(chan error)
+		go func() {
+			_, err := r.s.Jump(ctx, By(24*time.Hour))
+			gaveUp <- err
+		}()
+		synctest.Wait() // the jump is waiting for the advance
+		cancel()
+		err := <-gaveUp
+		is.True(errors.Is(err, context.Canceled))                               // it gave up
+		is.True(strings.Contains(err.Error(), "wait for the move in progress")) // and says what it was doing
+
+		close(release)
+		is.NoErr(<-first)
+		is.Equal(r.s.Clock().Now(), base.Add(3*time.Hour)) // only the advance moved the clock
+		rep, err := r.s.Jump(context.Background(), By(time.Hour))
+		is.NoErr(err)
+		is.Equal(rep.From, base.Add(3*time.Hour)) // a By target counts from the end of the last move
+		is.Equal(rep.To, base.Add(4*time.Hour))
 	})
 }
 
@@ -684,16 +729,16 @@ func TestAdvanceRefusals(t *testing.T) {
 		r := newRig(t, 1)
 		is.NoErr(r.s.Set(schedule("rotcheck-minutely", "rate(1 minute)")))
 
-		_, err := r.s.Advance(context.Background(), base.Add(-time.Hour))
-		is.True(errors.Is(err, errBackwards))                    // the clock never goes back
+		_, err := r.s.Advance(context.Background(), At(base.Add(-time.Hour)))
+		is.True(errors.Is(err, ErrBackwards))                    // the clock never goes back
 		is.True(strings.Contains(err.Error(), "1h0m0s earlier")) // and says by how much
 
-		_, err = r.s.Advance(context.Background(), base.Add(35*24*time.Hour)) // 50,400 minutes
+		_, err = r.s.Advance(context.Background(), At(base.Add(35*24*time.Hour))) // 50,400 minutes
 		is.True(errors.Is(err, ErrTooManyFires))
 		is.True(strings.Contains(err.Error(), "more than 50000"))
-		is.Equal(len(r.fn.Calls()), 0)                                           // refused before firing anything
-		is.Equal(r.s.Clock().Now(), base)                                        // or moving the clock
-		rep, err := r.s.Advance(context.Background(), base.Add(34*24*time.Hour)) // 48,960 minutes
+		is.Equal(len(r.fn.Calls()), 0)                                               // refused before firing anything
+		is.Equal(r.s.Clock().Now(), base)                                            // or moving the clock
+		rep, err := r.s.Advance(context.Background(), At(base.Add(34*24*time.Hour))) // 48,960 minutes
 		is.NoErr(err)
 		is.Equal(rep.Fired, 48960) // within the bound
 	})
@@ -709,9 +754,19 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "0d", "-1h", "banana", "31days", "d", "1w"} {
-		if _, err := ParseDuration(bad); err == nil {
-			t.Errorf("ParseDuration(%q) accepted it", bad)
+	for _, bad := range []string{"", "0d", "-1h", "banana", "31days", "d", "1w", "NaNd"} {
+		if _, err := ParseDuration(bad); err == nil || !strings.Contains(err.Error(), "want something like 31d") && !strings.Contains(err.Error(), "must be positive") {
+			t.Errorf("ParseDuration(%q) = %v, want it refused as malformed", bad, err)
+		}
+	}
+	if got, err := ParseDuration("36500d"); err != nil || got != MaxDuration {
+		t.Errorf("ParseDuration(36500d) = %v, %v; want the limit itself accepted", got, err)
+	}
+	// Too large is not malformed: the error says so, and names the limit.
+	for _, big := range []string{"10000000d", "36501d", "36500d1h", "1e400d", "900000h", "3000000h", "99999999999999999999s"} {
+		_, err := ParseDuration(big)
+		if err == nil || !strings.Contains(err.Error(), "is too large: the limit is 36500d (100 years)") {
+			t.Errorf("ParseDuration(%q) = %v, want it refused as too large", big, err)
 		}
 	}
 }
@@ -735,13 +790,15 @@ func TestJumpSkipsTheFiresInBetween(t *testing.T) {
 		is := is.New(t)
 		r := newRig(t, 1)
 		is.NoErr(r.s.Set(schedule("rotcheck-hourly", "rate(1 hour)")))
-		is.NoErr(r.s.Jump(base.Add(31 * 24 * time.Hour)))
+		_, err := r.s.Jump(context.Background(), At(base.Add(31*24*time.Hour)))
+		is.NoErr(err)
 		synctest.Wait()
 		is.Equal(len(r.fn.Calls()), 0)                         // none of the 744 fires in between
 		is.Equal(r.s.Clock().Now(), base.Add(31*24*time.Hour)) // the clock moved
 		wait(time.Hour)
 		is.Equal(r.fn.times(t), []string{"2026-12-26T14:00:00Z"}) // and the schedule goes on from there
-		is.True(errors.Is(r.s.Jump(base), errBackwards))          // never back
+		_, err = r.s.Jump(context.Background(), At(base))
+		is.True(errors.Is(err, ErrBackwards)) // never back
 	})
 }
 
