@@ -98,7 +98,7 @@ func TestBrowser(t *testing.T) {
 	is.NoErr(os.MkdirAll(filepath.Dir(screenshot), 0o755))
 	is.NoErr(os.WriteFile(screenshot, png, 0o644))
 
-	is.NoErr(chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/secret/dash/api/token")))
+	is.NoErr(chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/secret?name=dash/api/token")))
 	heading := run(t, ctx, chromedp.Text(chromedp.CSS("h1")))
 	is.True(strings.HasPrefix(heading, "dash/api/token"))
 	linksAnswer(t, ctx)
@@ -111,7 +111,7 @@ func TestBrowser(t *testing.T) {
 	is.NoErr(chromedp.Do(ctx, chromedp.Navigate(later.URL+"/")))
 	banner := run(t, ctx, chromedp.Text(chromedp.CSS(".banner")))
 	is.True(strings.Contains(banner, "The audit has stopped running."))
-	is.True(strings.Contains(banner, "the schedule rate(1 hour) has fired 5 times since"))
+	is.True(strings.Contains(banner, "the schedule rate(1 hour) was due 5 times since"))
 }
 
 // linksAnswer GETs every link of the page in the tab, expects 200 from
