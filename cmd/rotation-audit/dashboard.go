@@ -5,7 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/dashboard"
@@ -33,12 +37,35 @@ and Markdown. It reads with the same Queries as report and history.`)
 	if err != nil {
 		return err
 	}
-	sched := src.scheduleOf(ctx, cfg, stderr)
+	srv := &dashboard.Server{Store: store, Stack: src.stack, Log: slog.New(slog.NewTextHandler(stderr, nil))}
+	// A wrong -stack or an endpoint that is down is one line now, not an
+	// error page on every view.
+	if err := srv.Check(ctx); err != nil {
+		return src.readError(err)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (choose another with -addr): %v: %w", *addr, err, errUsage)
 	}
-	srv := &dashboard.Server{Store: store, Stack: src.stack, Schedule: sched, Now: src.now(ctx)}
-	fmt.Fprintf(stdout, "dashboard of %s: http://%s/  (Ctrl-C stops it)\n", src.stack, ln.Addr())
+	srv.Schedule, srv.Now = src.scheduleOf(ctx, cfg, stderr), src.now(ctx)
+	srv.Scheduler, srv.ScheduleName = scheduler.NewFromConfig(cfg), src.scheduleName
+	if srv.ScheduleName == "" {
+		srv.ScheduleName = src.stack + "-hourly"
+	}
+	fmt.Fprintf(stdout, "dashboard of %s: %s  (Ctrl-C stops it)\n", src.stack, browseURL(ln.Addr()))
 	return srv.Serve(ctx, ln)
+}
+
+// browseURL is the address a browser on this machine opens: a listener on
+// every interface (-addr 0.0.0.0:8080 or :8080) is reached at localhost.
+func browseURL(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return "http://" + addr.String() + "/"
+	}
+	host := tcp.IP.String()
+	if tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("http://localhost:%d/ (listening on every interface, port %d)", tcp.Port, tcp.Port)
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port)) + "/"
 }

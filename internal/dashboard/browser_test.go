@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +99,7 @@ func TestBrowser(t *testing.T) {
 	is.NoErr(os.MkdirAll(filepath.Dir(screenshot), 0o755))
 	is.NoErr(os.WriteFile(screenshot, png, 0o644))
 
-	is.NoErr(chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/secret/dash/api/token")))
+	is.NoErr(chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/secret?name=dash/api/token")))
 	heading := run(t, ctx, chromedp.Text(chromedp.CSS("h1")))
 	is.True(strings.HasPrefix(heading, "dash/api/token"))
 	linksAnswer(t, ctx)
@@ -111,7 +112,53 @@ func TestBrowser(t *testing.T) {
 	is.NoErr(chromedp.Do(ctx, chromedp.Navigate(later.URL+"/")))
 	banner := run(t, ctx, chromedp.Text(chromedp.CSS(".banner")))
 	is.True(strings.Contains(banner, "The audit has stopped running."))
-	is.True(strings.Contains(banner, "the schedule rate(1 hour) has fired 5 times since"))
+	is.True(strings.Contains(banner, "the schedule rate(1 hour) was due 5 times since"))
+}
+
+// Hostile names in a real browser: shown as text, no script of theirs
+// runs, and every link answers and opens the page of its own secret; and
+// screenshots of it.
+func TestBrowserHostileNames(t *testing.T) {
+	is := is.New(t)
+	ctx := browser(t)
+	ts := httptest.NewServer(fixtureServer("odd", oddNow).Handler())
+	defer ts.Close()
+
+	is.NoErr(chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/")))
+	names := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#needs-rotation td.name')].map(td => td.textContent)`))
+	is.Equal(slices.Sorted(slices.Values(names)), slices.Sorted(slices.Values(hostile))) // every name, as text
+	is.Equal(run(t, ctx, chromedp.Evaluate[int](`document.scripts.length`)), 0)          // markup in a name is not a script
+	is.Equal(run(t, ctx, chromedp.Evaluate[string](`document.title`)), "Dashboard 2026Q4 · odd rotation audit")
+	is.True(linksAnswer(t, ctx) > len(hostile))
+	is.True(fits(t, ctx)) // the 512-character name wraps
+	png := run(t, ctx, chromedp.FullScreenshot(100))
+	is.NoErr(os.MkdirAll(filepath.Dir(screenshot), 0o755))
+	is.NoErr(os.WriteFile(strings.TrimSuffix(screenshot, ".png")+"-hostile.png", png, 0o644))
+
+	links := run(t, ctx, chromedp.Evaluate[[][]string](`[...document.querySelectorAll('#needs-rotation td.name a')].map(a => [a.textContent, a.href])`))
+	is.Equal(len(links), len(hostile))
+	for _, l := range links {
+		name, href := l[0], l[1]
+		is.NoErr(chromedp.Do(ctx, chromedp.Navigate(href)))
+		at := run(t, ctx, chromedp.Evaluate[string](`new URL(location.href).searchParams.get('name')`))
+		is.Equal(at, name) // the browser kept the address
+		heading := run(t, ctx, chromedp.Evaluate[string](`document.querySelector('h1.secret-name').firstChild.textContent.replace(/ $/, '')`))
+		is.Equal(heading, name) // the page of that secret
+		is.Equal(run(t, ctx, chromedp.Evaluate[int](`document.scripts.length`)), 0)
+		is.True(fits(t, ctx))
+		linksAnswer(t, ctx)
+		if name == hostile[0] {
+			png := run(t, ctx, chromedp.FullScreenshot(100))
+			is.NoErr(os.WriteFile(strings.TrimSuffix(screenshot, ".png")+"-hostile-secret.png", png, 0o644))
+		}
+	}
+}
+
+// fits says whether the page is no wider than the window: nothing, a
+// long name included, pushes it sideways.
+func fits(t *testing.T, ctx context.Context) bool {
+	t.Helper()
+	return run(t, ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth <= window.innerWidth`))
 }
 
 // linksAnswer GETs every link of the page in the tab, expects 200 from

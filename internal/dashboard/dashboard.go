@@ -7,8 +7,9 @@
 // No JavaScript and no external asset is needed.
 //
 // It imports package report for every read and rendering, package audit
-// for the row shapes, package schedule for the expected fire times, and
-// the standard library.
+// for the row shapes, package schedule for the expected fire times, the
+// EventBridge Scheduler SDK types for the schedule's state, and the
+// standard library.
 package dashboard
 
 import (
@@ -18,10 +19,16 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/report"
@@ -34,7 +41,23 @@ type Server struct {
 	Stack    string
 	Schedule report.Schedule  // the schedule's expression and zone: expected runs, the missed-runs banner
 	Now      func() time.Time // the clock (the cloud's clock on the embedded cloud)
+	// Scheduler and ScheduleName read the schedule's state for the banner,
+	// on each view of the dashboard; with Scheduler nil, or when the read
+	// fails, the state is unknown and the banner says only what is due.
+	Scheduler    ScheduleReader
+	ScheduleName string
+	// Log receives the errors behind the error pages, which show a plain
+	// message instead (nil: slog.Default()).
+	Log *slog.Logger
 }
+
+// ScheduleReader is the part of the EventBridge Scheduler client the
+// dashboard uses.
+type ScheduleReader interface {
+	GetSchedule(ctx context.Context, in *scheduler.GetScheduleInput, optFns ...func(*scheduler.Options)) (*scheduler.GetScheduleOutput, error)
+}
+
+var _ ScheduleReader = (*scheduler.Client)(nil)
 
 //go:embed templates
 var files embed.FS
@@ -60,7 +83,13 @@ const maxMissed = 10_000
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", s.handle(s.index))
-	mux.Handle("GET /secret/{name...}", s.handle(s.secret))
+	mux.Handle("GET /secret", s.handle(s.secret))
+	// A name is a query parameter: as a path, a name such as
+	// /prod/db/password, x/../y, . or .. is cleaned away by the router or
+	// the browser. Links of the earlier /secret/<name> form still work.
+	mux.HandleFunc("GET /secret/{name...}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, secretHref(r.PathValue("name"), r.URL.Query().Get("quarter")), http.StatusMovedPermanently)
+	})
 	for _, f := range downloadFormats {
 		mux.Handle("GET /report."+f.Ext(), s.handle(s.reportFile(f)))
 		mux.Handle("GET /history."+f.Ext(), s.handle(s.historyFile(f)))
@@ -101,8 +130,9 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	v := indexData{now: now, quarter: q}
-	latest, err := s.Store.LatestRun(ctx)
+	v := indexData{now: now, quarter: q, disabled: s.disabled(ctx)}
+	latest, ahead, err := s.latestRun(ctx, now)
+	v.ahead = ahead
 	switch {
 	case errors.Is(err, report.ErrNoRuns):
 	case err != nil:
@@ -122,6 +152,66 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 	return render(w, http.StatusOK, "index", s.indexPage(v))
 }
 
+// latestRun is the newest complete run at or before now, and the newest
+// complete run dated after now, if there is one (a run invoked by hand
+// with a scheduled_time ahead of the clock): it is left out, or it would
+// stay "the latest run" until the clock passed it. Usually this is the
+// one Query of Store.LatestRun; only when that run is dated after now
+// does it read the run log back, a Query per month, down to the month of
+// the first complete run.
+func (s *Server) latestRun(ctx context.Context, now time.Time) (run audit.RunEntry, ahead *audit.RunEntry, err error) {
+	latest, err := s.Store.LatestRun(ctx)
+	if err != nil {
+		return run, nil, err
+	}
+	if at, err := report.RunTime(latest.RunID); err != nil || !at.After(now) {
+		return latest, nil, err
+	}
+	ahead = &latest
+	first, err := s.Store.FirstRun(ctx)
+	if err != nil {
+		return run, ahead, err
+	}
+	start, err := report.RunTime(first.RunID)
+	if err != nil {
+		return run, ahead, err
+	}
+	until := now.Add(time.Millisecond) // a run at now itself counts
+	for month := monthStart(now); !month.Before(monthStart(start)); month = month.AddDate(0, -1, 0) {
+		runs, err := s.Store.Runs(ctx, month, until)
+		if err != nil {
+			return run, ahead, err
+		}
+		for _, r := range slices.Backward(runs) {
+			if r.Complete {
+				return r, ahead, nil
+			}
+		}
+		until = month
+	}
+	return run, ahead, fmt.Errorf("%w at or before %s in %s", report.ErrNoRuns, now.Format(timeLayout), s.Store.RunsTable)
+}
+
+// monthStart is the first instant of t's UTC month.
+func monthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// disabled says whether the schedule is known to be disabled now; false
+// when its state cannot be read.
+func (s *Server) disabled(ctx context.Context) bool {
+	if s.Scheduler == nil || s.ScheduleName == "" {
+		return false
+	}
+	out, err := s.Scheduler.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(s.ScheduleName)})
+	if err != nil {
+		s.log().Warn("dashboard: read the schedule's state", "schedule", s.ScheduleName, "error", err)
+		return false
+	}
+	return out.State == schedtypes.ScheduleStateDisabled
+}
+
 // secret is one secret's rows over a period.
 func (s *Server) secret(w http.ResponseWriter, r *http.Request) error {
 	now := s.Now().UTC()
@@ -129,13 +219,34 @@ func (s *Server) secret(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ctx, v := r.Context(), secretData{name: r.PathValue("name"), quarter: q, from: from, to: to, now: now}
+	name := r.URL.Query().Get("name")
+	if name == "" {
+		return &statusError{http.StatusBadRequest, "Which secret?",
+			errors.New("want the secret's name, such as /secret?name=prod/db/password; the dashboard links every secret it lists")}
+	}
+	ctx, v := r.Context(), secretData{name: name, quarter: q, from: from, to: to, now: now}
 	if v.rows, err = s.Store.SecretHistory(ctx, v.name, from, to); err != nil {
 		return fmt.Errorf("read the history of secret %s: %w", v.name, err)
 	}
 	if len(v.rows) == 0 {
 		return &statusError{http.StatusNotFound, "No such secret in " + q,
 			fmt.Errorf("the audit has no row for a secret named %q in %s; it lists only the secrets it checks", v.name, q)}
+	}
+	// The days with a complete run, so the strip tells a day without a run
+	// from a day whose run did not list the secret: a Query per month.
+	until := to
+	if now.Before(to) {
+		until = now
+	}
+	runs, err := s.Store.Runs(ctx, from, until)
+	if err != nil {
+		return fmt.Errorf("read the run log: %w", err)
+	}
+	v.judged = map[string]bool{}
+	for _, run := range runs {
+		if at, err := report.RunTime(run.RunID); err == nil && run.Complete {
+			v.judged[at.Format(dateLayout)] = true
+		}
 	}
 	// Link the quarters around only where the secret has rows: a Query of
 	// one day on each side.
@@ -164,7 +275,7 @@ func (s *Server) seen(ctx context.Context, name string, from, to time.Time) (boo
 func (s *Server) reportFile(f report.Format) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
-		run, err := s.Store.LatestRun(ctx)
+		run, _, err := s.latestRun(ctx, s.Now().UTC())
 		if err != nil {
 			return fmt.Errorf("read the latest run: %w", err)
 		}
@@ -264,29 +375,64 @@ func (e *statusError) Error() string { return e.err.Error() }
 func (e *statusError) Unwrap() error { return e.err }
 
 // handle adapts a handler that returns an error, and shows that error as
-// a page.
+// a page. Only the dashboard's own messages reach the page; an error from
+// the SDK or the network goes to the log, and the page says it plainly.
 func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := h(w, r)
 		if err == nil || errors.Is(err, context.Canceled) {
 			return // done, or nobody is waiting for the answer
 		}
-		p := errorPage{layout: s.layout("Error", "/", "", time.Time{}, false, false), Status: http.StatusInternalServerError,
-			Heading: "The dashboard could not read the audit", Message: sentence(err.Error())}
+		p := errorPage{layout: s.layout("Error", "/", "", time.Time{}, false, false)}
 		var se *statusError
+		var netErr *net.OpError
 		switch {
 		case errors.As(err, &se):
-			p.Status, p.Heading = se.status, se.heading
+			p.Status, p.Heading, p.Message = se.status, se.heading, sentence(err.Error())
 		case errors.Is(err, report.ErrNoTable):
-			p.Status, p.Heading = http.StatusServiceUnavailable, "The audit's tables are missing"
+			p.Status, p.Heading, p.Message = http.StatusServiceUnavailable, "The audit's tables are missing", sentence(err.Error())
 		case errors.Is(err, report.ErrNoRuns):
-			p.Status, p.Heading = http.StatusNotFound, "No complete run yet"
+			p.Status, p.Heading, p.Message = http.StatusNotFound, "No complete run yet", sentence(err.Error())
+		case errors.As(err, &netErr):
+			p.Status, p.Heading = http.StatusServiceUnavailable, "The audit's tables cannot be reached"
+			p.Message = "The dashboard cannot reach the endpoint that holds the tables " + s.Store.Table + " and " + s.Store.RunsTable +
+				". Check that it is running, then reload this page."
+		default:
+			p.Status, p.Heading = http.StatusInternalServerError, "The dashboard could not read the audit"
+			p.Message = "Reading the tables " + s.Store.Table + " and " + s.Store.RunsTable +
+				" failed. The dashboard's log (where it was started) says why; reload this page to try again."
+		}
+		if p.Message != sentence(err.Error()) { // the page does not say it: the log does
+			s.log().Error("dashboard: "+r.Method+" "+r.URL.RequestURI(), "status", p.Status, "error", err)
 		}
 		p.Title = p.Heading
 		if err := render(w, p.Status, "error", p); err != nil {
-			http.Error(w, "the error page failed: "+err.Error(), http.StatusInternalServerError)
+			s.log().Error("dashboard: the error page failed", "error", err)
+			http.Error(w, "The dashboard could not show its error page.", http.StatusInternalServerError)
 		}
 	})
+}
+
+// log is the server's logger.
+func (s *Server) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default()
+	}
+	return s.Log
+}
+
+// Check reads the run log's newest complete run and the audit table's run
+// index, a Query each, so that a wrong stack or an endpoint that is down
+// is said before the dashboard serves instead of on every page. A stack
+// with no complete run yet passes: the dashboard says so.
+func (s *Server) Check(ctx context.Context) error {
+	if _, err := s.Store.LatestRun(ctx); err != nil && !errors.Is(err, report.ErrNoRuns) {
+		return err
+	}
+	if _, err := s.Store.Rows(ctx, "run-0"); err != nil {
+		return err
+	}
+	return nil
 }
 
 // render executes a page's template, and writes it only when it is whole.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -122,7 +123,10 @@ func setup() error {
 			return fmt.Errorf("rotate %s: %w", name, err)
 		}
 	}
-	return advance(ctx, "5d12h")
+	if err := advance(ctx, "5d12h"); err != nil {
+		return err
+	}
+	return seedFixtures(ctx)
 }
 
 // advance moves the cloud clock, firing every run on the way.
@@ -141,6 +145,10 @@ func advance(ctx context.Context, by string) error {
 // the cloud.
 func teardown() error {
 	var errs []error
+	for _, d := range fixtures {
+		_, err := d.Teardown(context.Background(), tablesOnly())
+		errs = append(errs, err)
+	}
 	if env.deployer != nil {
 		for _, name := range created {
 			_, err := env.clients.SecretsManager.DeleteSecret(context.Background(), &secretsmanager.DeleteSecretInput{
@@ -172,10 +180,13 @@ func server(clock func() time.Time) *Server {
 		clock = now
 	}
 	return &Server{
-		Store:    &report.Store{DB: env.clients.DynamoDB, Table: stack + "-audit", RunsTable: stack + "-runs"},
-		Stack:    stack,
-		Schedule: report.Schedule{Expression: "rate(1 hour)", Timezone: "UTC"},
-		Now:      clock,
+		Store:        &report.Store{DB: env.clients.DynamoDB, Table: stack + "-audit", RunsTable: stack + "-runs"},
+		Stack:        stack,
+		Schedule:     report.Schedule{Expression: "rate(1 hour)", Timezone: "UTC"},
+		Now:          clock,
+		Scheduler:    env.clients.Scheduler,
+		ScheduleName: stack + "-hourly",
+		Log:          slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -207,9 +218,12 @@ func TestRoutes(t *testing.T) {
 		{"/", "text/html; charset=utf-8", 200, "Needs rotation now"},
 		{"/?quarter=" + q, "text/html; charset=utf-8", 200, "(" + q + ")"},
 		{"/?quarter=2026q3", "text/html; charset=utf-8", 200, "(2026Q3)"},
-		{"/secret/dash-stale", "text/html; charset=utf-8", 200, "older than max age"},
-		{"/secret/dash/api/token?quarter=" + q, "text/html; charset=utf-8", 200, "dash/api/token"},
-		{"/secret/dash%2Fapi%2Ftoken", "text/html; charset=utf-8", 200, "dash/api/token"},
+		{"/secret?name=dash-stale", "text/html; charset=utf-8", 200, "older than max age"},
+		{"/secret?name=dash%2Fapi%2Ftoken&quarter=" + q, "text/html; charset=utf-8", 200, "dash/api/token"},
+		{"/secret?name=dash/api/token", "text/html; charset=utf-8", 200, "dash/api/token"},
+		{"/secret/dash/api/token?quarter=" + q, "text/html; charset=utf-8", 301, `href="/secret?name=dash%2Fapi%2Ftoken&amp;quarter=` + q}, // links of the earlier form
+		{"/secret/dash-stale", "text/html; charset=utf-8", 301, `href="/secret?name=dash-stale"`},
+		{"/secret", "text/html; charset=utf-8", 400, "such as /secret?name=prod/db/password"},
 		{"/report.csv", "text/csv; charset=utf-8", 200, "secret_name,status,reason"},
 		{"/report.csv?all=1", "text/csv; charset=utf-8", 200, "dash-rotated"},
 		{"/report.json", "application/json", 200, `"secrets"`},
@@ -218,11 +232,11 @@ func TestRoutes(t *testing.T) {
 		{"/history.json?quarter=" + q, "application/json", 200, `"runs_expected"`},
 		{"/history.md", "text/markdown; charset=utf-8", 200, "# Rotation evidence: dash"},
 		{"/style.css", "text/css; charset=utf-8", 200, "--bad"},
-		{"/secret/no-such-secret", "text/html; charset=utf-8", 404, "no-such-secret"},
+		{"/secret?name=no-such-secret", "text/html; charset=utf-8", 404, "no-such-secret"},
 		{"/?quarter=Q4-2026", "text/html; charset=utf-8", 400, "want YEARQn, such as 2026Q4"},
 		{"/?quarter=2099Q1", "text/html; charset=utf-8", 400, "has not started yet"},
 		{"/history.csv?quarter=2026Q5", "text/html; charset=utf-8", 400, "want YEARQn"},
-		{"/secret/dash-stale?quarter=x", "text/html; charset=utf-8", 400, "want YEARQn"},
+		{"/secret?name=dash-stale&quarter=x", "text/html; charset=utf-8", 400, "want YEARQn"},
 		{"/nothing-here", "text/html; charset=utf-8", 404, "Page not found"},
 	}
 	for _, tt := range tests {
@@ -248,7 +262,7 @@ func TestIndexListsTheFlaggedSecrets(t *testing.T) {
 		is.True(!strings.Contains(needs, name)) // rotated: not listed
 		is.True(strings.Contains(body, name))   // but in the grid
 	}
-	is.True(strings.Contains(needs, `href="/secret/dash/api/token?quarter=2026Q4"`))
+	is.True(strings.Contains(needs, `href="/secret?name=dash%2Fapi%2Ftoken&amp;quarter=2026Q4"`))
 	is.True(strings.Contains(needs, "2026-11-01")) // flagged since its 31st day
 	is.True(strings.Contains(body, "<title>2026-10-01: ok</title>"))
 	is.True(!strings.Contains(body, `class="banner"`))
@@ -275,7 +289,7 @@ func TestReportDownload(t *testing.T) {
 
 func TestSecretPage(t *testing.T) {
 	is := is.New(t)
-	body := get(server(nil).Handler(), "/secret/dash-rotated").Body.String()
+	body := get(server(nil).Handler(), "/secret?name=dash-rotated").Body.String()
 	is.True(strings.Contains(body, "Showing the latest 200 of the"))                       // capped, and says so
 	is.Equal(strings.Count(section(body, "rows"), `<td class="mono">run-`), maxSecretRows) // 200 rows
 	is.True(strings.Contains(body, `<span class="badge st-ok">ok</span>`))                 // rotated: ok now
@@ -294,7 +308,7 @@ func TestBanner(t *testing.T) {
 	is.NoErr(err)
 	body := get(h, "/").Body.String()
 	is.True(strings.Contains(body, `class="banner"`))
-	is.True(strings.Contains(body, "the schedule rate(1 hour) has fired 5 times since"))
+	is.True(strings.Contains(body, "the schedule rate(1 hour) was due 5 times since"))
 	is.True(strings.Contains(body, "gap: 5 runs missing"))
 
 	is.NoErr(advance(ctx, "2h")) // runs resume: the gap stays in the evidence
@@ -307,7 +321,7 @@ func TestMissingTable(t *testing.T) {
 	is := is.New(t)
 	s := server(nil)
 	s.Store = &report.Store{DB: env.clients.DynamoDB, Table: "nope-audit", RunsTable: "nope-runs"}
-	for _, target := range []string{"/", "/report.csv", "/history.json", "/secret/x"} {
+	for _, target := range []string{"/", "/report.csv", "/history.json", "/secret?name=x"} {
 		w := get(s.Handler(), target)
 		is.Equal(w.Code, http.StatusServiceUnavailable)
 		is.True(strings.Contains(w.Body.String(), "does not exist (is the stack deployed"))

@@ -146,8 +146,10 @@ func newGrid(h report.History, q string) grid {
 }
 
 // newStrip is one secret's grid row from its rows (oldest first): each day
-// shows the day's last row.
-func newStrip(name, q string, from, until time.Time, rows []audit.Record) grid {
+// shows the day's last row; a day without one is "not seen" when a
+// complete run that day did not list the secret (judged, by date), and
+// "no complete run" otherwise, as in the dashboard's grid.
+func newStrip(name, q string, from, until time.Time, rows []audit.Record, judged map[string]bool) grid {
 	var dates []time.Time
 	index := map[string]int{}
 	for d := from; d.Before(until); d = d.AddDate(0, 0, 1) {
@@ -160,8 +162,12 @@ func newStrip(name, q string, from, until time.Time, rows []audit.Record) grid {
 			status[i] = r.Status
 		}
 	}
+	ran := make([]bool, len(dates))
+	for i, d := range dates {
+		ran[i] = judged[d.Format(dateLayout)] || status[i] != ""
+	}
 	g := gridOver(dates)
-	g.Rows = []gridRow{{Name: name, Href: secretHref(name, q), Cells: cells(dates, status, nil)}}
+	g.Rows = []gridRow{{Name: name, Href: secretHref(name, q), Cells: cells(dates, status, ran)}}
 	return g
 }
 
@@ -205,7 +211,7 @@ func statusClass(s audit.Status) string {
 // statusText is a status for people.
 func statusText(s audit.Status) string {
 	if s == "" {
-		return "not seen"
+		return "not seen (a run without this secret)"
 	}
 	return words(string(s))
 }

@@ -60,12 +60,14 @@ func (s *Server) layout(title, path, q string, now time.Time, prev, next bool) l
 
 // indexData is what the dashboard of a period is made from.
 type indexData struct {
-	now     time.Time
-	quarter string
-	latest  *audit.RunEntry // nil before the first complete run
-	rows    []audit.Record  // the latest run's
-	missed  int             // scheduled runs since the latest
-	history report.History
+	now      time.Time
+	quarter  string
+	latest   *audit.RunEntry // the newest complete run at or before now; nil for none
+	ahead    *audit.RunEntry // a complete run dated after now, left out; nil for none
+	rows     []audit.Record  // the latest run's
+	missed   int             // scheduled runs since the latest
+	disabled bool            // the schedule is disabled now
+	history  report.History
 }
 
 // indexPage is the dashboard of a period.
@@ -75,6 +77,7 @@ type indexPage struct {
 	NoRuns  bool
 	Run     runSummary
 	Banner  string
+	Ahead   string // a run dated after now, left out
 	Flagged []flaggedRow
 	Chart   chart
 	Grid    grid
@@ -108,6 +111,13 @@ func (s *Server) indexPage(v indexData) indexPage {
 	for _, l := range h.Lines() {
 		p.Lines = append(p.Lines, line{Text: l, Warn: strings.HasPrefix(l, "gap:")})
 	}
+	if v.ahead != nil {
+		p.Ahead = fmt.Sprintf("A complete run dated %s (%s) is after now, so it is left out: the latest run shown is the newest at or before now.",
+			timeOf(v.ahead.CheckedAt), v.ahead.RunID)
+	}
+	if v.disabled {
+		p.Banner = fmt.Sprintf("The schedule %s is disabled, so no run is due until it is enabled again.", s.ScheduleName)
+	}
 	if v.latest == nil {
 		return p
 	}
@@ -115,12 +125,15 @@ func (s *Server) indexPage(v indexData) indexPage {
 	at, _ := time.Parse(time.RFC3339, run.CheckedAt)
 	p.Run = runSummary{ID: run.RunID, At: at.UTC().Format(timeLayout), Ago: report.Ago(at, v.now),
 		Checked: run.Checked, Flagged: run.Flagged, MaxAge: run.MaxAgeDays}
-	if v.missed >= 2 {
+	switch {
+	case v.disabled:
+		p.Banner += fmt.Sprintf(" The last complete run was at %s (%s).", p.Run.At, p.Run.Ago)
+	case v.missed >= 2:
 		n := strconv.Itoa(v.missed)
 		if v.missed >= maxMissed {
 			n += " or more"
 		}
-		p.Banner = fmt.Sprintf("No run has completed since %s (%s), though the schedule %s has fired %s times since. "+
+		p.Banner = fmt.Sprintf("No run has completed since %s (%s), though the schedule %s was due %s times since. "+
 			"Check the function's logs and the dead-letter queue %s-dlq.", p.Run.At, p.Run.Ago, s.Schedule.Expression, n, s.Stack)
 	}
 	// The history says since when a secret is flagged, if it ends with this run.
@@ -131,7 +144,7 @@ func (s *Server) indexPage(v indexData) indexPage {
 		}
 	}
 	for _, r := range report.NewReport(s.Stack, run, v.rows, false).Rows {
-		f := flaggedRow{Name: r.SecretName, Href: secretHref(r.SecretName, v.quarter), Age: ageText(r.AgeDays),
+		f := flaggedRow{Name: r.SecretName, Href: secretHref(r.SecretName, v.quarter), Age: ageText(r),
 			Basis: words(string(r.Basis)), BasisDate: dateOf(r.BasisDate), Rotation: pick(r.RotationEnabled, "on", "off"),
 			Owner: orDash(r.OwningService), Since: "—"}
 		if t := since[r.SecretName]; !t.IsZero() {
@@ -179,8 +192,9 @@ type rowView struct {
 type secretData struct {
 	name, quarter         string
 	from, to, now         time.Time
-	rows                  []audit.Record // in the period, oldest first
-	seenBefore, seenAfter bool           // rows on the days around the period
+	rows                  []audit.Record  // in the period, oldest first
+	judged                map[string]bool // the days (2006-01-02) with a complete run
+	seenBefore, seenAfter bool            // rows on the days around the period
 }
 
 // secretPage prepares one secret's page.
@@ -194,7 +208,7 @@ func (s *Server) secretPage(v secretData) secretPage {
 	p := secretPage{
 		layout: s.layout(v.name, secretPath(v.name), v.quarter, v.now, v.seenBefore, v.seenAfter),
 		Name:   v.name, Period: h.Period(), Status: words(string(last.Status)), Flagged: last.Flagged(),
-		Strip: newStrip(v.name, v.quarter, v.from, h.Until, rows),
+		Strip: newStrip(v.name, v.quarter, v.from, h.Until, rows, v.judged),
 	}
 	flaggedRows := 0
 	for _, r := range rows {
@@ -203,7 +217,7 @@ func (s *Server) secretPage(v secretData) secretPage {
 		}
 	}
 	p.Facts = []fact{
-		{"Age", ageText(last.AgeDays) + " (threshold " + strconv.Itoa(last.MaxAgeDays) + " days)"},
+		{"Age", ageText(last) + " (threshold " + strconv.Itoa(last.MaxAgeDays) + " days)"},
 		{"Basis", words(string(last.Basis)) + " " + dateOf(last.BasisDate)},
 		{"Reason", words(string(last.Reason))},
 		{"Rotation", pick(last.RotationEnabled, "on", "off") + rotationDetail(last)},
@@ -217,7 +231,7 @@ func (s *Server) secretPage(v secretData) secretPage {
 	}
 	for _, r := range slices.Backward(shown) {
 		p.Rows = append(p.Rows, rowView{Run: r.RunID, CheckedAt: timeOf(r.CheckedAt), Status: words(string(r.Status)),
-			StatusClass: statusClass(r.Status), Reason: words(string(r.Reason)), Age: ageText(r.AgeDays),
+			StatusClass: statusClass(r.Status), Reason: words(string(r.Reason)), Age: ageText(r),
 			Basis: words(string(r.Basis)), BasisDate: dateOf(r.BasisDate), Rotation: pick(r.RotationEnabled, "on", "off"),
 			Overdue: pick(r.RotationOverdue, "yes", "no"), Unused: pick(r.Unused, "yes", "no")})
 	}
@@ -249,31 +263,45 @@ type errorPage struct {
 	Heading, Message string
 }
 
-// secretPath is a secret's page; a name may hold slashes, each segment is
-// escaped.
-func secretPath(name string) string {
-	segs := strings.Split(name, "/")
-	for i, s := range segs {
-		segs[i] = url.PathEscape(s)
+// secretPath is a secret's page. The name is a query parameter: a name
+// may hold slashes, start with one, or be . or .., which a path would
+// lose to the router's or the browser's cleaning.
+func secretPath(name string) string { return "/secret?name=" + url.QueryEscape(name) }
+
+// secretHref is a secret's page for a quarter (none: the current one).
+func secretHref(name, q string) string {
+	if q == "" {
+		return secretPath(name)
 	}
-	return "/secret/" + strings.Join(segs, "/")
+	return withQuarter(secretPath(name), q)
 }
 
-// secretHref is a secret's page for a quarter.
-func secretHref(name, q string) string { return withQuarter(secretPath(name), q) }
-
 // withQuarter is a page of a quarter.
-func withQuarter(path, q string) string { return path + "?quarter=" + url.QueryEscape(q) }
+func withQuarter(path, q string) string {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	return path + sep + "quarter=" + url.QueryEscape(q)
+}
 
-// ageText is an age in days, or a dash for rows without one.
-func ageText(days *int) string {
-	switch {
-	case days == nil:
+// ageText is a row's age from its basis date to its check, in whole days
+// and hours: the status follows the exact time, so a row flagged at 30
+// whole days (age_days) shows 30 d 23 h. A row missing either date shows
+// its whole days, and one without an age (not judged) a dash.
+func ageText(r audit.Record) string {
+	if r.AgeDays == nil {
 		return "—"
-	case *days == 1:
+	}
+	basis, err := time.Parse(time.RFC3339, r.BasisDate)
+	checked, err2 := time.Parse(time.RFC3339, r.CheckedAt)
+	if d := checked.Sub(basis); err == nil && err2 == nil && d >= 0 && int(d/day) == *r.AgeDays {
+		return fmt.Sprintf("%d d %d h", *r.AgeDays, int(d%day/time.Hour))
+	}
+	if *r.AgeDays == 1 {
 		return "1 day"
 	}
-	return strconv.Itoa(*days) + " days"
+	return strconv.Itoa(*r.AgeDays) + " days"
 }
 
 // dateOf is the date of an RFC 3339 time, or a dash.
