@@ -53,7 +53,11 @@ index). CSV columns, in this order: `+strings.Join(report.ReportColumns, ","))
 	}
 	var run audit.RunEntry
 	if *runID == "latest" {
-		run, err = store.LatestRun(ctx)
+		now := src.now(ctx)()
+		var found report.Latest
+		found, err = store.LatestRun(ctx, now)
+		run = found.Run
+		noteAhead(stderr, found, now)
 	} else {
 		run, err = store.Run(ctx, *runID)
 	}
@@ -72,6 +76,17 @@ index). CSV columns, in this order: `+strings.Join(report.ReportColumns, ","))
 		return errFlagged
 	}
 	return nil
+}
+
+// noteAhead says on stderr that the latest run skipped a run dated after
+// now, which a scheduled time ahead of the clock gives.
+func noteAhead(stderr io.Writer, found report.Latest, now time.Time) {
+	if found.Ahead == nil {
+		return
+	}
+	at, _ := report.RunTime(found.Ahead.RunID)
+	fmt.Fprintf(stderr, "rotation-audit: skipped run %s: it is dated %s, after now (%s), so it is not the latest run\n",
+		found.Ahead.RunID, at.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 }
 
 // periodFlags are -quarter, -from and -to.

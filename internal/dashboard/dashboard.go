@@ -102,7 +102,8 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	v := indexData{now: now, quarter: q}
-	latest, err := s.Store.LatestRun(ctx)
+	found, err := s.Store.LatestRun(ctx, now)
+	latest := found.Run
 	switch {
 	case errors.Is(err, report.ErrNoRuns):
 	case err != nil:
@@ -116,7 +117,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if v.history, err = report.BuildHistory(ctx, s.Store, s.Stack, from, to, now, s.Schedule); err != nil {
+	if v.history, err = report.BuildHistory(ctx, s.Store, s.Stack, from, to, now, s.Schedule); err != nil && !errors.Is(err, report.ErrNoRuns) {
 		return fmt.Errorf("read the history of %s: %w", q, err)
 	}
 	return render(w, http.StatusOK, "index", s.indexPage(v))
@@ -164,7 +165,8 @@ func (s *Server) seen(ctx context.Context, name string, from, to time.Time) (boo
 func (s *Server) reportFile(f report.Format) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
-		run, err := s.Store.LatestRun(ctx)
+		found, err := s.Store.LatestRun(ctx, s.Now().UTC())
+		run := found.Run
 		if err != nil {
 			return fmt.Errorf("read the latest run: %w", err)
 		}
