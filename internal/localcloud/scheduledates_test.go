@@ -28,7 +28,9 @@ func TestScheduleDatesAreOnCloudTime(t *testing.T) {
 	_, err = s.CreateSchedule(ctx, &scheduler.CreateScheduleInput{Name: aws.String("dated"), ScheduleExpression: aws.String("rate(1 hour)"),
 		FlexibleTimeWindow: off, Target: target})
 	is.NoErr(err)
-	t.Cleanup(func() { _, _ = s.DeleteSchedule(context.Background(), &scheduler.DeleteScheduleInput{Name: aws.String("dated")}) })
+	t.Cleanup(func() {
+		_, _ = s.DeleteSchedule(context.Background(), &scheduler.DeleteScheduleInput{Name: aws.String("dated")})
+	})
 	near := func(got *time.Time, want time.Time) bool { return got != nil && got.Sub(want).Abs() < 5*time.Second }
 
 	got, err := s.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String("dated")})
