@@ -188,12 +188,16 @@ func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 The evidence for a period, for an auditor: per secret, the days it was seen and flagged,
 the first and last day flagged, whether it is flagged now and its longest flagged
 stretch; for the period, the runs the schedule expected against those recorded, with
-the gaps listed.
+the gaps listed at the times their runs were due.
 
 Each day is judged by its last complete run, so a quarter costs about 92 Queries of the
-audit table's run index (one per day) and one Query of the run log per month: never a
-read of every row, and never a Scan. The runs expected come from the schedule's
-expression, read from EventBridge Scheduler (or -schedule).`)
+audit table's run index (one per day), one Query of the run log per month and one for
+the control's first run: never a read of every row, and never a Scan. The runs expected
+come from the schedule's expression, read from EventBridge Scheduler (or -schedule),
+from the control's start: the earlier of its first complete run and the schedule's
+creation. A fire younger than -function-timeout plus the schedule's flexible window is
+pending, not missing. A control that never completed a run, and a period that has not
+started, exit with status 2.`)
 		fs.PrintDefaults()
 	}
 	if err := cmdline.Parse(fs, args, stderr); err != nil {
