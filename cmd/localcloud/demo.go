@@ -258,7 +258,8 @@ func service(name string) string {
 	return name
 }
 
-// stackSchedule is the deployed schedule's expression and time zone.
+// stackSchedule is the deployed schedule's expression, time zone and
+// creation date (the control's start).
 func stackSchedule(ctx context.Context, clients *deploy.Clients, outputs map[string]string) (report.Schedule, error) {
 	s, err := scenario.FromOutputs(outputs)
 	if err != nil {
@@ -268,7 +269,8 @@ func stackSchedule(ctx context.Context, clients *deploy.Clients, outputs map[str
 	if err != nil {
 		return report.Schedule{}, err
 	}
-	return report.Schedule{Expression: aws.ToString(out.ScheduleExpression), Timezone: aws.ToString(out.ScheduleExpressionTimezone)}, nil
+	return report.Schedule{Expression: aws.ToString(out.ScheduleExpression), Timezone: aws.ToString(out.ScheduleExpressionTimezone),
+		CreationDate: aws.ToTime(out.CreationDate).UTC()}, nil
 }
 
 func date(t time.Time) string { return t.UTC().Format(time.DateOnly) }

@@ -53,7 +53,11 @@ index). CSV columns, in this order: `+strings.Join(report.ReportColumns, ","))
 	}
 	var run audit.RunEntry
 	if *runID == "latest" {
-		run, err = store.LatestRun(ctx)
+		now := src.now(ctx)()
+		var found report.Latest
+		found, err = store.LatestRun(ctx, now)
+		run = found.Run
+		noteAhead(stderr, found, now)
 	} else {
 		run, err = store.Run(ctx, *runID)
 	}
@@ -74,6 +78,17 @@ index). CSV columns, in this order: `+strings.Join(report.ReportColumns, ","))
 	return nil
 }
 
+// noteAhead says on stderr that the latest run skipped a run dated after
+// now, which a scheduled time ahead of the clock gives.
+func noteAhead(stderr io.Writer, found report.Latest, now time.Time) {
+	if found.Ahead == nil {
+		return
+	}
+	at, _ := report.RunTime(found.Ahead.RunID)
+	fmt.Fprintf(stderr, "rotation-audit: skipped run %s: it is dated %s, after now (%s), so it is not the latest run\n",
+		found.Ahead.RunID, at.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+}
+
 // periodFlags are -quarter, -from and -to.
 type periodFlags struct {
 	quarter, from, to string
@@ -85,8 +100,11 @@ func (p *periodFlags) register(fs *flag.FlagSet, defaultSpan string) {
 	fs.StringVar(&p.to, "to", "", "the last day, included, such as 2026-12-31 (or an RFC 3339 time, excluded) (default "+defaultSpan+")")
 }
 
-// period is [from, to): a quarter, or -from/-to, or def(now).
-func (p *periodFlags) period(now time.Time, def func(time.Time) (time.Time, time.Time)) (time.Time, time.Time, error) {
+// period is [from, to): a quarter, or -from and -to. Without -to, the
+// period ends at end; without -from, it starts at start(to), so -to alone
+// moves the default span back rather than complaining about a -from the
+// user never gave. Errors quote the flags as given.
+func (p *periodFlags) period(end time.Time, start func(end time.Time) time.Time) (time.Time, time.Time, error) {
 	if p.quarter != "" {
 		if p.from != "" || p.to != "" {
 			return time.Time{}, time.Time{}, fmt.Errorf("give -quarter or -from/-to, not both: %w", errUsage)
@@ -97,22 +115,34 @@ func (p *periodFlags) period(now time.Time, def func(time.Time) (time.Time, time
 		}
 		return from, to, nil
 	}
-	from, to := def(now)
+	to := end
 	var err error
+	if p.to != "" {
+		if to, err = parseDay(p.to, true); err != nil {
+			return to, to, fmt.Errorf("-to: %w: %w", err, errUsage)
+		}
+	}
+	from := start(to)
 	if p.from != "" {
 		if from, err = parseDay(p.from, false); err != nil {
 			return from, to, fmt.Errorf("-from: %w: %w", err, errUsage)
 		}
 	}
-	if p.to != "" {
-		if to, err = parseDay(p.to, true); err != nil {
-			return from, to, fmt.Errorf("-to: %w: %w", err, errUsage)
-		}
+	switch {
+	case from.Before(to):
+		return from, to, nil
+	case p.to == "":
+		return from, to, fmt.Errorf("-from %s is not before the end of the period, %s: give -to too: %w", p.from, to.Format(time.RFC3339), errUsage)
 	}
-	if !from.Before(to) {
-		return from, to, fmt.Errorf("-from %s is not before -to %s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), errUsage)
+	return from, to, fmt.Errorf("-from %s is not before -to %s: %w", p.from, p.to, errUsage)
+}
+
+// name names the period for a message: the quarter, or "the period".
+func (p *periodFlags) name() string {
+	if p.quarter != "" {
+		return "quarter " + p.quarter
 	}
-	return from, to, nil
+	return "the period"
 }
 
 // parseDay reads a date (a whole UTC day; as an end, the day is included)
@@ -131,10 +161,17 @@ func parseDay(s string, end bool) (time.Time, error) {
 	return t, nil
 }
 
-// thisQuarter is the quarter now falls in.
-func thisQuarter(now time.Time) (time.Time, time.Time) {
-	from, to, _ := report.Quarter(report.QuarterOf(now))
-	return from, to
+// quarterEnd is the end of the quarter now falls in.
+func quarterEnd(now time.Time) time.Time {
+	_, to, _ := report.Quarter(report.QuarterOf(now))
+	return to
+}
+
+// quarterStart is the start of the quarter a period ending at end (end
+// excluded) falls in.
+func quarterStart(end time.Time) time.Time {
+	from, _, _ := report.Quarter(report.QuarterOf(end.Add(-time.Nanosecond)))
+	return from
 }
 
 func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -151,12 +188,16 @@ func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 The evidence for a period, for an auditor: per secret, the days it was seen and flagged,
 the first and last day flagged, whether it is flagged now and its longest flagged
 stretch; for the period, the runs the schedule expected against those recorded, with
-the gaps listed.
+the gaps listed at the times their runs were due.
 
 Each day is judged by its last complete run, so a quarter costs about 92 Queries of the
-audit table's run index (one per day) and one Query of the run log per month: never a
-read of every row, and never a Scan. The runs expected come from the schedule's
-expression, read from EventBridge Scheduler (or -schedule).`)
+audit table's run index (one per day), one Query of the run log per month and one for
+the control's first run: never a read of every row, and never a Scan. The runs expected
+come from the schedule's expression, read from EventBridge Scheduler (or -schedule),
+from the control's start: the earlier of its first complete run and the schedule's
+creation. A fire younger than -function-timeout plus the schedule's flexible window is
+pending, not missing. A control that never completed a run, and a period that has not
+started, exit with status 2.`)
 		fs.PrintDefaults()
 	}
 	if err := cmdline.Parse(fs, args, stderr); err != nil {
@@ -171,9 +212,12 @@ expression, read from EventBridge Scheduler (or -schedule).`)
 		return err
 	}
 	now := src.now(ctx)()
-	from, to, err := p.period(now, thisQuarter)
+	from, to, err := p.period(quarterEnd(now), quarterStart)
 	if err != nil {
 		return err
+	}
+	if !now.After(from) {
+		return fmt.Errorf("%s has not started: it starts at %s, and it is %s: %w", p.name(), from.Format(time.RFC3339), now.UTC().Format(time.RFC3339), errUsage)
 	}
 	sched := src.scheduleOf(ctx, cfg, stderr)
 	h, err := report.BuildHistory(ctx, store, src.stack, from, to, now, sched)
@@ -208,7 +252,7 @@ error. One Query per month of the period.`)
 	if err != nil {
 		return err
 	}
-	from, to, err := p.period(src.now(ctx)(), func(now time.Time) (time.Time, time.Time) { return now.AddDate(0, 0, -7), now.Add(time.Second) })
+	from, to, err := p.period(src.now(ctx)().Add(time.Second), func(end time.Time) time.Time { return end.AddDate(0, 0, -7) })
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ and Markdown. It reads with the same Queries as report and history.`)
 	if err != nil {
 		return err
 	}
-	srv := &dashboard.Server{Store: store, Stack: src.stack, Log: slog.New(slog.NewTextHandler(stderr, nil))}
+	srv := &dashboard.Server{Store: store, Stack: src.stack, Log: slog.New(slog.NewTextHandler(stderr, nil)), Now: src.now(ctx)}
 	// A wrong -stack or an endpoint that is down is one line now, not an
 	// error page on every view.
 	if err := srv.Check(ctx); err != nil {
@@ -47,7 +47,7 @@ and Markdown. It reads with the same Queries as report and history.`)
 	if err != nil {
 		return fmt.Errorf("listen on %s (choose another with -addr): %v: %w", *addr, err, errUsage)
 	}
-	srv.Schedule, srv.Now = src.scheduleOf(ctx, cfg, stderr), src.now(ctx)
+	srv.Schedule = src.scheduleOf(ctx, cfg, stderr)
 	srv.Scheduler, srv.ScheduleName = scheduler.NewFromConfig(cfg), src.scheduleName
 	if srv.ScheduleName == "" {
 		srv.ScheduleName = src.stack + "-hourly"

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	schedulertypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/report"
@@ -27,6 +28,7 @@ type source struct {
 	endpoint, region        string
 	schedule, scheduleZone  string
 	scheduleName            string
+	functionTimeout         time.Duration
 }
 
 func (s *source) register(fs *flag.FlagSet) {
@@ -43,6 +45,8 @@ func (s *source) registerSchedule(fs *flag.FlagSet) {
 	fs.StringVar(&s.schedule, "schedule", "", "the schedule's expression, for the runs expected (default: read from EventBridge Scheduler)")
 	fs.StringVar(&s.scheduleZone, "schedule-timezone", "UTC", "the time zone of -schedule")
 	fs.StringVar(&s.scheduleName, "schedule-name", "", "the schedule to read (default <stack>-hourly)")
+	fs.DurationVar(&s.functionTimeout, "function-timeout", report.DefaultTimeout,
+		"the function's timeout (template.yaml's Timeout): a fire younger than it, plus the schedule's flexible window, is pending, not missing")
 }
 
 // open loads the AWS configuration and returns the store of the stack's
@@ -120,11 +124,13 @@ func (s *source) now(ctx context.Context) func() time.Time {
 }
 
 // scheduleOf is the schedule the runs are compared with: -schedule, else
-// the deployed schedule's, read from EventBridge Scheduler; when it
-// cannot be read, rate(1 hour), with a note on stderr.
+// the deployed schedule's, read from EventBridge Scheduler with its
+// creation date and flexible window; when it cannot be read, rate(1 hour),
+// with a note on stderr. The function's timeout is -function-timeout:
+// reading it from Lambda would need one more permission of every reader.
 func (s *source) scheduleOf(ctx context.Context, cfg aws.Config, stderr io.Writer) report.Schedule {
 	if s.schedule != "" {
-		return report.Schedule{Expression: s.schedule, Timezone: s.scheduleZone}
+		return report.Schedule{Expression: s.schedule, Timezone: s.scheduleZone, Timeout: s.functionTimeout}
 	}
 	name := s.scheduleName
 	if name == "" {
@@ -133,16 +139,28 @@ func (s *source) scheduleOf(ctx context.Context, cfg aws.Config, stderr io.Write
 	out, err := scheduler.NewFromConfig(cfg).GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String(name)})
 	if err != nil {
 		fmt.Fprintf(stderr, "rotation-audit: could not read the schedule %s (%v); assuming rate(1 hour): pass -schedule to say otherwise\n", name, shortError(err))
-		return report.Schedule{Expression: "rate(1 hour)", Timezone: "UTC"}
+		return report.Schedule{Expression: "rate(1 hour)", Timezone: "UTC", Timeout: s.functionTimeout}
 	}
-	return report.Schedule{Expression: aws.ToString(out.ScheduleExpression), Timezone: aws.ToString(out.ScheduleExpressionTimezone)}
+	return scheduleFrom(out, s.functionTimeout)
+}
+
+// scheduleFrom reads what the history needs from a GetSchedule answer: a
+// missing CreationDate stays zero, and the control then starts at its
+// first complete run.
+func scheduleFrom(out *scheduler.GetScheduleOutput, timeout time.Duration) report.Schedule {
+	sched := report.Schedule{Expression: aws.ToString(out.ScheduleExpression), Timezone: aws.ToString(out.ScheduleExpressionTimezone),
+		CreationDate: aws.ToTime(out.CreationDate).UTC(), Timeout: timeout}
+	if w := out.FlexibleTimeWindow; w != nil && w.Mode == schedulertypes.FlexibleTimeWindowModeFlexible {
+		sched.FlexibleWindow = time.Duration(aws.ToInt32(w.MaximumWindowInMinutes)) * time.Minute
+	}
+	return sched
 }
 
 // readError turns what a user can fix into one clear line and exit status 2.
 func (s *source) readError(err error) error {
 	var netErr *net.OpError
 	switch {
-	case errors.Is(err, report.ErrNoTable), errors.Is(err, report.ErrNoRuns), errors.Is(err, report.ErrNoSuchRun):
+	case errors.Is(err, report.ErrNoTable), errors.Is(err, report.ErrNoRuns), errors.Is(err, report.ErrNoSuchRun), errors.Is(err, report.ErrNotStarted):
 		return fmt.Errorf("%w: %w", err, errUsage)
 	case errors.As(err, &netErr):
 		where := "AWS"

@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -146,7 +145,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	if v.history, err = report.BuildHistory(ctx, s.Store, s.Stack, from, to, now, s.Schedule); err != nil {
+	if v.history, err = report.BuildHistory(ctx, s.Store, s.Stack, from, to, now, s.Schedule); err != nil && !errors.Is(err, report.ErrNoRuns) {
 		return fmt.Errorf("read the history of %s: %w", q, err)
 	}
 	return render(w, http.StatusOK, "index", s.indexPage(v))
@@ -155,47 +154,10 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 // latestRun is the newest complete run at or before now, and the newest
 // complete run dated after now, if there is one (a run invoked by hand
 // with a scheduled_time ahead of the clock): it is left out, or it would
-// stay "the latest run" until the clock passed it. Usually this is the
-// one Query of Store.LatestRun; only when that run is dated after now
-// does it read the run log back, a Query per month, down to the month of
-// the first complete run.
-func (s *Server) latestRun(ctx context.Context, now time.Time) (run audit.RunEntry, ahead *audit.RunEntry, err error) {
-	latest, err := s.Store.LatestRun(ctx)
-	if err != nil {
-		return run, nil, err
-	}
-	if at, err := report.RunTime(latest.RunID); err != nil || !at.After(now) {
-		return latest, nil, err
-	}
-	ahead = &latest
-	first, err := s.Store.FirstRun(ctx)
-	if err != nil {
-		return run, ahead, err
-	}
-	start, err := report.RunTime(first.RunID)
-	if err != nil {
-		return run, ahead, err
-	}
-	until := now.Add(time.Millisecond) // a run at now itself counts
-	for month := monthStart(now); !month.Before(monthStart(start)); month = month.AddDate(0, -1, 0) {
-		runs, err := s.Store.Runs(ctx, month, until)
-		if err != nil {
-			return run, ahead, err
-		}
-		for _, r := range slices.Backward(runs) {
-			if r.Complete {
-				return r, ahead, nil
-			}
-		}
-		until = month
-	}
-	return run, ahead, fmt.Errorf("%w at or before %s in %s", report.ErrNoRuns, now.Format(timeLayout), s.Store.RunsTable)
-}
-
-// monthStart is the first instant of t's UTC month.
-func monthStart(t time.Time) time.Time {
-	t = t.UTC()
-	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+// stay "the latest run" until the clock passed it.
+func (s *Server) latestRun(ctx context.Context, now time.Time) (audit.RunEntry, *audit.RunEntry, error) {
+	found, err := s.Store.LatestRun(ctx, now)
+	return found.Run, found.Ahead, err
 }
 
 // disabled says whether the schedule is known to be disabled now; false
@@ -426,7 +388,11 @@ func (s *Server) log() *slog.Logger {
 // is said before the dashboard serves instead of on every page. A stack
 // with no complete run yet passes: the dashboard says so.
 func (s *Server) Check(ctx context.Context) error {
-	if _, err := s.Store.LatestRun(ctx); err != nil && !errors.Is(err, report.ErrNoRuns) {
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
+	if _, err := s.Store.LatestRun(ctx, now); err != nil && !errors.Is(err, report.ErrNoRuns) {
 		return err
 	}
 	if _, err := s.Store.Rows(ctx, "run-0"); err != nil {

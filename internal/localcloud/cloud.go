@@ -85,6 +85,7 @@ type Cloud struct {
 	functions *lambda.Client    // straight to kumo, to check a function exists
 
 	invokeConfigs invokeConfigs
+	scheduleDates scheduleDates
 }
 
 // Start starts kumo in-process, the front on opts.Addr, the function runner
@@ -320,6 +321,17 @@ func (c *Cloud) observe(resp *http.Response) error {
 		resp.Header.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
 		return nil
 	}
+	if name, ok := schedulePathName(req.URL.Path); ok && req.Method == http.MethodGet && resp.StatusCode == http.StatusOK {
+		body, err := readBody(resp)
+		if err != nil {
+			return err
+		}
+		body = c.scheduleDates.rewrite(req, name, body)
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		resp.ContentLength = int64(len(body))
+		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		return nil
+	}
 	w := watched(req)
 	if w == nil || resp.StatusCode/100 != 2 {
 		return nil
@@ -327,11 +339,13 @@ func (c *Cloud) observe(resp *http.Response) error {
 	reqBody, _ := req.Context().Value(requestBodyKey{}).([]byte)
 	switch {
 	case w.schedule != "" && w.remove:
+		c.scheduleDates.changed(req.Method, req.URL.Query().Get("groupName"), w.schedule, c.scheduler.Clock().Now())
 		c.scheduler.Remove(req.URL.Query().Get("groupName"), w.schedule)
 	case w.schedule != "":
 		// Create and Update carry the group in the body, Delete in the query.
 		var body struct{ GroupName string }
 		_ = json.Unmarshal(reqBody, &body)
+		c.scheduleDates.changed(req.Method, body.GroupName, w.schedule, c.scheduler.Clock().Now())
 		c.armSchedule(req.Context(), w.schedule, body.GroupName)
 	case w.remove:
 		c.runner.Remove(w.function)

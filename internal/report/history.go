@@ -19,7 +19,8 @@ import (
 // History is the evidence for a period: each secret's status day by day,
 // and whether the control ran throughout. A day is judged by its last
 // complete run, so a quarter costs one Query of the run index per day
-// (about 92), plus one per month of the run log, never a read of every row.
+// (about 92), plus one per month of the run log and one for the control's
+// first run, never a read of every row.
 type History struct {
 	Stack    string
 	From, To time.Time // the period, To excluded
@@ -29,21 +30,25 @@ type History struct {
 	Schedule string
 	Days     []Day
 	Secrets  []SecretHistory
-	// Expected is how many runs the schedule should have made from the
-	// first run recorded in the period (the control cannot be expected to
-	// run before it existed) until Until; Recorded how many of them
-	// completed; Gaps the expected runs missing, grouped into spans.
-	Expected, Recorded int
-	Gaps               []Gap
-	// FirstRun is the first run recorded in the period; zero for none.
-	FirstRun time.Time
+	// ControlStart is when the control began: the earlier of its first
+	// complete run ever (FirstComplete) and its schedule's creation
+	// (ScheduleCreated, zero when the schedule does not say). Runs are
+	// expected from the later of From and ControlStart, so an outage at
+	// the start of the period is a gap; a period that ends before
+	// ControlStart expects nothing and has no gaps.
+	ControlStart, FirstComplete, ScheduleCreated time.Time
+	// Expected is how many runs the schedule should have completed from
+	// the control's start until Until; Recorded how many of them did; Gaps
+	// the missing ones, grouped into spans. Pending counts the fires too
+	// recent to judge (younger than Grace, the function's timeout plus the
+	// schedule's flexible window) whose run is not recorded yet: they are
+	// not in Expected.
+	Expected, Recorded, Pending int
+	Grace                       time.Duration
+	Gaps                        []Gap
 	// Manual counts complete runs not sent by the scheduler; Failed runs
 	// that did not complete.
 	Manual, Failed int
-	// ControlStarted is set when the period has no run because it ends
-	// before the control's first complete run: when that run was. Nothing
-	// was expected of the period, and it has no gaps.
-	ControlStarted time.Time
 }
 
 // Day is one UTC day of the period and the run that judged it.
@@ -72,47 +77,85 @@ type SecretHistory struct {
 	Last audit.Record
 }
 
-// Gap is a span of expected runs that are missing.
+// Gap is a span of expected runs that are missing: From and To are the
+// times the first and the last of them were due, in the phase of the
+// schedule as it ran before the gap.
 type Gap struct {
 	From    time.Time `json:"from"` // the first missing run
 	To      time.Time `json:"to"`   // the last missing run
 	Missing int       `json:"missing"`
 }
 
-// Schedule names the schedule the expected runs come from.
+// Schedule is the schedule the expected runs come from.
 type Schedule struct {
 	Expression, Timezone string
+	// CreationDate is when the schedule was created (GetSchedule says):
+	// the control exists from then on, even before its first run. Zero
+	// when unknown; the control's start is then its first complete run,
+	// and an outage before that run cannot be seen.
+	CreationDate time.Time
+	// FlexibleWindow is the schedule's flexible time window (zero when
+	// OFF): a fire may start that long after its time.
+	FlexibleWindow time.Duration
+	// Timeout is the function's timeout; zero means DefaultTimeout.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is the function's Timeout in template.yaml (300 s): a run
+// may still be in progress that long after it starts.
+const DefaultTimeout = 300 * time.Second
+
+// Grace is how long after a fire its run may still be under way: the
+// flexible window, then the function's timeout. A fire younger than that
+// without a recorded run is pending, not missing.
+func (s Schedule) Grace() time.Duration {
+	if s.Timeout <= 0 {
+		return s.FlexibleWindow + DefaultTimeout
+	}
+	return s.FlexibleWindow + s.Timeout
+}
+
+// ErrNotStarted is wrapped by BuildHistory for a period that starts after
+// now: it holds no evidence yet.
+var ErrNotStarted = errors.New("the period has not started")
 
 // maxExpected bounds the expected runs a period can have (a year of
 // rate(1 minute) is 525,600).
 const maxExpected = 1_000_000
 
-// BuildHistory reads the evidence for [from, to) as of now.
+// BuildHistory reads the evidence for [from, to) as of now. It wraps
+// ErrNotStarted for a period that has not started, and ErrNoRuns when the
+// control has never completed a run; the History returned with ErrNoRuns
+// has its Days, none judged, and its Lines say the control never ran.
 func BuildHistory(ctx context.Context, s *Store, stack string, from, to, now time.Time, sched Schedule) (History, error) {
-	h := History{Stack: stack, From: from.UTC(), To: to.UTC(), Until: to.UTC(), Schedule: sched.Expression}
+	h := History{Stack: stack, From: from.UTC(), To: to.UTC(), Until: to.UTC(), Schedule: sched.Expression,
+		ScheduleCreated: sched.CreationDate.UTC(), Grace: sched.Grace()}
+	if now.Before(from) {
+		return h, fmt.Errorf("%w: it starts at %s, and it is %s", ErrNotStarted, stamp(from), stamp(now))
+	}
 	if now.Before(to) {
 		h.Until = now.UTC()
+	}
+	first, err := s.FirstRun(ctx)
+	if errors.Is(err, ErrNoRuns) {
+		h.pickDays(nil) // a page can still draw the empty period
+		return h, fmt.Errorf("the control has never completed a run for stack %s (%w)", stack, err)
+	}
+	if err != nil {
+		return h, err
+	}
+	if h.FirstComplete, err = RunTime(first.RunID); err != nil {
+		return h, fmt.Errorf("first run: %w", err)
+	}
+	h.ControlStart = h.FirstComplete
+	if !h.ScheduleCreated.IsZero() && h.ScheduleCreated.Before(h.ControlStart) {
+		h.ControlStart = h.ScheduleCreated
 	}
 	runs, err := s.Runs(ctx, from, h.Until)
 	if err != nil {
 		return h, err
 	}
-	if len(runs) == 0 {
-		// A period before the control existed expects nothing of it; one
-		// after its first run, with no run at all, is one long gap.
-		first, err := s.FirstRun(ctx)
-		switch {
-		case errors.Is(err, ErrNoRuns):
-		case err != nil:
-			return h, err
-		default:
-			if at, err := RunTime(first.RunID); err == nil && !at.Before(h.Until) {
-				h.ControlStarted = at
-			}
-		}
-	}
-	if err := h.countRuns(runs, sched); err != nil {
+	if err := h.countRuns(runs, sched, now); err != nil {
 		return h, err
 	}
 	h.pickDays(runs)
@@ -177,18 +220,18 @@ func (h *History) readDays(ctx context.Context, s *Store) (map[string]*SecretHis
 	return secrets, g.Wait()
 }
 
-// countRuns compares the runs recorded with those the schedule expected,
-// and lists the gaps. An expected fire counts as recorded when a scheduled
-// run falls nearer to it than to the fires around it: a redeploy that
-// updates a rate() schedule starts its count again, shifting every later
-// fire by the time the redeploy took, and that is not a missed run.
-func (h *History) countRuns(runs []audit.RunEntry, sched Schedule) error {
+// countRuns compares the runs recorded with those the schedule expected
+// from the control's start (ControlStart, set before) until Until, and
+// lists the gaps. An expected fire counts as recorded when a scheduled run
+// falls nearer to it than to the fires around it. A rate() schedule counts
+// from when it was created or last enabled, so after a redeploy or a
+// re-enable its fires move: the fires expected follow the phase of the
+// last run recorded before them, and a gap is reported at the times its
+// runs were due. A fire younger than the grace (now - Grace) without a
+// run is pending, not missing.
+func (h *History) countRuns(runs []audit.RunEntry, sched Schedule, now time.Time) error {
 	var recorded []time.Time
-	var anchor time.Time
 	for _, r := range runs {
-		if at, err := time.Parse(time.RFC3339, r.CheckedAt); err == nil && (h.FirstRun.IsZero() || at.Before(h.FirstRun)) {
-			h.FirstRun = at.UTC()
-		}
 		switch {
 		case !r.Complete:
 			h.Failed++
@@ -200,45 +243,109 @@ func (h *History) countRuns(runs []audit.RunEntry, sched Schedule) error {
 				return fmt.Errorf("run %s: scheduled_time %q: %w", r.RunID, r.ScheduledTime, err)
 			}
 			recorded = append(recorded, t.UTC())
-			anchor = t
 		}
 	}
-	if !h.ControlStarted.IsZero() {
-		return nil // the period is over before the control's first run
+	slices.SortFunc(recorded, time.Time.Compare)
+	if !h.ControlStart.Before(h.Until) {
+		return nil // the period is over before the control began
 	}
-	if anchor.IsZero() {
-		anchor = h.From
+	start := h.ControlStart
+	if start.Equal(h.ScheduleCreated) && h.ScheduleCreated.Before(h.FirstComplete) {
+		start = start.Add(time.Nanosecond) // a schedule does not fire when it is created
 	}
-	start := h.From
-	if h.FirstRun.After(start) {
-		start = h.FirstRun
+	if h.From.After(start) {
+		start = h.From
 	}
-	if len(runs) == 0 {
-		start = h.From // no run at all: every expected run is missing
-	}
-	expected, err := schedule.Fires(sched.Expression, sched.Timezone, anchor, start, h.Until, maxExpected)
+	c := counter{h: h, pendingFrom: now.Add(-h.Grace)}
+	expr, err := schedule.ParseExpression(sched.Expression)
 	if err != nil {
 		return fmt.Errorf("schedule %s: %w", sched.Expression, err)
 	}
-	h.Expected = len(expected)
-	slices.SortFunc(recorded, time.Time.Compare)
-	var gap *Gap
+	if p := expr.Period(); p > 0 {
+		c.walkRate(p, h.phase(start), start, recorded)
+		return nil
+	}
+	expected, err := schedule.Fires(sched.Expression, sched.Timezone, start, start, h.Until, maxExpected)
+	if err != nil {
+		return fmt.Errorf("schedule %s: %w", sched.Expression, err)
+	}
 	for i, t := range expected {
-		t = t.UTC()
 		lo, hi := window(expected, i)
-		if j, _ := slices.BinarySearchFunc(recorded, lo, time.Time.Compare); j < len(recorded) && recorded[j].Before(hi) {
-			h.Recorded++
-			gap = nil
-			continue
-		}
-		if gap == nil {
-			h.Gaps = append(h.Gaps, Gap{From: t})
-			gap = &h.Gaps[len(h.Gaps)-1]
-		}
-		gap.To = t
-		gap.Missing++
+		j, _ := slices.BinarySearchFunc(recorded, lo, time.Time.Compare)
+		c.tally(t.UTC(), j < len(recorded) && recorded[j].Before(hi))
 	}
 	return nil
+}
+
+// phase is a fire time of a rate() schedule to count from: the latest of
+// the control's first run and the schedule's creation at or before start,
+// else the control's start.
+func (h *History) phase(start time.Time) time.Time {
+	anchor := h.ControlStart
+	for _, t := range []time.Time{h.FirstComplete, h.ScheduleCreated} {
+		if !t.IsZero() && !t.After(start) && t.After(anchor) {
+			anchor = t
+		}
+	}
+	return anchor
+}
+
+// counter tallies expected fires into a History.
+type counter struct {
+	h           *History
+	pendingFrom time.Time // fires after it may still be running
+	gap         *Gap
+}
+
+// tally counts one expected fire: recorded, pending or missing.
+func (c *counter) tally(t time.Time, recorded bool) {
+	h := c.h
+	switch {
+	case recorded:
+		h.Expected++
+		h.Recorded++
+		c.gap = nil
+		return
+	case t.After(c.pendingFrom):
+		h.Pending++
+		return
+	}
+	h.Expected++
+	if c.gap == nil {
+		h.Gaps = append(h.Gaps, Gap{From: t})
+		c.gap = &h.Gaps[len(h.Gaps)-1]
+	}
+	c.gap.To = t
+	c.gap.Missing++
+}
+
+// walkRate walks a rate() schedule's fires from start until Until. Each
+// fire matches the recorded runs within half a period of it; a match sets
+// the phase of the fires that follow, so a fire keeps its due time until
+// a run shows the schedule moved.
+func (c *counter) walkRate(period time.Duration, anchor, start time.Time, recorded []time.Time) {
+	t := anchor.Add(period * (start.Sub(anchor) / period))
+	for t.Before(start) {
+		t = t.Add(period)
+	}
+	i := 0
+	for n := 0; t.Before(c.h.Until) && n < maxExpected; n++ {
+		lo, hi := t.Add(-period/2), t.Add(period/2)
+		for i < len(recorded) && recorded[i].Before(lo) {
+			i++
+		}
+		if i < len(recorded) && recorded[i].Before(hi) {
+			got := recorded[i]
+			for i < len(recorded) && recorded[i].Before(hi) {
+				i++ // one run per fire: more in its window are the same fire's
+			}
+			c.tally(t.UTC(), true)
+			t = got.Add(period)
+			continue
+		}
+		c.tally(t.UTC(), false)
+		t = t.Add(period)
+	}
 }
 
 // window is the span of times nearer to fire i than to its neighbours

@@ -173,6 +173,9 @@ func (h History) Period() string {
 // Lines are the period's summary, for people: did the control run all the
 // time, and what is flagged now.
 func (h History) Lines() []string {
+	if h.FirstComplete.IsZero() {
+		return []string{"the control has never completed a run for stack " + h.Stack}
+	}
 	flaggedNow := 0
 	for _, s := range h.Secrets {
 		if s.FlaggedNow {
@@ -185,32 +188,53 @@ func (h History) Lines() []string {
 			judged++
 		}
 	}
-	lines := []string{
-		fmt.Sprintf("runs: %d expected from the schedule %s, %d recorded (%s); %d manual, %d failed",
-			h.Expected, h.Schedule, h.Recorded, percent(h.Recorded, h.Expected), h.Manual, h.Failed),
+	pending := ""
+	if h.Pending > 0 {
+		pending = fmt.Sprintf(", %d pending (due within the last %s: it may still be running)", h.Pending, h.Grace)
 	}
+	lines := []string{
+		fmt.Sprintf("runs: %d expected from the schedule %s, %d recorded (%s)%s; %d manual, %d failed",
+			h.Expected, h.Schedule, h.Recorded, percent(h.Recorded, h.Expected), pending, h.Manual, h.Failed),
+	}
+	started := "the control started at " + stamp(h.ControlStart) + h.startedBy()
+	before := !h.ControlStart.Before(h.Until)
 	switch {
-	case !h.ControlStarted.IsZero():
-		lines = append(lines, fmt.Sprintf("no run is expected in the period: the control's first complete run is at %s, after it", h.ControlStarted.Format(time.RFC3339)))
-	case h.FirstRun.IsZero():
-		lines = append(lines, "no run is recorded in the period")
-	case h.FirstRun.Sub(h.From) > 24*time.Hour:
-		lines = append(lines, fmt.Sprintf("the first run recorded in the period is at %s: runs are expected from then on", h.FirstRun.Format(time.RFC3339)))
+	case before:
+		lines = append(lines, "no run is expected in the period: "+started+", after it")
+	case h.ControlStart.After(h.From):
+		lines = append(lines, started+": runs are expected from then on")
+	default:
+		lines = append(lines, started+", before the period")
 	}
 	lines = append(lines,
 		fmt.Sprintf("days judged: %d of %d (each by its last complete run)", judged, len(h.Days)),
 		fmt.Sprintf("secrets: %d seen, %d need rotation now", len(h.Secrets), flaggedNow),
 	)
 	switch {
-	case !h.ControlStarted.IsZero():
+	case before:
 		return append(lines, "gaps: none, the control did not exist yet")
+	case h.Expected == 0:
+		return append(lines, "gaps: none, no run was due yet")
 	case len(h.Gaps) == 0:
 		return append(lines, "gaps: none, the control ran every time it should have")
 	}
 	for _, g := range h.Gaps {
-		lines = append(lines, fmt.Sprintf("gap: %d runs missing from %s to %s", g.Missing, g.From.Format(time.RFC3339), g.To.Format(time.RFC3339)))
+		lines = append(lines, fmt.Sprintf("gap: %s missing, due from %s to %s", plural(g.Missing, "run"), stamp(g.From), stamp(g.To)))
 	}
 	return lines
+}
+
+// startedBy says what the control's start is: the schedule's creation or
+// its first complete run, and whether an outage before that run could be
+// seen.
+func (h History) startedBy() string {
+	switch {
+	case h.ControlStart.Equal(h.ScheduleCreated) && h.ScheduleCreated.Before(h.FirstComplete):
+		return ", when its schedule was created (first complete run " + stamp(h.FirstComplete) + ")"
+	case h.ScheduleCreated.IsZero():
+		return ", its first complete run (the schedule's creation date is unknown: an outage before that run cannot be seen)"
+	}
+	return ", its first complete run"
 }
 
 // historyJSON is a history as JSON: dates as dates, statuses per day.
@@ -238,16 +262,21 @@ func historyJSON(h History) any {
 		To       string    `json:"to"`
 		Until    time.Time `json:"until"`
 		Schedule string    `json:"schedule"`
-		Started  string    `json:"control_started,omitempty"` // the period ends before the control's first run, then
+		Start    string    `json:"control_start"`              // the earlier of the two below
+		Created  string    `json:"schedule_created,omitempty"` // empty when unknown
+		First    string    `json:"first_complete_run"`         // ever, not only in the period
 		Expected int       `json:"runs_expected"`
 		Recorded int       `json:"runs_recorded"`
+		Pending  int       `json:"runs_pending"`
+		Grace    float64   `json:"pending_within_seconds"`
 		Manual   int       `json:"runs_manual"`
 		Failed   int       `json:"runs_failed"`
 		Gaps     []Gap     `json:"gaps"`
 		Days     []day     `json:"days"`
 		Secrets  []secret  `json:"secrets"`
-	}{Stack: h.Stack, From: date(h.From), To: date(h.To), Until: h.Until, Schedule: h.Schedule, Started: stamp(h.ControlStarted),
-		Expected: h.Expected, Recorded: h.Recorded, Manual: h.Manual, Failed: h.Failed, Gaps: append([]Gap{}, h.Gaps...), Days: []day{}, Secrets: []secret{}}
+	}{Stack: h.Stack, From: date(h.From), To: date(h.To), Until: h.Until, Schedule: h.Schedule,
+		Start: stamp(h.ControlStart), Created: stamp(h.ScheduleCreated), First: stamp(h.FirstComplete),
+		Expected: h.Expected, Recorded: h.Recorded, Pending: h.Pending, Grace: h.Grace.Seconds(), Manual: h.Manual, Failed: h.Failed, Gaps: append([]Gap{}, h.Gaps...), Days: []day{}, Secrets: []secret{}}
 	for _, d := range h.Days {
 		out.Days = append(out.Days, day{date(d.Date), d.RunID, d.Checked, d.Flagged})
 	}

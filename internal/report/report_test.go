@@ -92,7 +92,9 @@ func TestReportFormats(t *testing.T) {
 func sampleHistory() History {
 	day := func(d int) time.Time { return time.Date(2026, 10, d, 0, 0, 0, 0, time.UTC) }
 	h := History{Stack: "rotcheck", From: day(1), To: day(8), Until: day(8), Schedule: "rate(1 hour)",
-		Expected: 168, Recorded: 144, Gaps: []Gap{{From: day(4), To: day(4).Add(23 * time.Hour), Missing: 24}}, FirstRun: day(1), Manual: 1, Failed: 2}
+		Expected: 168, Recorded: 144, Gaps: []Gap{{From: day(4), To: day(4).Add(23 * time.Hour), Missing: 24}}, Manual: 1, Failed: 2,
+		ScheduleCreated: day(1).AddDate(0, 0, -2), FirstComplete: day(1).AddDate(0, 0, -2).Add(time.Hour), Grace: DefaultTimeout}
+	h.ControlStart = h.ScheduleCreated
 	for d := 1; d <= 7; d++ {
 		run := ""
 		if d != 4 {
@@ -141,59 +143,6 @@ func TestHistoryFormats(t *testing.T) {
 			golden(t, "history."+f.Ext(), buf.Bytes())
 		})
 	}
-}
-
-// The runs a schedule expected, against those recorded: a missing run is a
-// gap; a failed run is counted but is no recorded run; the control is not
-// expected to have run before its first recorded run.
-func TestCountRuns(t *testing.T) {
-	is := is.New(t)
-	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
-	run := func(h int, complete bool, scheduled bool) audit.RunEntry {
-		at := from.Add(time.Duration(h)*time.Hour + 10*time.Minute)
-		e := audit.RunEntry{RunID: runKey(at), CheckedAt: at.Format(time.RFC3339), Complete: complete}
-		if scheduled {
-			e.ScheduledTime = e.CheckedAt
-		}
-		return e
-	}
-	runs := []audit.RunEntry{run(2, true, true), run(3, true, true), run(5, false, true), run(6, true, true), run(6, true, false), run(9, true, true)}
-	h := History{From: from, To: from.Add(12 * time.Hour), Until: from.Add(12 * time.Hour)}
-	is.NoErr(h.countRuns(runs, Schedule{Expression: "rate(1 hour)"}))
-	is.Equal(h.FirstRun, from.Add(2*time.Hour+10*time.Minute))
-	is.Equal(h.Expected, 10) // 02:10 to 11:10
-	is.Equal(h.Recorded, 4)
-	is.Equal(h.Manual, 1)
-	is.Equal(h.Failed, 1)
-	is.Equal(h.Gaps, []Gap{
-		{From: from.Add(4*time.Hour + 10*time.Minute), To: from.Add(5*time.Hour + 10*time.Minute), Missing: 2}, // 04:10 missing, 05:10 failed
-		{From: from.Add(7*time.Hour + 10*time.Minute), To: from.Add(8*time.Hour + 10*time.Minute), Missing: 2},
-		{From: from.Add(10*time.Hour + 10*time.Minute), To: from.Add(11*time.Hour + 10*time.Minute), Missing: 2}, // the runs stopped
-	})
-}
-
-// A redeploy that updates a rate() schedule restarts its count: the fires
-// after it are a few seconds off the earlier ones' grid. Every hour still
-// had its run, so there is no gap; a missing hour still is one.
-func TestCountRunsAcrossARestartedSchedule(t *testing.T) {
-	is := is.New(t)
-	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
-	var runs []audit.RunEntry
-	for h := range 12 {
-		at := from.Add(time.Duration(h) * time.Hour)
-		if h >= 6 {
-			at = at.Add(2 * time.Second) // the redeploy took two seconds
-		}
-		if h == 9 {
-			continue
-		}
-		runs = append(runs, audit.RunEntry{RunID: runKey(at), CheckedAt: at.Format(time.RFC3339), ScheduledTime: at.Format(time.RFC3339), Complete: true})
-	}
-	h := History{From: from, To: from.Add(12 * time.Hour), Until: from.Add(12 * time.Hour)}
-	is.NoErr(h.countRuns(runs, Schedule{Expression: "rate(1 hour)"}))
-	is.Equal(h.Expected, 12)
-	is.Equal(h.Recorded, 11)
-	is.Equal(h.Gaps, []Gap{{From: from.Add(9*time.Hour + 2*time.Second), To: from.Add(9*time.Hour + 2*time.Second), Missing: 1}})
 }
 
 func TestQuarter(t *testing.T) {

@@ -49,20 +49,54 @@ type Store struct {
 	RunsTable string // <stack>-runs
 }
 
-// LatestRun is the latest complete run: one Query of the run log's sparse
-// index, newest first, Limit 1.
-func (s *Store) LatestRun(ctx context.Context) (audit.RunEntry, error) {
-	return s.endRun(ctx, false)
+// Latest is what LatestRun finds.
+type Latest struct {
+	// Run is the newest complete run at or before now.
+	Run audit.RunEntry
+	// Ahead is the newest complete run dated after now, nil when there is
+	// none: a run sent with a scheduled time ahead of the clock. It is
+	// never the latest run, and a reader says it skipped it.
+	Ahead *audit.RunEntry
 }
 
-// endRun is the first or the last complete run in the sparse index.
-func (s *Store) endRun(ctx context.Context, first bool) (audit.RunEntry, error) {
+// LatestRun is the newest complete run at or before now (a run's date is
+// the time its ID holds, its scheduled time): one Query of the run log's
+// sparse index, newest first, Limit 1, and a second one, bounded by now,
+// only when the newest run is dated after now. It wraps ErrNoRuns when no
+// complete run is dated at or before now; Ahead may still be set then.
+func (s *Store) LatestRun(ctx context.Context, now time.Time) (Latest, error) {
+	newest, err := s.endRun(ctx, false, expression.KeyConditionBuilder{})
+	if err != nil {
+		return Latest{}, err
+	}
+	if !runAfter(newest.RunID, now) {
+		return Latest{Run: newest}, nil
+	}
+	l := Latest{Ahead: &newest}
+	l.Run, err = s.endRun(ctx, false, expression.Key("run_id").LessThanEqual(expression.Value(runKey(now))))
+	return l, err
+}
+
+// runAfter says whether a run is dated after now; an ID that names no
+// time is not.
+func runAfter(runID string, now time.Time) bool {
+	at, err := RunTime(runID)
+	return err == nil && at.After(now)
+}
+
+// endRun is the first or the last complete run in the sparse index, within
+// the run_id condition when one is given.
+func (s *Store) endRun(ctx context.Context, first bool, runID expression.KeyConditionBuilder) (audit.RunEntry, error) {
+	key := expression.Key("complete_key").Equal(expression.Value("complete"))
+	if runID.IsSet() {
+		key = key.And(runID)
+	}
 	out, err := s.query(ctx, &dynamodb.QueryInput{
 		TableName:        aws.String(s.RunsTable),
 		IndexName:        aws.String(audit.CompleteIndex),
 		ScanIndexForward: aws.Bool(first),
 		Limit:            aws.Int32(1),
-	}, expression.Key("complete_key").Equal(expression.Value("complete")))
+	}, key)
 	if err != nil {
 		return audit.RunEntry{}, err
 	}
@@ -79,7 +113,7 @@ func (s *Store) endRun(ctx context.Context, first bool) (audit.RunEntry, error) 
 // FirstRun is the earliest complete run the run log still holds: one
 // Query of its sparse index, oldest first, Limit 1.
 func (s *Store) FirstRun(ctx context.Context) (audit.RunEntry, error) {
-	return s.endRun(ctx, true)
+	return s.endRun(ctx, true, expression.KeyConditionBuilder{})
 }
 
 // Run is one run's entry: one Query of its month's partition.
