@@ -336,3 +336,35 @@ func TestRunCallsPerMix(t *testing.T) {
 		})
 	}
 }
+
+// A secret rotated 60 days ago is not flagged on its rotation alone when
+// it changed since: a value put by hand 5 days ago is 5 days old, while a
+// tag edit leaves the 60-day-old value, and one lookup each tells them
+// apart.
+func TestRunChangeAfterAnOldRotation(t *testing.T) {
+	is := is.New(t)
+	put := secret("put-by-hand", 200*day, "Managed", "true")
+	tagged := secret("tag-edited", 200*day, "Managed", "true")
+	for _, s := range []*smtypes.SecretListEntry{&put, &tagged} {
+		s.LastRotatedDate = aws.Time(testNow.Add(-60 * day))
+		s.LastChangedDate = aws.Time(testNow.Add(-5 * day))
+	}
+	v := &versions{currentAgo: map[string]time.Duration{"put-by-hand": 5 * day, "tag-edited": 60 * day}}
+	secrets := paged([]smtypes.SecretListEntry{put, tagged}, nil)
+	secrets.ListSecretVersionIdsFn = v.list
+	var rec recorder
+	res, err := newTestChecker(secrets, rec.table(), nil).Run(context.Background(), Event{})
+	is.NoErr(err)
+	is.Equal(res.LookedUp, 2)
+	is.Equal(v.calls, map[string]int{"put-by-hand": 1, "tag-edited": 1}) // one lookup each
+	rows := rec.records(t)
+	is.Equal(len(rows), 2)
+	is.Equal(rows[0].SecretName, "put-by-hand")
+	is.Equal(rows[0].Status, StatusOK) // its value is 5 days old
+	is.Equal(rows[0].Basis, BasisCurrentVersion)
+	is.Equal(*rows[0].AgeDays, 5)
+	is.Equal(rows[1].Status, StatusNeedsRotation) // a tag edit does not make the value new
+	is.Equal(rows[1].Basis, BasisCurrentVersion)
+	is.Equal(*rows[1].AgeDays, 60)
+	is.Equal(res.Flagged, 1)
+}
