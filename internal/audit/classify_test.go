@@ -83,7 +83,7 @@ func TestWithCurrentVersion(t *testing.T) {
 	is.Equal(old.AgeDays, 31)
 	is.Equal(old.BasisDate, *ago(31 * day))
 	is.True(!old.NeedsVersion)
-	almost31 := v.WithCurrentVersion(*ago(31*day-time.Hour), judgeNow, 30)
+	almost31 := v.WithCurrentVersion(*ago(31*day - time.Hour), judgeNow, 30)
 	is.Equal(almost31.Status, StatusNeedsRotation) // over 30 days by the clock...
 	is.Equal(almost31.AgeDays, 30)                 // ...though 30 in whole days
 	fresh := v.WithCurrentVersion(*ago(time.Hour), judgeNow, 30)
