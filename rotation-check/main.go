@@ -35,7 +35,7 @@ var _ lambda.Handler = (*audit.Checker)(nil)
 
 func main() {
 	logger := newLogger(os.Stdout)
-	c, err := newChecker(os.LookupEnv, logger)
+	c, err := newChecker(os.LookupEnv, httpClient(), logger)
 	if err != nil {
 		logger.Error("cannot start", "error", err.Error())
 		lambda.Start(failing{err})
@@ -82,13 +82,14 @@ type failing struct{ err error }
 func (f failing) Invoke(context.Context, []byte) ([]byte, error) { return nil, f.err }
 
 // newChecker validates the configuration and builds the SDK clients once,
-// for every invocation of this execution environment.
-func newChecker(lookup func(string) (string, bool), logger *slog.Logger) (*audit.Checker, error) {
+// for every invocation of this execution environment, sending their
+// requests through hc.
+func newChecker(lookup func(string) (string, bool), hc aws.HTTPClient, logger *slog.Logger) (*audit.Checker, error) {
 	cfg, err := audit.ConfigFromEnv(lookup)
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := awsConfig(lookup)
+	awsCfg, err := awsConfig(lookup, hc)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +107,11 @@ func newChecker(lookup func(string) (string, bool), logger *slog.Logger) (*audit
 // credentials endpoint with its authorization token. config.LoadDefaultConfig
 // would do the same but links SSO, STS and IMDS clients the function never
 // uses, which pushes the binary past 10 MB.
-func awsConfig(lookup func(string) (string, bool)) (aws.Config, error) {
+//
+// The retry policy is set here and nowhere else: audit.NewRetryer replaces
+// the SDK's default retryer on every client (see internal/audit/retry.go
+// for what each call path retries, and how often).
+func awsConfig(lookup func(string) (string, bool), hc aws.HTTPClient) (aws.Config, error) {
 	region := first(lookup, "AWS_REGION", "AWS_DEFAULT_REGION")
 	if region == "" {
 		return aws.Config{}, errors.New("AWS_REGION is not set (the Lambda runtime sets it)")
@@ -114,7 +119,7 @@ func awsConfig(lookup func(string) (string, bool)) (aws.Config, error) {
 	id, _ := lookup("AWS_ACCESS_KEY_ID")
 	secret, _ := lookup("AWS_SECRET_ACCESS_KEY")
 	token, _ := lookup("AWS_SESSION_TOKEN")
-	cfg := aws.Config{Region: region, HTTPClient: httpClient()}
+	cfg := aws.Config{Region: region, HTTPClient: hc, Retryer: audit.NewRetryer}
 	switch uri := first(lookup, "AWS_CONTAINER_CREDENTIALS_FULL_URI"); {
 	case id != "" && secret != "":
 		cfg.Credentials = credentials.NewStaticCredentialsProvider(id, secret, token)

@@ -390,11 +390,11 @@ func TestRunUnprocessedItemsNeverClear(t *testing.T) {
 	c := newTestChecker(paged(managed(30), nil), table, nil)
 	c.Writers = 1 // one writer, so the fake sees the calls in order
 	res, err := c.Run(context.Background(), Event{})
-	is.True(err != nil)                 // rows missing must not look like success
-	is.Equal(calls, 1+maxWriteAttempts) // bounded: maxWriteAttempts calls for the second batch
+	is.True(err != nil)            // rows missing must not look like success
+	is.Equal(calls, 1+maxAttempts) // bounded: maxAttempts calls for the second batch
 	is.Equal(res.Written, 27)
 	is.True(strings.Contains(err.Error(), "27 rows written"))
-	is.True(strings.Contains(err.Error(), fmt.Sprintf("3 rows still unprocessed after %d attempts", maxWriteAttempts)))
+	is.True(strings.Contains(err.Error(), fmt.Sprintf("3 rows still unprocessed after %d attempts", maxAttempts)))
 }
 
 func TestRunWriteError(t *testing.T) {
