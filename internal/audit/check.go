@@ -35,8 +35,11 @@ const (
 	pageSize = 100
 	// batchSize is BatchWriteItem's maximum number of requests.
 	batchSize = 25
-	// DefaultStopMargin is how long before the invocation deadline a run stops,
-	// so it can report what it wrote instead of being killed mid-batch.
+	// DefaultStopMargin is how long before the invocation deadline a run
+	// stops, so it can report what it wrote instead of being killed
+	// mid-batch: the run log entry gets the first half of the margin, and
+	// the second half is left for the log line (with its metrics) and the
+	// return, which must get out even when the run log write hangs.
 	DefaultStopMargin = 2 * time.Second
 	// DefaultLookups and DefaultWriters bound the ListSecretVersionIds and
 	// BatchWriteItem calls in flight: enough to hide their round trips
@@ -94,7 +97,8 @@ type Checker struct {
 	Now func() time.Time
 	// Backoff spaces writeBatch's retries (see retry.go for the policy).
 	Backoff retry.BackoffDelayer
-	// StopMargin is how long before the context's deadline a run gives up.
+	// StopMargin is how long before the context's deadline a run gives up;
+	// the run log write must end by half of it (see DefaultStopMargin).
 	StopMargin time.Duration
 	// Lookups and Writers bound the calls in flight.
 	Lookups, Writers int
@@ -161,19 +165,30 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 	}
 	res := Result{RunID: r.id, CheckedAt: checkedAt.Format(time.RFC3339)}
 
-	if deadline, ok := ctx.Deadline(); ok {
+	// The work stops StopMargin before the deadline; the run log entry
+	// must be written by half the margin before it, leaving the rest for
+	// the log line below. Without a deadline, the entry gets StopMargin.
+	workCtx := ctx
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-c.StopMargin))
+		workCtx, cancel = context.WithDeadline(ctx, deadline.Add(-c.StopMargin))
 		defer cancel()
 	}
-	err := c.run(ctx, r, &res)
+	err := c.run(workCtx, r, &res)
 	res.DurationMS = time.Since(start).Milliseconds()
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("stopped %s before the invocation deadline: %w", c.StopMargin, err)
 	}
 	if c.Config.RunsTableName != "" {
+		logBy := time.Now().Add(c.StopMargin)
+		if hasDeadline {
+			logBy = deadline.Add(-c.StopMargin / 2)
+		}
+		logCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), logBy)
 		// A run that cannot be logged must not look like a success.
-		err = errors.Join(err, c.logRun(ctx, ev, r, res, err))
+		err = errors.Join(err, c.logRun(logCtx, ev, r, res, err))
+		cancel()
 	}
 
 	attrs := []any{"run_id", res.RunID, "checked", res.Checked, "flagged", res.Flagged,
