@@ -139,9 +139,13 @@ func (c *Checker) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	return json.Marshal(res)
 }
 
-// Handle validates the payload before any AWS call, then runs the check.
+// Handle validates the payload before any AWS call, a scheduled_time in
+// the future (notAhead) included, then runs the check.
 func (c *Checker) Handle(ctx context.Context, payload []byte) (Result, error) {
 	ev, err := ParseEvent(payload)
+	if err == nil {
+		err = notAhead(ev, c.Now(), c.Config.FlexibleWindow)
+	}
 	if err != nil {
 		c.Logger.Error("event rejected", "error", err.Error())
 		return Result{}, err

@@ -557,9 +557,11 @@ func TestHandleScheduleEventIsIdempotent(t *testing.T) {
 	is.NoErr(err)
 	var rec recorder
 	c := newTestChecker(paged(managed(2), nil), rec.table(), nil)
+	fired := time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC) // the fixture's scheduled_time
+	c.Now = func() time.Time { return fired.Add(time.Second) }
 	first, err := c.Handle(context.Background(), payload)
 	is.NoErr(err)
-	c.Now = func() time.Time { return testNow.Add(5 * time.Minute) } // a retry, later
+	c.Now = func() time.Time { return fired.Add(5 * time.Minute) } // a retry, later
 	second, err := c.Handle(context.Background(), payload)
 	is.NoErr(err)
 	is.Equal(first.RunID, "run-1795615200000")
@@ -618,4 +620,59 @@ func TestInvokeTakesRawPayloads(t *testing.T) {
 	is.Equal(res.Checked, 2)
 	_, err = c.Invoke(context.Background(), []byte(`{} trailing`))
 	is.True(err != nil) // trailing bytes after the object are not ignored
+}
+
+// A scheduled_time ahead of the function's clock by more than the
+// schedule's flexible window plus clockSkew is refused, with an error
+// naming the problem, before any call: no rows, no run log entry. Such a
+// run would stay "the latest run" until its date.
+func TestHandleRefusesAFutureScheduledTime(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload string
+		window  time.Duration
+		refused bool
+	}{
+		{"2030", `{"scheduled_time":"2030-01-01T00:00:00Z"}`, 0, true},
+		{"a fire due now", `{"scheduled_time":"2026-11-25T12:00:00Z"}`, 0, false},
+		{"a fire 5 minutes ahead: clock skew", `{"scheduled_time":"2026-11-25T12:05:00Z"}`, 0, false},
+		{"a fire 5 minutes and a second ahead", `{"scheduled_time":"2026-11-25T12:05:01Z"}`, 0, true},
+		{"20 minutes ahead, within a 15-minute window", `{"scheduled_time":"2026-11-25T12:20:00Z"}`, 15 * time.Minute, false},
+		{"21 minutes ahead, beyond it", `{"scheduled_time":"2026-11-25T12:21:00Z"}`, 15 * time.Minute, true},
+		{"a manual invoke has no scheduled time", `{}`, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			var log runLog
+			var rec recorder
+			var lists atomic.Int32
+			secrets := paged(managed(2), nil)
+			list := secrets.ListSecretsFn
+			secrets.ListSecretsFn = func(ctx context.Context, in *secretsmanager.ListSecretsInput) (*secretsmanager.ListSecretsOutput, error) {
+				lists.Add(1)
+				return list(ctx, in)
+			}
+			var logs bytes.Buffer
+			c := newTestChecker(secrets, logged(rec.table(), &log), &logs)
+			c.Config.RunsTableName = "runs"
+			c.Config.FlexibleWindow = tt.window
+			_, err := c.Handle(context.Background(), []byte(tt.payload))
+			if !tt.refused {
+				is.NoErr(err)
+				is.Equal(len(log.entries), 1) // the run ran
+				return
+			}
+			is.True(err != nil)
+			is.True(strings.Contains(err.Error(), "ahead of the function's clock (2026-11-25T12:00:00Z)")) // names the problem
+			is.Equal(lists.Load(), int32(0))                                                               // no call
+			is.Equal(len(rec.records(t)), 0)                                                               // no rows
+			is.Equal(len(log.entries), 0)                                                                  // no run log entry
+			is.True(strings.Contains(logs.String(), `"msg":"event rejected"`))                             // and the log says so
+		})
+	}
+	is := is.New(t)
+	err := notAhead(Event{ScheduledTime: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}, testNow, 0)
+	is.Equal(err.Error(), "event scheduled_time 2030-01-01T00:00:00Z is 1132 days ahead of the function's clock (2026-11-25T12:00:00Z), "+
+		"more than the schedule's flexible window (0s) plus 5m0s of clock skew: a run cannot be dated in the future, nothing was written")
 }
