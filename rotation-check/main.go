@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 )
 
 // The checker receives raw payloads, so it can judge an empty or non-object
@@ -99,7 +101,55 @@ func newChecker(lookup func(string) (string, bool), hc aws.HTTPClient, logger *s
 	table := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		o.BaseEndpoint = endpoint(lookup, "DYNAMODB")
 	})
-	return audit.New(secrets, table, cfg, logger), nil
+	c := audit.New(secrets, table, cfg, logger)
+	if now := cloudClock(lookup, hc); now != nil {
+		c.Now = now
+	}
+	return c, nil
+}
+
+// cloudClock is the clock of the embedded local cloud when
+// AWS_ENDPOINT_URL is one (it answers clockapi.InfoPath with a runner),
+// else nil: that cloud's time can run days ahead of this machine's (make
+// local-up, then a clock advance), and the function judges manual runs and
+// refuses scheduled times in the future by the cloud's time, as it does
+// by its own clock on AWS. It asks once, at start; a clock that cannot be
+// read later falls back to this machine's.
+func cloudClock(lookup func(string) (string, bool), hc aws.HTTPClient) func() time.Time {
+	endpoint := strings.TrimSuffix(first(lookup, "AWS_ENDPOINT_URL"), "/")
+	if endpoint == "" {
+		return nil
+	}
+	var info clockapi.Info
+	if getJSON(hc, endpoint+clockapi.InfoPath, &info) != nil || !info.Runner {
+		return nil
+	}
+	return func() time.Time {
+		var state clockapi.ClockState
+		if err := getJSON(hc, endpoint+clockapi.ClockPath, &state); err != nil || state.Now.IsZero() {
+			return time.Now()
+		}
+		return state.Now
+	}
+}
+
+// getJSON decodes the answer of a GET into out, within two seconds.
+func getJSON(hc aws.HTTPClient, url string, out any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // awsConfig reads the region and the execution role's credentials from the

@@ -23,6 +23,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 )
 
 func lookup(vars map[string]string) func(string) (string, bool) {
@@ -58,8 +59,10 @@ func with(extra map[string]string) map[string]string {
 // fakeAWS is an HTTP client that answers the SDK's JSON requests in
 // memory, by operation (the X-Amz-Target's last part), and keeps every
 // request; answer gets the operation and the number of this call to it.
+// The local cloud's admin paths go to admin instead (nil: 404, as AWS).
 type fakeAWS struct {
 	answer   func(op string, call int) (status int, body string)
+	admin    func(path string) (status int, body string)
 	mu       sync.Mutex
 	calls    map[string]int
 	requests []*http.Request
@@ -67,6 +70,14 @@ type fakeAWS struct {
 }
 
 func (f *fakeAWS) Do(r *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(r.URL.Path, "/_localcloud/") {
+		status, out := http.StatusNotFound, `{"message":"not found"}`
+		if f.admin != nil {
+			status, out = f.admin(r.URL.Path)
+		}
+		return &http.Response{StatusCode: status, Status: http.StatusText(status), Request: r,
+			Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(out))}, nil
+	}
 	op := r.Header.Get("X-Amz-Target")
 	op = op[strings.LastIndex(op, ".")+1:]
 	body, err := io.ReadAll(r.Body)
@@ -329,4 +340,62 @@ func TestHTTPClientKeepsAConnectionPerCallInFlight(t *testing.T) {
 	}
 	is.Equal(round(), inFlight) // one connection per call in flight...
 	is.Equal(round(), 0)        // ...all kept, so the next round opens none
+}
+
+// In the embedded local cloud, whose clock runs ahead of this machine's,
+// the function takes the cloud's time: a fire at cloud time is not "in
+// the future", and a manual invoke is judged at cloud time. A
+// scheduled_time ahead of that clock is refused, with nothing written.
+func TestFunctionTakesTheLocalCloudsClock(t *testing.T) {
+	cloudNow := time.Now().Add(31 * 24 * time.Hour).UTC().Truncate(time.Second) // make local-up, then clock -advance 31d
+	tests := []struct {
+		name        string
+		payload     string
+		wantChecked string // empty: refused
+	}{
+		{"a fire at cloud time", fmt.Sprintf(`{"scheduled_time":%q}`, cloudNow.Format(time.RFC3339)), cloudNow.Format(time.RFC3339)},
+		{"a manual invoke", `{}`, cloudNow.Format(time.RFC3339)},
+		{"2030", `{"scheduled_time":"2030-01-01T00:00:00Z"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			f := &fakeAWS{
+				answer: func(op string, _ int) (int, string) { return http.StatusOK, `{}` },
+				admin: func(path string) (int, string) {
+					if path == clockapi.InfoPath {
+						return http.StatusOK, `{"emulator":"kumo","runner":true}`
+					}
+					return http.StatusOK, fmt.Sprintf(`{"now":%q,"speed":1}`, cloudNow.Format(time.RFC3339))
+				},
+			}
+			env := with(map[string]string{"RUNS_TABLE_NAME": "rotcheck-runs", "AWS_ENDPOINT_URL": "http://127.0.0.1:4566"})
+			c, err := newChecker(lookup(env), f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			is.NoErr(err)
+			res, err := c.Handle(context.Background(), []byte(tt.payload))
+			if tt.wantChecked != "" {
+				is.NoErr(err)
+				is.Equal(res.CheckedAt, tt.wantChecked) // judged at the cloud's time
+				is.Equal(f.count("PutItem"), 1)
+				return
+			}
+			is.True(err != nil && strings.Contains(err.Error(), "2030-01-01T00:00:00Z is 1") && strings.Contains(err.Error(), "ahead of the function's clock ("+cloudNow.Format(time.RFC3339)+")"))
+			is.Equal(len(f.requests), 0) // no AWS call: no rows, no run log entry
+		})
+	}
+}
+
+// Elsewhere (AWS, or an emulator without the local cloud's clock) the
+// function's clock is the machine's: the issue's payload dated 2030 is
+// refused before any call.
+func TestFunctionRefusesAFutureScheduledTime(t *testing.T) {
+	is := is.New(t)
+	f := &fakeAWS{answer: func(string, int) (int, string) { return http.StatusOK, `{}` }}
+	env := with(map[string]string{"RUNS_TABLE_NAME": "rotcheck-runs", "AWS_ENDPOINT_URL": "http://localstack.test:4566"})
+	c, err := newChecker(lookup(env), f, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	is.NoErr(err)
+	_, err = c.Invoke(context.Background(), []byte(`{"scheduled_time":"2030-01-01T00:00:00Z"}`))
+	is.True(err != nil && strings.Contains(err.Error(), "event scheduled_time 2030-01-01T00:00:00Z is ")) // names the problem...
+	is.True(strings.Contains(err.Error(), "ahead of the function's clock"))                               // ...and why
+	is.Equal(len(f.requests), 0)                                                                          // nothing written
 }
