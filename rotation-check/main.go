@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 )
 
 // The checker receives raw payloads, so it can judge an empty or non-object
@@ -35,7 +37,7 @@ var _ lambda.Handler = (*audit.Checker)(nil)
 
 func main() {
 	logger := newLogger(os.Stdout)
-	c, err := newChecker(os.LookupEnv, logger)
+	c, err := newChecker(os.LookupEnv, httpClient(), logger)
 	if err != nil {
 		logger.Error("cannot start", "error", err.Error())
 		lambda.Start(failing{err})
@@ -82,13 +84,14 @@ type failing struct{ err error }
 func (f failing) Invoke(context.Context, []byte) ([]byte, error) { return nil, f.err }
 
 // newChecker validates the configuration and builds the SDK clients once,
-// for every invocation of this execution environment.
-func newChecker(lookup func(string) (string, bool), logger *slog.Logger) (*audit.Checker, error) {
+// for every invocation of this execution environment, sending their
+// requests through hc.
+func newChecker(lookup func(string) (string, bool), hc aws.HTTPClient, logger *slog.Logger) (*audit.Checker, error) {
 	cfg, err := audit.ConfigFromEnv(lookup)
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := awsConfig(lookup)
+	awsCfg, err := awsConfig(lookup, hc)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +101,55 @@ func newChecker(lookup func(string) (string, bool), logger *slog.Logger) (*audit
 	table := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
 		o.BaseEndpoint = endpoint(lookup, "DYNAMODB")
 	})
-	return audit.New(secrets, table, cfg, logger), nil
+	c := audit.New(secrets, table, cfg, logger)
+	if now := cloudClock(lookup, hc); now != nil {
+		c.Now = now
+	}
+	return c, nil
+}
+
+// cloudClock is the clock of the embedded local cloud when
+// AWS_ENDPOINT_URL is one (it answers clockapi.InfoPath with a runner),
+// else nil: that cloud's time can run days ahead of this machine's (make
+// local-up, then a clock advance), and the function judges manual runs and
+// refuses scheduled times in the future by the cloud's time, as it does
+// by its own clock on AWS. It asks once, at start; a clock that cannot be
+// read later falls back to this machine's.
+func cloudClock(lookup func(string) (string, bool), hc aws.HTTPClient) func() time.Time {
+	endpoint := strings.TrimSuffix(first(lookup, "AWS_ENDPOINT_URL"), "/")
+	if endpoint == "" {
+		return nil
+	}
+	var info clockapi.Info
+	if getJSON(hc, endpoint+clockapi.InfoPath, &info) != nil || !info.Runner {
+		return nil
+	}
+	return func() time.Time {
+		var state clockapi.ClockState
+		if err := getJSON(hc, endpoint+clockapi.ClockPath, &state); err != nil || state.Now.IsZero() {
+			return time.Now()
+		}
+		return state.Now
+	}
+}
+
+// getJSON decodes the answer of a GET into out, within two seconds.
+func getJSON(hc aws.HTTPClient, url string, out any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
 }
 
 // awsConfig reads the region and the execution role's credentials from the
@@ -106,7 +157,11 @@ func newChecker(lookup func(string) (string, bool), logger *slog.Logger) (*audit
 // credentials endpoint with its authorization token. config.LoadDefaultConfig
 // would do the same but links SSO, STS and IMDS clients the function never
 // uses, which pushes the binary past 10 MB.
-func awsConfig(lookup func(string) (string, bool)) (aws.Config, error) {
+//
+// The retry policy is set here and nowhere else: audit.NewRetryer replaces
+// the SDK's default retryer on every client (see internal/audit/retry.go
+// for what each call path retries, and how often).
+func awsConfig(lookup func(string) (string, bool), hc aws.HTTPClient) (aws.Config, error) {
 	region := first(lookup, "AWS_REGION", "AWS_DEFAULT_REGION")
 	if region == "" {
 		return aws.Config{}, errors.New("AWS_REGION is not set (the Lambda runtime sets it)")
@@ -114,7 +169,7 @@ func awsConfig(lookup func(string) (string, bool)) (aws.Config, error) {
 	id, _ := lookup("AWS_ACCESS_KEY_ID")
 	secret, _ := lookup("AWS_SECRET_ACCESS_KEY")
 	token, _ := lookup("AWS_SESSION_TOKEN")
-	cfg := aws.Config{Region: region, HTTPClient: httpClient()}
+	cfg := aws.Config{Region: region, HTTPClient: hc, Retryer: audit.NewRetryer}
 	switch uri := first(lookup, "AWS_CONTAINER_CREDENTIALS_FULL_URI"); {
 	case id != "" && secret != "":
 		cfg.Credentials = credentials.NewStaticCredentialsProvider(id, secret, token)

@@ -125,6 +125,7 @@ func TestTemplateContract(t *testing.T) {
 	is.Equal(e["ScheduleExpressionTimezone"], ref("ScheduleTimezone"))
 	is.Equal(*tmpl.Parameters["ScheduleTimezone"].Default, "UTC")
 	is.Equal(e["FlexibleTimeWindow"], map[string]any{"Mode": "OFF"})
+	is.Equal(vars["FLEXIBLE_WINDOW_MINUTES"], "0") // the function knows the window is OFF
 	is.Equal(e["Name"], sub("${AWS::StackName}-hourly"))
 	is.Equal(e["DeadLetterConfig"], map[string]any{"Arn": getAtt("DeadLetterQueue", "Arn")})
 	retry := e["RetryPolicy"].(map[string]any)

@@ -42,6 +42,10 @@ type latencyProxy struct {
 }
 
 func (p *latencyProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_localcloud/") {
+		p.next.ServeHTTP(w, r) // the function reading the cloud's clock: no AWS call
+		return
+	}
 	op := r.Header.Get("X-Amz-Target")
 	if op == "" {
 		op = r.Method + " " + r.URL.Path

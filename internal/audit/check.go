@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -36,18 +35,11 @@ const (
 	pageSize = 100
 	// batchSize is BatchWriteItem's maximum number of requests.
 	batchSize = 25
-	// maxWriteAttempts bounds the BatchWriteItem calls for one batch while
-	// DynamoDB keeps returning UnprocessedItems.
-	maxWriteAttempts = 8
-	// maxLookupAttempts bounds the ListSecretVersionIds calls for one
-	// secret while Secrets Manager throttles.
-	maxLookupAttempts = 5
-	// baseBackoff and maxBackoff shape the wait between those attempts: at
-	// most 50 ms, 100 ms, 200 ms, ... up to 4 s, about 6 s in all.
-	baseBackoff = 50 * time.Millisecond
-	maxBackoff  = 4 * time.Second
-	// DefaultStopMargin is how long before the invocation deadline a run stops,
-	// so it can report what it wrote instead of being killed mid-batch.
+	// DefaultStopMargin is how long before the invocation deadline a run
+	// stops, so it can report what it wrote instead of being killed
+	// mid-batch: the run log entry gets the first half of the margin, and
+	// the second half is left for the log line (with its metrics) and the
+	// return, which must get out even when the run log write hangs.
 	DefaultStopMargin = 2 * time.Second
 	// DefaultLookups and DefaultWriters bound the ListSecretVersionIds and
 	// BatchWriteItem calls in flight: enough to hide their round trips
@@ -103,9 +95,10 @@ type Checker struct {
 	// Now is the clock of manual runs; a scheduled run judges at its
 	// scheduled time.
 	Now func() time.Time
-	// Backoff spaces the retries of UnprocessedItems and throttled lookups.
+	// Backoff spaces writeBatch's retries (see retry.go for the policy).
 	Backoff retry.BackoffDelayer
-	// StopMargin is how long before the context's deadline a run gives up.
+	// StopMargin is how long before the context's deadline a run gives up;
+	// the run log write must end by half of it (see DefaultStopMargin).
 	StopMargin time.Duration
 	// Lookups and Writers bound the calls in flight.
 	Lookups, Writers int
@@ -135,15 +128,6 @@ func New(secrets Secrets, table Tables, cfg Config, logger *slog.Logger) *Checke
 	}
 }
 
-// fullJitter waits a random time up to baseBackoff doubled per attempt,
-// capped at maxBackoff, as AWS recommends for UnprocessedItems. The SDK's
-// ExponentialJitterBackoff starts at one second and stops jittering once it
-// reaches its cap, which suits request retries rather than this loop.
-func fullJitter(attempt int, _ error) (time.Duration, error) {
-	ceiling := min(baseBackoff<<min(attempt-1, 16), maxBackoff)
-	return rand.N(ceiling + 1), nil
-}
-
 // Invoke is the Lambda entry point (it makes Checker a lambda.Handler): it
 // receives the raw payload, so that an empty one counts as {} and anything
 // else is judged by ParseEvent rather than by a generic JSON decoder.
@@ -155,9 +139,13 @@ func (c *Checker) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	return json.Marshal(res)
 }
 
-// Handle validates the payload before any AWS call, then runs the check.
+// Handle validates the payload before any AWS call, a scheduled_time in
+// the future (notAhead) included, then runs the check.
 func (c *Checker) Handle(ctx context.Context, payload []byte) (Result, error) {
 	ev, err := ParseEvent(payload)
+	if err == nil {
+		err = notAhead(ev, c.Now(), c.Config.FlexibleWindow)
+	}
 	if err != nil {
 		c.Logger.Error("event rejected", "error", err.Error())
 		return Result{}, err
@@ -181,19 +169,30 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 	}
 	res := Result{RunID: r.id, CheckedAt: checkedAt.Format(time.RFC3339)}
 
-	if deadline, ok := ctx.Deadline(); ok {
+	// The work stops StopMargin before the deadline; the run log entry
+	// must be written by half the margin before it, leaving the rest for
+	// the log line below. Without a deadline, the entry gets StopMargin.
+	workCtx := ctx
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-c.StopMargin))
+		workCtx, cancel = context.WithDeadline(ctx, deadline.Add(-c.StopMargin))
 		defer cancel()
 	}
-	err := c.run(ctx, r, &res)
+	err := c.run(workCtx, r, &res)
 	res.DurationMS = time.Since(start).Milliseconds()
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("stopped %s before the invocation deadline: %w", c.StopMargin, err)
 	}
 	if c.Config.RunsTableName != "" {
+		logBy := time.Now().Add(c.StopMargin)
+		if hasDeadline {
+			logBy = deadline.Add(-c.StopMargin / 2)
+		}
+		logCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), logBy)
 		// A run that cannot be logged must not look like a success.
-		err = errors.Join(err, c.logRun(ctx, ev, r, res, err))
+		err = errors.Join(err, c.logRun(logCtx, ev, r, res, err))
+		cancel()
 	}
 
 	attrs := []any{"run_id", res.RunID, "checked", res.Checked, "flagged", res.Flagged,
@@ -447,41 +446,31 @@ func (p *pipeline) flush(ctx context.Context, b *batch) error {
 	return nil
 }
 
-// writeBatch sends one BatchWriteItem and retries its UnprocessedItems with
-// backoff. It returns how many of the rows are still unwritten.
+// writeBatch sends one BatchWriteItem and retries it, in one loop of at
+// most maxAttempts calls, while it fails with a retryable error or leaves
+// UnprocessedItems (the SDK itself makes one attempt per call: see
+// retry.go). It returns how many of the rows are still unwritten.
 func (c *Checker) writeBatch(ctx context.Context, rows []dbtypes.WriteRequest) (int, error) {
 	for attempt := 1; ; attempt++ {
 		out, err := c.Table.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
 			RequestItems: map[string][]dbtypes.WriteRequest{c.Config.TableName: rows},
-		})
-		if err != nil {
+		}, oneAttempt)
+		switch {
+		case err != nil && !retryable(err):
 			return len(rows), err
-		}
-		rows = out.UnprocessedItems[c.Config.TableName]
-		if len(rows) == 0 {
-			return 0, nil
-		}
-		if attempt == maxWriteAttempts {
-			return len(rows), fmt.Errorf("%d rows still unprocessed after %d attempts", len(rows), attempt)
+		case err != nil && attempt == maxAttempts:
+			return len(rows), fmt.Errorf("%d attempts: %w", attempt, err)
+		case err == nil:
+			rows = out.UnprocessedItems[c.Config.TableName]
+			if len(rows) == 0 {
+				return 0, nil
+			}
+			if attempt == maxAttempts {
+				return len(rows), fmt.Errorf("%d rows still unprocessed after %d attempts", len(rows), attempt)
+			}
 		}
 		if err := c.wait(ctx, attempt); err != nil {
 			return len(rows), err
 		}
-	}
-}
-
-// wait sleeps the backoff after a failed attempt, or until ctx is done.
-func (c *Checker) wait(ctx context.Context, attempt int) error {
-	d, err := c.Backoff.BackoffDelay(attempt, nil)
-	if err != nil {
-		return fmt.Errorf("backoff: %w", err)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

@@ -13,7 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -390,11 +392,11 @@ func TestRunUnprocessedItemsNeverClear(t *testing.T) {
 	c := newTestChecker(paged(managed(30), nil), table, nil)
 	c.Writers = 1 // one writer, so the fake sees the calls in order
 	res, err := c.Run(context.Background(), Event{})
-	is.True(err != nil)                 // rows missing must not look like success
-	is.Equal(calls, 1+maxWriteAttempts) // bounded: maxWriteAttempts calls for the second batch
+	is.True(err != nil)            // rows missing must not look like success
+	is.Equal(calls, 1+maxAttempts) // bounded: maxAttempts calls for the second batch
 	is.Equal(res.Written, 27)
 	is.True(strings.Contains(err.Error(), "27 rows written"))
-	is.True(strings.Contains(err.Error(), fmt.Sprintf("3 rows still unprocessed after %d attempts", maxWriteAttempts)))
+	is.True(strings.Contains(err.Error(), fmt.Sprintf("3 rows still unprocessed after %d attempts", maxAttempts)))
 }
 
 func TestRunWriteError(t *testing.T) {
@@ -457,36 +459,94 @@ func TestRunSecretListedTwice(t *testing.T) {
 	is.Equal(len(rec.batches[0]), 2) // DynamoDB rejects two writes to one key in a batch
 }
 
+// At the invocation deadline the run has stopped, its run log entry has
+// been written or given up, and its log line (with the metrics) is out:
+// the work stops StopMargin before the deadline, the run log write ends
+// by half the margin before it, and the other half is the log line's.
 func TestRunStopsBeforeDeadline(t *testing.T) {
-	is := is.New(t)
-	table := &fakeTable{BatchWriteItemFn: func(ctx context.Context, _ *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
-		<-ctx.Done() // a write that hangs until the run gives up
-		return nil, ctx.Err()
-	}}
-	c := newTestChecker(paged(managed(3), nil), table, nil)
-	c.StopMargin = 200 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
-	defer cancel()
-	_, err := c.Run(ctx, Event{})
-	is.True(err != nil)
-	is.NoErr(ctx.Err()) // it returned before the invocation's own deadline
-	is.True(strings.Contains(err.Error(), "stopped 200ms before the invocation deadline"))
+	for _, runLogHangs := range []bool{false, true} {
+		t.Run(fmt.Sprintf("run log hangs=%v", runLogHangs), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				is := is.New(t)
+				start := time.Now()
+				deadline := start.Add(10 * time.Second)
+				var stoppedAt time.Time
+				var log runLog
+				table := logged(&fakeTable{BatchWriteItemFn: func(ctx context.Context, _ *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+					<-ctx.Done() // a write that hangs until the run gives up
+					stoppedAt = time.Now()
+					return nil, ctx.Err()
+				}}, &log)
+				var putDone time.Time
+				if runLogHangs {
+					table.PutItemFn = func(ctx context.Context, _ *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
+						<-ctx.Done() // and so does the run log
+						putDone = time.Now()
+						return nil, ctx.Err()
+					}
+				}
+				var logs timedWriter
+				c := newTestChecker(paged(managed(3), nil), table, &logs)
+				c.Config.RunsTableName = "runs"
+				c.Writers = 1 // one writer, so stoppedAt has one writer
+				ctx, cancel := context.WithDeadline(context.Background(), deadline)
+				defer cancel()
+
+				_, err := c.Run(ctx, Event{})
+				is.True(err != nil)
+				is.True(strings.Contains(err.Error(), "stopped 2s before the invocation deadline"))
+				is.Equal(stoppedAt, deadline.Add(-2*time.Second)) // the work stopped at the whole margin
+				is.Equal(len(logs.at), 1)                         // one log line...
+				is.True(logs.at[0].Before(deadline))              // ...out before the deadline
+				is.True(strings.Contains(logs.lines[0], `"RunsCompleted":0`))
+				if runLogHangs {
+					is.Equal(putDone, deadline.Add(-time.Second)) // the run log write gave up at half the margin
+					is.True(strings.Contains(err.Error(), "write run log entry to runs"))
+					is.True(!logs.at[0].Before(putDone)) // the line came after it, with the second half left
+					return
+				}
+				is.Equal(len(log.entries), 1) // the stopped run is in the run log...
+				is.True(!log.entries[0].Complete)
+				is.True(strings.Contains(log.entries[0].Error, "stopped 2s before the invocation deadline")) // ...saying why
+			})
+		})
+	}
 }
 
+// timedWriter keeps each line written and the time it was written at.
+type timedWriter struct {
+	mu    sync.Mutex
+	at    []time.Time
+	lines []string
+}
+
+func (w *timedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.at = append(w.at, time.Now())
+	w.lines = append(w.lines, string(p))
+	return len(p), nil
+}
+
+// An invalid event is rejected before any AWS call. The fakes count their
+// calls rather than fail the test, since they would run on the run's
+// goroutines, where t.Fatal must not be called.
 func TestHandleRejectsBadEventBeforeAnyAWSCall(t *testing.T) {
-	secrets := &fakeSecrets{ListSecretsFn: func(context.Context, *secretsmanager.ListSecretsInput) (*secretsmanager.ListSecretsOutput, error) {
-		t.Fatal("ListSecrets called for an invalid event")
-		return nil, nil
-	}}
-	table := &fakeTable{BatchWriteItemFn: func(context.Context, *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
-		t.Fatal("BatchWriteItem called for an invalid event")
-		return nil, nil
-	}}
 	for _, payload := range []string{`[1]`, `"x"`, `{"scheduled_time":"noon"}`} {
 		t.Run(payload, func(t *testing.T) {
 			is := is.New(t)
+			var calls atomic.Int32
+			secrets := &fakeSecrets{ListSecretsFn: func(context.Context, *secretsmanager.ListSecretsInput) (*secretsmanager.ListSecretsOutput, error) {
+				calls.Add(1)
+				return &secretsmanager.ListSecretsOutput{}, nil
+			}}
+			table := &fakeTable{BatchWriteItemFn: func(context.Context, *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error) {
+				calls.Add(1)
+				return &dynamodb.BatchWriteItemOutput{}, nil
+			}}
 			_, err := newTestChecker(secrets, table, nil).Handle(context.Background(), json.RawMessage(payload))
 			is.True(err != nil)
+			is.Equal(calls.Load(), int32(0)) // no AWS call
 		})
 	}
 }
@@ -497,9 +557,11 @@ func TestHandleScheduleEventIsIdempotent(t *testing.T) {
 	is.NoErr(err)
 	var rec recorder
 	c := newTestChecker(paged(managed(2), nil), rec.table(), nil)
+	fired := time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC) // the fixture's scheduled_time
+	c.Now = func() time.Time { return fired.Add(time.Second) }
 	first, err := c.Handle(context.Background(), payload)
 	is.NoErr(err)
-	c.Now = func() time.Time { return testNow.Add(5 * time.Minute) } // a retry, later
+	c.Now = func() time.Time { return fired.Add(5 * time.Minute) } // a retry, later
 	second, err := c.Handle(context.Background(), payload)
 	is.NoErr(err)
 	is.Equal(first.RunID, "run-1795615200000")
@@ -558,4 +620,59 @@ func TestInvokeTakesRawPayloads(t *testing.T) {
 	is.Equal(res.Checked, 2)
 	_, err = c.Invoke(context.Background(), []byte(`{} trailing`))
 	is.True(err != nil) // trailing bytes after the object are not ignored
+}
+
+// A scheduled_time ahead of the function's clock by more than the
+// schedule's flexible window plus clockSkew is refused, with an error
+// naming the problem, before any call: no rows, no run log entry. Such a
+// run would stay "the latest run" until its date.
+func TestHandleRefusesAFutureScheduledTime(t *testing.T) {
+	tests := []struct {
+		name    string
+		payload string
+		window  time.Duration
+		refused bool
+	}{
+		{"2030", `{"scheduled_time":"2030-01-01T00:00:00Z"}`, 0, true},
+		{"a fire due now", `{"scheduled_time":"2026-11-25T12:00:00Z"}`, 0, false},
+		{"a fire 5 minutes ahead: clock skew", `{"scheduled_time":"2026-11-25T12:05:00Z"}`, 0, false},
+		{"a fire 5 minutes and a second ahead", `{"scheduled_time":"2026-11-25T12:05:01Z"}`, 0, true},
+		{"20 minutes ahead, within a 15-minute window", `{"scheduled_time":"2026-11-25T12:20:00Z"}`, 15 * time.Minute, false},
+		{"21 minutes ahead, beyond it", `{"scheduled_time":"2026-11-25T12:21:00Z"}`, 15 * time.Minute, true},
+		{"a manual invoke has no scheduled time", `{}`, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			is := is.New(t)
+			var log runLog
+			var rec recorder
+			var lists atomic.Int32
+			secrets := paged(managed(2), nil)
+			list := secrets.ListSecretsFn
+			secrets.ListSecretsFn = func(ctx context.Context, in *secretsmanager.ListSecretsInput) (*secretsmanager.ListSecretsOutput, error) {
+				lists.Add(1)
+				return list(ctx, in)
+			}
+			var logs bytes.Buffer
+			c := newTestChecker(secrets, logged(rec.table(), &log), &logs)
+			c.Config.RunsTableName = "runs"
+			c.Config.FlexibleWindow = tt.window
+			_, err := c.Handle(context.Background(), []byte(tt.payload))
+			if !tt.refused {
+				is.NoErr(err)
+				is.Equal(len(log.entries), 1) // the run ran
+				return
+			}
+			is.True(err != nil)
+			is.True(strings.Contains(err.Error(), "ahead of the function's clock (2026-11-25T12:00:00Z)")) // names the problem
+			is.Equal(lists.Load(), int32(0))                                                               // no call
+			is.Equal(len(rec.records(t)), 0)                                                               // no rows
+			is.Equal(len(log.entries), 0)                                                                  // no run log entry
+			is.True(strings.Contains(logs.String(), `"msg":"event rejected"`))                             // and the log says so
+		})
+	}
+	is := is.New(t)
+	err := notAhead(Event{ScheduledTime: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}, testNow, 0)
+	is.Equal(err.Error(), "event scheduled_time 2030-01-01T00:00:00Z is 1132 days ahead of the function's clock (2026-11-25T12:00:00Z), "+
+		"more than the schedule's flexible window (0s) plus 5m0s of clock skew: a run cannot be dated in the future, nothing was written")
 }

@@ -125,10 +125,11 @@ type Verdict struct {
 	Reason    Reason
 	Basis     Basis
 	BasisDate time.Time // zero when Basis is BasisNone
-	// AgeDays is the current value's age in whole days, rounded down, so
-	// that AgeDays > MaxAgeDays exactly when the status is needs_rotation.
-	// Judged is false for secrets not judged (owned, replicas), which have
-	// no age of their own.
+	// AgeDays is the current value's age in whole days, rounded down. The
+	// status follows the exact elapsed time, not AgeDays: a value 30 days
+	// and 23 hours old is more than 30 days old, so a flagged row may show
+	// AgeDays equal to MaxAgeDays. Judged is false for secrets not judged
+	// (owned, replicas), which have no age of their own.
 	AgeDays int
 	Judged  bool
 	// NeedsVersion says the age depends on the current value's own date:
@@ -148,17 +149,29 @@ func AgeDays(since, now time.Time) int {
 	return int(max(now.Sub(since), 0) / day)
 }
 
-// Judge decides, without any call, whether a secret's current value is
-// more than MaxAgeDays old, measuring the age of the value rather than of
-// the metadata (LastChangedDate also moves on tag and description edits):
+// tooOld reports whether a value dated since is more than maxAgeDays old
+// at now: the tutorial's rule, since < now - maxAgeDays days, on the exact
+// elapsed time. A value 30 days and 23 hours old is too old for a limit of
+// 30, although its age in whole days (AgeDays) is 30.
+func tooOld(since, now time.Time, maxAgeDays int) bool {
+	return now.Sub(since) > time.Duration(maxAgeDays)*day
+}
+
+// Judge decides, without any call where it can, whether a secret's
+// current value is more than MaxAgeDays old (tooOld), measuring the age of
+// the value rather than of the metadata (LastChangedDate also moves on tag
+// and description edits, and on a value put by hand):
 //
-//   - rotated: the last rotation made the value (basis last_rotated);
+//   - rotated, and either within MaxAgeDays or not changed since: the last
+//     rotation made the value (basis last_rotated);
 //   - created at most MaxAgeDays ago: the value cannot be older, so ok
 //     (basis created);
 //   - last changed more than MaxAgeDays ago: the value cannot be younger,
 //     so needs_rotation (basis last_changed);
-//   - otherwise (an old secret changed recently, never rotated) the value's
-//     own date decides: NeedsVersion asks for a ListSecretVersionIds lookup.
+//   - otherwise the value's own date decides: NeedsVersion asks for a
+//     ListSecretVersionIds lookup. That is an old secret changed recently,
+//     never rotated, or rotated more than MaxAgeDays ago and changed since
+//     (a value put by hand after the rotation, or only a tag edit).
 //
 // Secrets a service owns, and replicas of a primary in another region, are
 // recorded as such and ok, not judged.
@@ -171,16 +184,22 @@ func Judge(f Facts, now time.Time, p Policy) Verdict {
 	case f.PrimaryRegion != "" && p.Region != "" && f.PrimaryRegion != p.Region:
 		v.Status, v.Reason = StatusOK, ReasonReplica
 		v.Basis, v.BasisDate = infoBasis(f)
-	case f.LastRotated != nil:
+	case f.LastRotated != nil && (!tooOld(*f.LastRotated, now, p.MaxAgeDays) || !changedSince(f.LastChanged, *f.LastRotated)):
 		v.judge(BasisLastRotated, *f.LastRotated, now, p.MaxAgeDays)
-	case f.Created != nil && AgeDays(*f.Created, now) <= p.MaxAgeDays:
+	case f.Created != nil && !tooOld(*f.Created, now, p.MaxAgeDays):
 		v.judge(BasisCreated, *f.Created, now, p.MaxAgeDays)
-	case f.LastChanged != nil && AgeDays(*f.LastChanged, now) > p.MaxAgeDays:
+	case f.LastChanged != nil && tooOld(*f.LastChanged, now, p.MaxAgeDays):
 		v.judge(BasisLastChanged, *f.LastChanged, now, p.MaxAgeDays)
 	default:
 		v.NeedsVersion = true
 	}
 	return v
+}
+
+// changedSince reports a change after t: LastChangedDate later than the
+// last rotation means a value put by hand, or only a tag edit.
+func changedSince(lastChanged *time.Time, t time.Time) bool {
+	return lastChanged != nil && lastChanged.After(t)
 }
 
 // WithCurrentVersion completes a verdict that needed the current value's
@@ -195,7 +214,7 @@ func (v Verdict) WithCurrentVersion(created, now time.Time, maxAgeDays int) Verd
 func (v *Verdict) judge(basis Basis, date, now time.Time, maxAgeDays int) {
 	v.Basis, v.BasisDate, v.Judged = basis, date, true
 	v.AgeDays = AgeDays(date, now)
-	if v.AgeDays > maxAgeDays {
+	if tooOld(date, now, maxAgeDays) {
 		v.Status, v.Reason = StatusNeedsRotation, ReasonOlderThanMaxAge
 	} else {
 		v.Status, v.Reason = StatusOK, ReasonWithinMaxAge

@@ -15,9 +15,10 @@ func ago(d time.Duration) *time.Time { t := judgeNow.Add(-d); return &t }
 
 var policy = Policy{MaxAgeDays: 30, UnusedDays: 90, Region: "us-east-1"}
 
-// Every branch of the age rule, with the exact boundaries: a value is ok
-// while it is at most 30 whole days old, and needs rotation from its 31st
-// day, so age_days > max_age_days selects exactly the flagged rows.
+// Every branch of the age rule, with the exact boundaries. The status
+// follows the tutorial's rule on the exact elapsed time (flagged when
+// basis < now - 30 days), while age_days is whole days rounded down: a
+// value 30 days and 23 hours old is flagged with age 30.
 func TestJudgeAgeRule(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -28,20 +29,25 @@ func TestJudgeAgeRule(t *testing.T) {
 		wantLookup  bool
 	}{
 		{"rotated yesterday", Facts{LastRotated: ago(day), Created: ago(400 * day), LastChanged: ago(day)}, StatusOK, BasisLastRotated, 1, false},
-		{"rotation wins over a recent change", Facts{LastRotated: ago(40 * day), LastChanged: ago(time.Hour)}, StatusNeedsRotation, BasisLastRotated, 40, false},
+		{"rotated 40 days ago, not changed since", Facts{LastRotated: ago(40 * day), LastChanged: ago(40 * day)}, StatusNeedsRotation, BasisLastRotated, 40, false},
+		{"rotated 5 days ago, changed since: the value is younger still", Facts{LastRotated: ago(5 * day), LastChanged: ago(time.Hour)}, StatusOK, BasisLastRotated, 5, false},
 		{"rotated exactly 30 days ago", Facts{LastRotated: ago(30 * day)}, StatusOK, BasisLastRotated, 30, false},
-		{"rotated 30 days and 23 hours ago", Facts{LastRotated: ago(31*day - time.Hour)}, StatusOK, BasisLastRotated, 30, false},
+		{"rotated 30 days and a second ago", Facts{LastRotated: ago(30*day + time.Second)}, StatusNeedsRotation, BasisLastRotated, 30, false},
+		{"rotated 30 days and 23 hours ago", Facts{LastRotated: ago(31*day - time.Hour)}, StatusNeedsRotation, BasisLastRotated, 30, false},
 		{"rotated 31 days ago", Facts{LastRotated: ago(31 * day)}, StatusNeedsRotation, BasisLastRotated, 31, false},
 		{"rotated in the future (clock skew)", Facts{LastRotated: ago(-3 * day)}, StatusOK, BasisLastRotated, 0, false},
+		{"rotated 60 days ago, changed 40 days ago: the value cannot be younger than the change", Facts{LastRotated: ago(60 * day), LastChanged: ago(40 * day)}, StatusNeedsRotation, BasisLastChanged, 40, false},
 
 		{"created 2 days ago: the value cannot be older", Facts{Created: ago(2 * day), LastChanged: ago(time.Hour)}, StatusOK, BasisCreated, 2, false},
-		{"created 30 days and 23 hours ago", Facts{Created: ago(31*day - time.Hour), LastChanged: ago(31*day - time.Hour)}, StatusOK, BasisCreated, 30, false},
+		{"created exactly 30 days ago", Facts{Created: ago(30 * day), LastChanged: ago(30 * day)}, StatusOK, BasisCreated, 30, false},
+		{"created and last changed 30 days and 23 hours ago", Facts{Created: ago(31*day - time.Hour), LastChanged: ago(31*day - time.Hour)}, StatusNeedsRotation, BasisLastChanged, 30, false},
 
 		{"created and last changed 31 days ago: the value cannot be younger", Facts{Created: ago(31 * day), LastChanged: ago(31 * day)}, StatusNeedsRotation, BasisLastChanged, 31, false},
 		{"old, unchanged for 200 days", Facts{Created: ago(400 * day), LastChanged: ago(200 * day)}, StatusNeedsRotation, BasisLastChanged, 200, false},
 
 		{"old, changed recently (a tag edit?): look the value up", Facts{Created: ago(200 * day), LastChanged: ago(time.Hour)}, "", "", 0, true},
 		{"old, changed exactly 30 days ago: look it up", Facts{Created: ago(200 * day), LastChanged: ago(30 * day)}, "", "", 0, true},
+		{"rotated 60 days ago, a value put 5 days ago (or a tag edit): look it up", Facts{Created: ago(200 * day), LastRotated: ago(60 * day), LastChanged: ago(5 * day)}, "", "", 0, true},
 		{"no creation date, changed recently: look it up", Facts{LastChanged: ago(day)}, "", "", 0, true},
 		{"no dates at all: look it up", Facts{}, "", "", 0, true},
 	}
@@ -57,7 +63,7 @@ func TestJudgeAgeRule(t *testing.T) {
 			is.Equal(v.Status, tt.wantStatus)
 			is.Equal(v.Basis, tt.wantBasis)
 			is.Equal(v.AgeDays, tt.wantAgeDays)
-			is.Equal(v.Status == StatusNeedsRotation, v.AgeDays > policy.MaxAgeDays) // status and age agree
+			is.Equal(v.Status == StatusNeedsRotation, judgeNow.Sub(v.BasisDate) > 30*day) // the status follows the exact elapsed time
 			wantReason := ReasonWithinMaxAge
 			if tt.wantStatus == StatusNeedsRotation {
 				wantReason = ReasonOlderThanMaxAge
@@ -77,6 +83,9 @@ func TestWithCurrentVersion(t *testing.T) {
 	is.Equal(old.AgeDays, 31)
 	is.Equal(old.BasisDate, *ago(31 * day))
 	is.True(!old.NeedsVersion)
+	almost31 := v.WithCurrentVersion(*ago(31*day - time.Hour), judgeNow, 30)
+	is.Equal(almost31.Status, StatusNeedsRotation) // over 30 days by the clock...
+	is.Equal(almost31.AgeDays, 30)                 // ...though 30 in whole days
 	fresh := v.WithCurrentVersion(*ago(time.Hour), judgeNow, 30)
 	is.Equal(fresh.Status, StatusOK) // a new value is new
 	is.Equal(fresh.AgeDays, 0)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // Defaults for the optional settings; the README's configuration table lists them.
@@ -15,6 +16,10 @@ const (
 	DefaultUnusedDays    = 90
 	DefaultStackName     = "rotation-audit"
 )
+
+// maxWindowMinutes bounds FLEXIBLE_WINDOW_MINUTES, as EventBridge
+// Scheduler bounds a flexible time window's MaximumWindowInMinutes.
+const maxWindowMinutes = 1440
 
 // maxDays bounds MAX_AGE_DAYS, RETENTION_DAYS and UNUSED_DAYS: ten years is far beyond any
 // sensible policy, so a larger value is almost certainly a typo.
@@ -42,6 +47,10 @@ type Config struct {
 	// Region is the function's region (AWS_REGION): a secret whose
 	// PrimaryRegion differs is a replica.
 	Region string
+	// FlexibleWindow is the schedule's flexible time window
+	// (FLEXIBLE_WINDOW_MINUTES, 0 for OFF): with clockSkew, how far ahead
+	// of the function's clock a scheduled_time may be.
+	FlexibleWindow time.Duration
 }
 
 // ConfigFromEnv reads the configuration from environment variables through
@@ -74,6 +83,9 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 	if cfg.UnusedDays, err = days("UNUSED_DAYS", get("UNUSED_DAYS"), DefaultUnusedDays); err != nil {
 		errs = append(errs, err)
 	}
+	if cfg.FlexibleWindow, err = minutes("FLEXIBLE_WINDOW_MINUTES", get("FLEXIBLE_WINDOW_MINUTES")); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration: %w", err)
 	}
@@ -93,6 +105,22 @@ func days(name, value string, def int) (int, error) {
 		return 0, fmt.Errorf("%s=%d is out of range 1..%d", name, n, maxDays)
 	}
 	return n, nil
+}
+
+// minutes parses a whole number of minutes in 0..maxWindowMinutes; empty
+// means 0.
+func minutes(name, value string) (time.Duration, error) {
+	if value == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(value)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q is not a whole number of minutes", name, value)
+	}
+	if n < 0 || n > maxWindowMinutes {
+		return 0, fmt.Errorf("%s=%d is out of range 0..%d", name, n, maxWindowMinutes)
+	}
+	return time.Duration(n) * time.Minute, nil
 }
 
 func orDefault(v, def string) string {

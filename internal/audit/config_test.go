@@ -3,6 +3,7 @@ package audit
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 )
@@ -33,19 +34,20 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 func TestConfigFromEnvOverrides(t *testing.T) {
 	is := is.New(t)
 	cfg, err := ConfigFromEnv(env(map[string]string{
-		"TABLE_NAME":     "t",
-		"MAX_AGE_DAYS":   "90",
-		"TAG_KEY":        "Rotate",
-		"TAG_VALUE":      "yes",
-		"RETENTION_DAYS": "3650",
-		"UNUSED_DAYS":    "30",
-		"STACK_NAME":     "prod-audit",
-		"AWS_REGION":     "eu-west-1",
-		"MAX_AGE_UNUSED": "x",
+		"TABLE_NAME":              "t",
+		"MAX_AGE_DAYS":            "90",
+		"TAG_KEY":                 "Rotate",
+		"TAG_VALUE":               "yes",
+		"RETENTION_DAYS":          "3650",
+		"UNUSED_DAYS":             "30",
+		"STACK_NAME":              "prod-audit",
+		"AWS_REGION":              "eu-west-1",
+		"MAX_AGE_UNUSED":          "x",
+		"FLEXIBLE_WINDOW_MINUTES": "15",
 	}))
 	is.NoErr(err)
 	is.Equal(cfg, Config{TableName: "t", MaxAgeDays: 90, TagKey: "Rotate", TagValue: "yes", RetentionDays: 3650,
-		UnusedDays: 30, StackName: "prod-audit", Region: "eu-west-1"})
+		UnusedDays: 30, StackName: "prod-audit", Region: "eu-west-1", FlexibleWindow: 15 * time.Minute})
 }
 
 func TestConfigFromEnvEmptyMeansDefault(t *testing.T) {
@@ -72,6 +74,8 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		{"max age too big", map[string]string{"TABLE_NAME": "t", "MAX_AGE_DAYS": "3651"}, []string{"MAX_AGE_DAYS=3651 is out of range"}},
 		{"retention not a number", map[string]string{"TABLE_NAME": "t", "RETENTION_DAYS": "1y"}, []string{`RETENTION_DAYS="1y"`}},
 		{"retention zero", map[string]string{"TABLE_NAME": "t", "RETENTION_DAYS": "0"}, []string{"RETENTION_DAYS=0 is out of range"}},
+		{"window not a number", map[string]string{"TABLE_NAME": "t", "FLEXIBLE_WINDOW_MINUTES": "OFF"}, []string{`FLEXIBLE_WINDOW_MINUTES="OFF" is not a whole number of minutes`}},
+		{"window too long", map[string]string{"TABLE_NAME": "t", "FLEXIBLE_WINDOW_MINUTES": "1441"}, []string{"FLEXIBLE_WINDOW_MINUTES=1441 is out of range 0..1440"}},
 		{"all at once", map[string]string{"MAX_AGE_DAYS": "x", "RETENTION_DAYS": "99999"},
 			[]string{"TABLE_NAME is required", `MAX_AGE_DAYS="x"`, "RETENTION_DAYS=99999"}},
 	}

@@ -64,6 +64,36 @@ func ParseEvent(payload []byte) (Event, error) {
 	return ev, nil
 }
 
+// clockSkew is how far a scheduled_time may be ahead of the function's
+// clock beyond the schedule's flexible window: the scheduler's and the
+// function's clocks may disagree a little (SigV4 tolerates 5 minutes).
+const clockSkew = 5 * time.Minute
+
+// notAhead refuses an event whose scheduled_time is ahead of now by more
+// than window plus clockSkew. The scheduler only sends times that have
+// come, so such an event was made by hand, and its run would stay "the
+// latest run" until that date.
+func notAhead(ev Event, now time.Time, window time.Duration) error {
+	ahead := ev.ScheduledTime.Sub(now)
+	if ev.ScheduledTime.IsZero() || ahead <= window+clockSkew {
+		return nil
+	}
+	return fmt.Errorf("event scheduled_time %s is %s ahead of the function's clock (%s), more than the schedule's flexible window (%s) plus %s of clock skew: a run cannot be dated in the future, nothing was written",
+		ev.ScheduledTime.UTC().Format(time.RFC3339), span(ahead), now.UTC().Format(time.RFC3339), span(window), span(clockSkew))
+}
+
+// span is a duration for a reader: whole days when it is days, else
+// hours, minutes and seconds.
+func span(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", d/day)
+	case d == 0:
+		return "0s"
+	}
+	return d.Round(time.Second).String()
+}
+
 // CheckedAt is the instant a run judges every secret at: the scheduled
 // time when the scheduler sent the event, so every row of a run, a retried
 // fire, and a run in the local cloud's virtual time are judged at their own

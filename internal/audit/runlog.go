@@ -52,9 +52,9 @@ type RunLogger interface {
 
 var _ RunLogger = (*dynamodb.Client)(nil)
 
-// logRun writes the run's entry. It runs even when the run's own context
-// has ended (a run stopped before its deadline still records why), within
-// the margin it kept for that.
+// logRun writes the run's entry, within ctx: Run gives it its own context,
+// so a run stopped before its deadline still records why, bounded to the
+// part of the stop margin kept for it.
 func (c *Checker) logRun(ctx context.Context, ev Event, r run, res Result, runErr error) error {
 	entry := RunEntry{
 		Month: Month(r.checkedAt), RunID: res.RunID, CheckedAt: res.CheckedAt,
@@ -74,8 +74,6 @@ func (c *Checker) logRun(ctx context.Context, ev Event, r run, res Result, runEr
 	if err != nil {
 		return fmt.Errorf("marshal run log entry: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.StopMargin)
-	defer cancel()
 	if _, err := c.Runs.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(c.Config.RunsTableName), Item: item}); err != nil {
 		return fmt.Errorf("write run log entry to %s: %w", c.Config.RunsTableName, err)
 	}

@@ -84,7 +84,7 @@ func TestBrowser(t *testing.T) {
 		`[...document.querySelectorAll('#needs-rotation tbody tr td:first-child')].map(td => td.innerText.trim())`))
 	is.Equal(names, flagged) // the table a person reads, oldest first, then by name
 	since := run(t, ctx, chromedp.Text(chromedp.CSS("#needs-rotation tbody tr td:last-child")))
-	is.Equal(since, "2026-11-01")
+	is.Equal(since, "2026-10-31")                                                                // the first run more than 30 days (elapsed) after the secrets were created
 	is.True(!run(t, ctx, chromedp.Evaluate[bool](`document.querySelector('.banner') !== null`))) // runs are recent
 
 	secrets := len(flagged) + len(okNow)

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	schtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/matryer/is"
+	"github.com/rotation-audit/rotation-audit/internal/schedule"
 )
 
 // A schedule's CreationDate and LastModificationDate are on cloud time,
@@ -39,7 +40,8 @@ func TestScheduleDatesAreOnCloudTime(t *testing.T) {
 	is.True(near(got.LastModificationDate, start))
 
 	later := start.Add(96 * time.Hour)
-	is.NoErr(c.Scheduler().Jump(later))
+	_, err = c.Scheduler().Jump(ctx, schedule.At(later))
+	is.NoErr(err)
 	_, err = s.UpdateSchedule(ctx, &scheduler.UpdateScheduleInput{Name: aws.String("dated"), ScheduleExpression: aws.String("rate(1 hour)"),
 		FlexibleTimeWindow: off, Target: target, State: schtypes.ScheduleStateDisabled})
 	is.NoErr(err)
