@@ -55,7 +55,7 @@ func TestHelpFlag(t *testing.T) {
 	err := Parse(newFlags(&stderr), []string{"-h"}, &stderr)
 	is.True(errors.Is(err, flag.ErrHelp))
 	is.True(strings.HasPrefix(stderr.String(), "Usage: rotation-audit report [flags]\n")) // the command's help...
-	is.True(strings.Contains(stderr.String(), "-all"))                                   // ...with its flags
+	is.True(strings.Contains(stderr.String(), "-all"))                                    // ...with its flags
 	before := stderr.Len()
 	is.Equal(Exit("rotation-audit", err, &stderr), StatusOK)
 	is.Equal(stderr.Len(), before) // nothing added
