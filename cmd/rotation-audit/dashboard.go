@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 
+	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/dashboard"
+	"github.com/rotation-audit/rotation-audit/internal/report"
 )
 
 func cmdDashboard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -33,12 +37,46 @@ and Markdown. It reads with the same Queries as report and history.`)
 	if err != nil {
 		return err
 	}
+	if err := check(ctx, &src, store); err != nil {
+		return err
+	}
 	sched := src.scheduleOf(ctx, cfg, stderr)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (choose another with -addr): %v: %w", *addr, err, errUsage)
 	}
 	srv := &dashboard.Server{Store: store, Stack: src.stack, Schedule: sched, Now: src.now(ctx)}
-	fmt.Fprintf(stdout, "dashboard of %s: http://%s/  (Ctrl-C stops it)\n", src.stack, ln.Addr())
+	fmt.Fprintf(stdout, "dashboard of %s: %s  (Ctrl-C stops it)\n", src.stack, dashboardURL(*addr, ln.Addr()))
 	return srv.Serve(ctx, ln)
+}
+
+// dashboardURL is the address to open in a browser: the host as given
+// in -addr (0.0.0.0 included, which browsers reach on this machine), or
+// localhost when -addr gave none, with the port the listener got (-addr
+// may ask for port 0).
+func dashboardURL(addr string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		host = "localhost"
+	}
+	port := "0"
+	if tcp, ok := bound.(*net.TCPAddr); ok {
+		port = strconv.Itoa(tcp.Port)
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+// check reads both tables once before the dashboard serves, so a wrong
+// stack or table, or the endpoint down, is one line now rather than an
+// error page later: the latest run (none yet is fine, the dashboard says
+// so), and the audit table's run index for a run that cannot exist (an
+// empty answer, one Query).
+func check(ctx context.Context, src *source, store *report.Store) error {
+	if _, err := store.LatestRun(ctx); err != nil && !errors.Is(err, report.ErrNoRuns) {
+		return src.tableError(err, store.RunsTable, "run log")
+	}
+	if err := store.EachRow(ctx, "run-0", func(audit.Record) {}); err != nil {
+		return src.tableError(err, store.Table, "audit")
+	}
+	return nil
 }

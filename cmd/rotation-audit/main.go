@@ -66,7 +66,7 @@ var errFlagged = cmdline.WithStatus(errors.New("secrets need rotation"), exitFla
 
 // errIncomplete is returned by report for a run that did not complete
 // (exit status 4): its answer leaves out the secrets it did not reach.
-var errIncomplete = cmdline.WithStatus(errors.New("the run is incomplete"), exitIncomplete)
+var errIncomplete = cmdline.WithStatus(errors.New("incomplete run"), exitIncomplete)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
