@@ -35,6 +35,7 @@ line (run, checked_at, checked, flagged, threshold). It costs two Queries: the r
 index). The latest run is the latest complete one; -run picks any, and a run that did
 not complete is reported as such, with its error, and exit status 4. CSV columns, in
 this order: `+strings.Join(report.ReportColumns, ",")+`
+
 A CSV cell that begins with =, +, -, @, a tab or a carriage return is prefixed with a
 single quote, so a spreadsheet shows it as text, not as a formula.`)
 		fs.PrintDefaults()
