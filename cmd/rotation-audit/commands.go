@@ -32,7 +32,12 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 The answer for one run: the secrets that need rotation, oldest first, then a summary
 line (run, checked_at, checked, flagged, threshold). It costs two Queries: the run log
 (newest complete run first, one item) and the run's rows (the audit table's by-run
-index). CSV columns, in this order: `+strings.Join(report.ReportColumns, ","))
+index). The latest run is the latest complete one; -run picks any, and a run that did
+not complete is reported as such, with its error, and exit status 4. CSV columns, in
+this order: `+strings.Join(report.ReportColumns, ",")+`
+
+A CSV cell that begins with =, +, -, @, a tab or a carriage return is prefixed with a
+single quote, so a spreadsheet shows it as text, not as a formula.`)
 		fs.PrintDefaults()
 	}
 	if err := cmdline.Parse(fs, args, stderr); err != nil {
@@ -62,18 +67,21 @@ index). CSV columns, in this order: `+strings.Join(report.ReportColumns, ","))
 		run, err = store.Run(ctx, *runID)
 	}
 	if err != nil {
-		return src.readError(err)
+		return src.tableError(err, store.RunsTable, "run log")
 	}
 	rows, err := store.Rows(ctx, run.RunID)
 	if err != nil {
-		return src.readError(err)
+		return src.tableError(err, store.Table, "audit")
 	}
 	r := report.NewReport(src.stack, run, rows, *all)
 	if err := report.WriteReport(stdout, r, f); err != nil {
 		return err
 	}
-	if *failOnFlagged && run.Flagged > 0 {
-		return errFlagged
+	switch {
+	case !run.Complete:
+		return fmt.Errorf("%w: %s", errIncomplete, r.Incomplete())
+	case *failOnFlagged && run.Flagged > 0:
+		return fmt.Errorf("%d of %d: %w", run.Flagged, run.Checked, errFlagged)
 	}
 	return nil
 }

@@ -2,17 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
+	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/dashboard"
+	"github.com/rotation-audit/rotation-audit/internal/report"
 )
 
 func cmdDashboard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -37,35 +41,50 @@ and Markdown. It reads with the same Queries as report and history.`)
 	if err != nil {
 		return err
 	}
-	srv := &dashboard.Server{Store: store, Stack: src.stack, Log: slog.New(slog.NewTextHandler(stderr, nil)), Now: src.now(ctx)}
-	// A wrong -stack or an endpoint that is down is one line now, not an
-	// error page on every view.
-	if err := srv.Check(ctx); err != nil {
-		return src.readError(err)
+	if err := check(ctx, &src, store, src.now(ctx)()); err != nil {
+		return err
 	}
+	sched := src.scheduleOf(ctx, cfg, stderr)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (choose another with -addr): %v: %w", *addr, err, errUsage)
 	}
-	srv.Schedule = src.scheduleOf(ctx, cfg, stderr)
-	srv.Scheduler, srv.ScheduleName = scheduler.NewFromConfig(cfg), src.scheduleName
+	srv := &dashboard.Server{Store: store, Stack: src.stack, Schedule: sched, Now: src.now(ctx),
+		Log: slog.New(slog.NewTextHandler(stderr, nil)), Scheduler: scheduler.NewFromConfig(cfg), ScheduleName: src.scheduleName}
 	if srv.ScheduleName == "" {
 		srv.ScheduleName = src.stack + "-hourly"
 	}
-	fmt.Fprintf(stdout, "dashboard of %s: %s  (Ctrl-C stops it)\n", src.stack, browseURL(ln.Addr()))
+	fmt.Fprintf(stdout, "dashboard of %s: %s  (Ctrl-C stops it)\n", src.stack, dashboardURL(*addr, ln.Addr()))
 	return srv.Serve(ctx, ln)
 }
 
-// browseURL is the address a browser on this machine opens: a listener on
-// every interface (-addr 0.0.0.0:8080 or :8080) is reached at localhost.
-func browseURL(addr net.Addr) string {
-	tcp, ok := addr.(*net.TCPAddr)
-	if !ok {
-		return "http://" + addr.String() + "/"
+// dashboardURL is the address to open in a browser: the host as given
+// in -addr (0.0.0.0 included, which browsers reach on this machine), or
+// localhost when -addr gave none, with the port the listener got (-addr
+// may ask for port 0).
+func dashboardURL(addr string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		host = "localhost"
 	}
-	host := tcp.IP.String()
-	if tcp.IP.IsUnspecified() {
-		return fmt.Sprintf("http://localhost:%d/ (listening on every interface, port %d)", tcp.Port, tcp.Port)
+	port := "0"
+	if tcp, ok := bound.(*net.TCPAddr); ok {
+		port = strconv.Itoa(tcp.Port)
 	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port)) + "/"
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+// check reads both tables once before the dashboard serves, so a wrong
+// stack or table, or the endpoint down, is one line now rather than an
+// error page later: the latest run (none yet is fine, the dashboard says
+// so), and the audit table's run index for a run that cannot exist (an
+// empty answer, one Query).
+func check(ctx context.Context, src *source, store *report.Store, now time.Time) error {
+	if _, err := store.LatestRun(ctx, now); err != nil && !errors.Is(err, report.ErrNoRuns) {
+		return src.tableError(err, store.RunsTable, "run log")
+	}
+	if err := store.EachRow(ctx, "run-0", func(audit.Record) {}); err != nil {
+		return src.tableError(err, store.Table, "audit")
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"hash/crc32"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -53,21 +52,5 @@ func TestDashboardChecksBeforeServing(t *testing.T) {
 			is.Equal(stdout.String(), "")                   // no address was printed
 			is.Equal(stderr.String(), "")                   // nor anything else first
 		})
-	}
-}
-
-func TestBrowseURL(t *testing.T) {
-	tests := []struct {
-		addr net.Addr
-		want string
-	}{
-		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080}, "http://127.0.0.1:8080/"},
-		{&net.TCPAddr{IP: net.IPv6loopback, Port: 8080}, "http://[::1]:8080/"},
-		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 18192}, "http://localhost:18192/ (listening on every interface, port 18192)"},
-		{&net.TCPAddr{IP: net.IPv4zero, Port: 18192}, "http://localhost:18192/ (listening on every interface, port 18192)"},
-	}
-	for _, tt := range tests {
-		is := is.New(t)
-		is.Equal(browseURL(tt.addr), tt.want) // a URL a browser here opens
 	}
 }

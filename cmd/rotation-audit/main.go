@@ -11,12 +11,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
@@ -43,15 +41,20 @@ Examples:
   rotation-audit history -quarter 2026Q4 -format markdown
   rotation-audit report -endpoint-url http://localhost:4566   # the embedded cloud (make local-up)
 
-Exit status: 0 success; 1 failure; 2 a mistake to fix (flags, no such table,
-no runs yet, no credentials, endpoint down); 3 report -fail-on-flagged found
-secrets that need rotation.
+Exit status:
+  0  success
+  1  failure (the cloud refused a call, a write failed)
+  2  a mistake to fix: a flag, no such table or the wrong one, no run yet, no
+     credentials, the endpoint down
+  3  report -fail-on-flagged: secrets need rotation
+  4  report: the run is incomplete (it stopped with an error, so secrets it did
+     not reach are missing); this wins over 3
 `
 
-// Exit statuses beyond 0 and 1.
+// Exit statuses beyond cmdline's 0, 1 and 2.
 const (
-	exitUsage   = 2
-	exitFlagged = 3
+	exitFlagged    = 3
+	exitIncomplete = 4
 )
 
 // errUsage marks errors the user can fix (exit status 2).
@@ -59,30 +62,23 @@ var errUsage = cmdline.ErrUsage
 
 // errFlagged is returned by report -fail-on-flagged when secrets need
 // rotation (exit status 3).
-var errFlagged = errors.New("secrets need rotation")
+var errFlagged = cmdline.WithStatus(errors.New("secrets need rotation"), exitFlagged)
+
+// errIncomplete is returned by report for a run that did not complete
+// (exit status 4): its answer leaves out the secrets it did not reach.
+var errIncomplete = cmdline.WithStatus(errors.New("incomplete run"), exitIncomplete)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errFlagged):
-		os.Exit(exitFlagged)
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "rotation-audit:", strings.TrimSuffix(err.Error(), ": usage"))
-		os.Exit(exitUsage)
-	default:
-		fmt.Fprintln(os.Stderr, "rotation-audit:", err)
-		os.Exit(1)
-	}
+	os.Exit(cmdline.Exit("rotation-audit", err, os.Stderr))
 }
 
 // run dispatches to a command.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("no command given: %w", errUsage)
+		return cmdline.WithHelp(fmt.Errorf("no command given: want report, history, runs or dashboard: %w", errUsage), "")
 	}
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"report": cmdReport, "history": cmdHistory, "runs": cmdRuns, "dashboard": cmdDashboard,
@@ -94,8 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	f, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q: %w", args[0], errUsage)
+		return cmdline.WithHelp(fmt.Errorf("unknown command %q: want report, history, runs or dashboard: %w", args[0], errUsage), "")
 	}
 	return f(ctx, args[1:], stdout, stderr)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 )
@@ -38,6 +39,10 @@ func TestUsageErrors(t *testing.T) {
 		{"backwards", []string{"runs", "-from", "2026-10-02", "-to", "2026-10-01", "-endpoint-url", "http://127.0.0.1:1"}, "is not before -to"},
 		{"endpoint down", []string{"report", "-endpoint-url", "http://127.0.0.1:1"}, "cannot reach http://127.0.0.1:1 (is it running?"},
 		{"stray argument", []string{"report", "now"}, `unexpected argument "now"`},
+		{"unknown flag", []string{"report", "-nosuchflag"}, `flag provided but not defined: -nosuchflag`},
+		{"bad flag value", []string{"report", "-all=maybe"}, `invalid boolean value "maybe" for -all`},
+		{"endpoint not a URL", []string{"report", "-endpoint-url", "not-a-url"}, `-endpoint-url "not-a-url" is not a URL such as http://localhost:4566`},
+		{"endpoint without scheme", []string{"runs", "-endpoint-url", "localhost:4566"}, `-endpoint-url "localhost:4566" is not a URL`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,7 +51,31 @@ func TestUsageErrors(t *testing.T) {
 			err := run(context.Background(), tt.args, &stdout, &stderr)
 			is.True(errors.Is(err, errUsage))               // exit status 2: one line, no stack trace
 			is.True(strings.Contains(err.Error(), tt.want)) // naming the mistake
+			is.Equal(stderr.String(), "")                   // no help dumped before it
+			is.Equal(cmdline.Exit("rotation-audit", err, &stderr), 2)
+			is.Equal(strings.Count(stderr.String(), "\n"), 1) // the one line
 		})
+	}
+}
+
+// A mistake the help answers ends with where the help is: the command's,
+// or the program's for a command it does not know.
+func TestUsageErrorsPointToHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		line string
+	}{
+		{[]string{"report", "-nosuchflag"}, `rotation-audit: flag provided but not defined: -nosuchflag (run "rotation-audit report -h")`},
+		{[]string{"history", "yesterday"}, `rotation-audit: unexpected argument "yesterday" (run "rotation-audit history -h")`},
+		{[]string{"export"}, `rotation-audit: unknown command "export": want report, history, runs or dashboard (run "rotation-audit -h")`},
+		{nil, `rotation-audit: no command given: want report, history, runs or dashboard (run "rotation-audit -h")`},
+	}
+	for _, tt := range tests {
+		is := is.New(t)
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), tt.args, &stdout, &stderr)
+		is.Equal(cmdline.Exit("rotation-audit", err, &stderr), 2)
+		is.Equal(stderr.String(), tt.line+"\n") // only that line
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	schedulertypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/report"
@@ -52,7 +55,15 @@ func (s *source) registerSchedule(fs *flag.FlagSet) {
 // open loads the AWS configuration and returns the store of the stack's
 // tables, and the configuration for other clients.
 func (s *source) open(ctx context.Context) (*report.Store, aws.Config, error) {
-	var opts []func(*config.LoadOptions) error
+	// The SDK logs warnings (such as "falling back to IMDSv1" while it
+	// looks for credentials) to stderr ahead of our own line: say only
+	// what the user can act on, once.
+	opts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{}), config.WithClientLogMode(0)}
+	if s.endpoint != "" {
+		if u, err := url.Parse(s.endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, aws.Config{}, fmt.Errorf("-endpoint-url %q is not a URL such as http://localhost:4566 (it may come from AWS_ENDPOINT_URL): %w", s.endpoint, errUsage)
+		}
+	}
 	if s.region != "" {
 		opts = append(opts, config.WithRegion(s.region))
 	}
@@ -66,7 +77,7 @@ func (s *source) open(ctx context.Context) (*report.Store, aws.Config, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, cfg, fmt.Errorf("AWS configuration: %w: %w", err, errUsage)
+		return nil, cfg, fmt.Errorf("AWS configuration: %v: %w", shortError(err), errUsage)
 	}
 	if cfg.Region == "" {
 		if s.endpoint == "" {
@@ -97,7 +108,9 @@ func (s *source) credentials(ctx context.Context, cfg *aws.Config) error {
 		if _, err := cfg.Credentials.Retrieve(ctx); err == nil {
 			return nil
 		} else if s.endpoint == "" {
-			return fmt.Errorf("no AWS credentials (set a profile with AWS_PROFILE, run aws sso login, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): %v: %w", err, errUsage)
+			// The SDK's error lists every place it looked (the instance
+			// metadata service last); none of it helps more than this.
+			return fmt.Errorf("no AWS credentials found (set AWS_PROFILE, run aws sso login, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): %w", errUsage)
 		}
 	}
 	cfg.Credentials = credentials.NewStaticCredentialsProvider("test", "test", "")
@@ -158,10 +171,35 @@ func scheduleFrom(out *scheduler.GetScheduleOutput, timeout time.Duration) repor
 
 // readError turns what a user can fix into one clear line and exit status 2.
 func (s *source) readError(err error) error {
+	return s.tableError(err, "", "")
+}
+
+// tableError is readError for a read of one table, the run log or the
+// audit table (kind): a table of the wrong kind (-table rotcheck-runs)
+// fails the Query's key schema or index, and the line names it. The
+// credentials refused is the user's to fix too; other refusals keep the
+// service's code and message, without the request's details.
+func (s *source) tableError(err error, table, kind string) error {
 	var netErr *net.OpError
+	var apiErr smithy.APIError
+	errors.As(err, &apiErr)
 	switch {
 	case errors.Is(err, report.ErrNoTable), errors.Is(err, report.ErrNoRuns), errors.Is(err, report.ErrNoSuchRun), errors.Is(err, report.ErrNotStarted):
 		return fmt.Errorf("%w: %w", err, errUsage)
+	case apiErr != nil && apiErr.ErrorCode() == "ValidationException":
+		what := "a table"
+		if table != "" {
+			what = fmt.Sprintf("%s is not the %s table of a rotation-check stack: it", table, kind)
+		}
+		return fmt.Errorf("%s does not have the keys or index rotation-audit reads (%s); check -stack, -table and -runs-table: %w",
+			what, apiErr.ErrorMessage(), errUsage)
+	case apiErr != nil && credentialsRefused[apiErr.ErrorCode()]:
+		return fmt.Errorf("AWS refused these credentials (%s: %s): refresh them (aws sso login) or use a profile allowed to read the tables: %w",
+			apiErr.ErrorCode(), apiErr.ErrorMessage(), errUsage)
+	case apiErr != nil && table != "":
+		return fmt.Errorf("DynamoDB refused the read of %s (%s: %s)", table, apiErr.ErrorCode(), apiErr.ErrorMessage())
+	case apiErr != nil:
+		return fmt.Errorf("DynamoDB refused a read (%s: %s)", apiErr.ErrorCode(), apiErr.ErrorMessage())
 	case errors.As(err, &netErr):
 		where := "AWS"
 		if s.endpoint != "" {
@@ -170,6 +208,13 @@ func (s *source) readError(err error) error {
 		return fmt.Errorf("cannot reach %s (is it running? make local-up starts the embedded cloud): %v: %w", where, netErr.Err, errUsage)
 	}
 	return err
+}
+
+// credentialsRefused are the error codes of credentials AWS does not
+// accept: expired, unknown, or without the permission.
+var credentialsRefused = map[string]bool{
+	"ExpiredTokenException": true, "ExpiredToken": true, "UnrecognizedClientException": true,
+	"InvalidSignatureException": true, "AccessDeniedException": true,
 }
 
 // shortError is an SDK error without its request details.

@@ -383,24 +383,6 @@ func (s *Server) log() *slog.Logger {
 	return s.Log
 }
 
-// Check reads the run log's newest complete run and the audit table's run
-// index, a Query each, so that a wrong stack or an endpoint that is down
-// is said before the dashboard serves instead of on every page. A stack
-// with no complete run yet passes: the dashboard says so.
-func (s *Server) Check(ctx context.Context) error {
-	now := time.Now()
-	if s.Now != nil {
-		now = s.Now()
-	}
-	if _, err := s.Store.LatestRun(ctx, now); err != nil && !errors.Is(err, report.ErrNoRuns) {
-		return err
-	}
-	if _, err := s.Store.Rows(ctx, "run-0"); err != nil {
-		return err
-	}
-	return nil
-}
-
 // render executes a page's template, and writes it only when it is whole.
 func render(w http.ResponseWriter, status int, name string, data any) error {
 	var b bytes.Buffer

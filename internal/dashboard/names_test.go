@@ -229,17 +229,3 @@ func TestErrorPagesArePlain(t *testing.T) {
 		})
 	}
 }
-
-// Check passes a stack with tables, with or without runs, and names a
-// missing table.
-func TestCheck(t *testing.T) {
-	is := is.New(t)
-	ctx := context.Background()
-	is.NoErr(server(nil).Check(ctx))
-	is.NoErr((&Server{Store: &report.Store{DB: noRows{}, Table: "new-audit", RunsTable: "new-runs"}}).Check(ctx))
-	err := (&Server{Store: &report.Store{DB: env.clients.DynamoDB, Table: "nosuch-audit", RunsTable: "nosuch-runs"}}).Check(ctx)
-	is.True(errors.Is(err, report.ErrNoTable))
-	is.True(strings.Contains(err.Error(), "nosuch-runs does not exist"))
-	err = (&Server{Store: &report.Store{DB: env.clients.DynamoDB, Table: "nosuch-audit", RunsTable: stack + "-runs"}}).Check(ctx)
-	is.True(strings.Contains(err.Error(), "nosuch-audit does not exist")) // the audit table too
-}

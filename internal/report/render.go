@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 )
@@ -50,43 +51,56 @@ func (f Format) Ext() string {
 }
 
 // ReportColumns are the CSV columns of a report: the first eleven are the
-// documented contract, in this order; more may follow.
+// documented contract, in this order; more may follow. run_complete and
+// run_error repeat the run's on every row, so a spreadsheet of an
+// incomplete run says so.
 var ReportColumns = []string{
 	"secret_name", "status", "reason", "age_days", "basis", "basis_date", "rotation_enabled", "owning_service",
 	"secret_arn", "run_id", "checked_at",
 	"max_age_days", "rotation_interval_days", "next_rotation_date", "rotation_overdue", "last_accessed_date", "unused", "primary_region",
+	"run_complete", "run_error",
 }
 
 // reportRow is a row's cells, in ReportColumns' order.
-func reportRow(r audit.Record) []string {
+func reportRow(r audit.Record, run audit.RunEntry) []string {
 	return []string{
 		r.SecretName, string(r.Status), string(r.Reason), ageCell(r), string(r.Basis), r.BasisDate,
 		strconv.FormatBool(r.RotationEnabled), r.OwningService, r.SecretARN, r.RunID, r.CheckedAt,
 		strconv.Itoa(r.MaxAgeDays), intCell(r.RotationIntervalDays), r.NextRotationDate,
 		strconv.FormatBool(r.RotationOverdue), r.LastAccessedDate, strconv.FormatBool(r.Unused), r.PrimaryRegion,
+		strconv.FormatBool(run.Complete), run.Error,
 	}
 }
 
-// WriteReport writes a report in the format.
+// WriteReport writes a report in the format. Every format says when the
+// run is incomplete, and why: the table and Markdown in a line before the
+// secrets, JSON in "complete" and "warning", CSV in the run_complete and
+// run_error columns.
 func WriteReport(w io.Writer, r Report, f Format) error {
 	switch f {
 	case CSV:
 		rows := [][]string{ReportColumns}
 		for _, row := range r.Rows {
-			rows = append(rows, reportRow(row))
+			rows = append(rows, reportRow(row, r.Run))
 		}
 		return writeCSV(w, rows)
 	case JSON:
 		return writeJSON(w, struct {
-			Stack   string         `json:"stack"`
-			Run     audit.RunEntry `json:"run"`
-			All     bool           `json:"all"`
-			Secrets []audit.Record `json:"secrets"`
-		}{r.Stack, r.Run, r.All, nonNil(r.Rows)})
+			Stack    string         `json:"stack"`
+			Run      audit.RunEntry `json:"run"`
+			All      bool           `json:"all"`
+			Complete bool           `json:"complete"`
+			Warning  string         `json:"warning,omitempty"`
+			Secrets  []audit.Record `json:"secrets"`
+		}{r.Stack, r.Run, r.All, r.Run.Complete, r.Incomplete(), nonNil(r.Rows)})
 	case Markdown:
-		fmt.Fprintf(w, "# Rotation report: %s\n\n%s\n\n", r.Stack, r.Summary())
+		fmt.Fprintf(w, "# Rotation report: %s\n\n", mdText(r.Stack))
+		if r.Incomplete() != "" {
+			fmt.Fprintf(w, "> **Incomplete run:** %s\n\n", mdText(r.Incomplete()))
+		}
+		fmt.Fprintf(w, "%s\n\n", mdText(r.Summary()))
 		if len(r.Rows) == 0 {
-			_, err := fmt.Fprintln(w, "No secret needs rotation.")
+			_, err := fmt.Fprintln(w, r.none())
 			return err
 		}
 		rows := [][]string{{"Secret", "Status", "Age (days)", "Basis", "Basis date", "Rotation", "Owner"}}
@@ -96,22 +110,50 @@ func WriteReport(w io.Writer, r Report, f Format) error {
 		return writeMarkdown(w, rows)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if r.Incomplete() != "" {
+		fmt.Fprintln(tw, "INCOMPLETE RUN: "+r.Incomplete())
+	}
 	if len(r.Rows) == 0 {
-		fmt.Fprintln(tw, "No secret needs rotation.")
+		fmt.Fprintln(tw, r.none())
 	} else {
 		fmt.Fprintln(tw, "SECRET\tSTATUS\tAGE\tBASIS\tBASIS DATE\tROTATION\tOWNER")
 		for _, row := range r.Rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.SecretName, row.Status, days(row), row.Basis, day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService)
+			fmt.Fprintln(tw, tableRow(row.SecretName, string(row.Status), days(row), string(row.Basis), day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService))
 		}
 	}
-	fmt.Fprintln(tw, r.Summary())
+	fmt.Fprintln(tw, cell(r.Summary()))
 	return tw.Flush()
 }
 
 // Summary is the report's one-line summary.
 func (r Report) Summary() string {
-	return fmt.Sprintf("run %s at %s: %d checked, %d need rotation (threshold %d days)",
-		r.Run.RunID, r.Run.CheckedAt, r.Run.Checked, r.Run.Flagged, r.Run.MaxAgeDays)
+	run := "run " + r.Run.RunID
+	if !r.Run.Complete {
+		run += " (incomplete)"
+	}
+	return fmt.Sprintf("%s at %s: %d checked, %d need rotation (threshold %d days)",
+		run, r.Run.CheckedAt, r.Run.Checked, r.Run.Flagged, r.Run.MaxAgeDays)
+}
+
+// Incomplete says, on one line, that the run did not complete and why;
+// it is empty for a complete run.
+func (r Report) Incomplete() string {
+	if r.Run.Complete {
+		return ""
+	}
+	why := cell(r.Run.Error)
+	if why == "" {
+		why = "no error was recorded"
+	}
+	return fmt.Sprintf("run %s did not complete, so secrets it did not check or record are missing from this report (its error: %s)", r.Run.RunID, why)
+}
+
+// none is what a report without rows says.
+func (r Report) none() string {
+	if !r.Run.Complete {
+		return "No secret the run checked needs rotation, but it did not check them all."
+	}
+	return "No secret needs rotation."
 }
 
 // HistoryColumns are the CSV columns of a history, one row per secret.
@@ -318,18 +360,92 @@ func WriteRuns(w io.Writer, runs []audit.RunEntry, f Format) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN\tCHECKED AT\tCOMPLETE\tCHECKED\tFLAGGED\tUNAUDITED\tDURATION\tERROR")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%dms\t%s\n", r.RunID, r.CheckedAt, yesNo(r.Complete), r.Checked, r.Flagged, r.Unaudited, r.DurationMS, r.Error)
+		fmt.Fprintln(tw, tableRow(r.RunID, r.CheckedAt, yesNo(r.Complete), strconv.Itoa(r.Checked), strconv.Itoa(r.Flagged),
+			strconv.Itoa(r.Unaudited), strconv.FormatInt(r.DurationMS, 10)+"ms", r.Error))
 	}
 	fmt.Fprintf(tw, "%d runs\n", len(runs))
 	return tw.Flush()
 }
 
+// writeCSV writes rows as CSV, each record on one line, every cell made
+// safe for a spreadsheet by csvCell.
 func writeCSV(w io.Writer, rows [][]string) error {
 	cw := csv.NewWriter(w)
-	if err := cw.WriteAll(rows); err != nil {
+	for _, row := range rows {
+		cells := make([]string, len(row))
+		for i, c := range row {
+			cells[i] = csvCell(c)
+		}
+		if err := cw.Write(cells); err != nil {
+			return fmt.Errorf("write CSV: %w", err)
+		}
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
 		return fmt.Errorf("write CSV: %w", err)
 	}
 	return nil
+}
+
+// csvCell is a value as a CSV cell: on one line (cell), and, when it
+// begins with a character a spreadsheet starts a formula with (=, +, -,
+// @, a tab or a carriage return), prefixed with a single quote, as OWASP
+// recommends against CSV injection, so "=1+2" is shown as text, not
+// computed. The report's own cells (statuses, numbers, dates, ARNs) never
+// begin with one, so only values from outside (names, errors) change.
+func csvCell(s string) string {
+	s = cell(s) // first: a value's second line must not become a formula either
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		s = "'" + s
+	}
+	return s
+}
+
+// cell is a value as text on one line, for every renderer but JSON: its
+// lines (errors.Join puts each error on its own) joined with "; ", a tab
+// as a space, and other control characters written as escapes such as
+// \x1b, so one record stays one row and a terminal shows the value as it
+// is.
+func cell(s string) string {
+	clean := func(s string) bool {
+		for _, r := range s {
+			if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+				return false
+			}
+		}
+		return true
+	}
+	if clean(s) {
+		return s
+	}
+	isBreak := func(r rune) bool { return r == '\n' || r == '\r' || r == '\u0085' || r == '\u2028' || r == '\u2029' }
+	var lines []string
+	for _, line := range strings.FieldsFunc(s, isBreak) {
+		if line = strings.TrimSpace(line); line != "" {
+			lines = append(lines, line)
+		}
+	}
+	s = strings.Join(lines, "; ")
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\t':
+			b.WriteByte(' ')
+		case r < 0x100 && unicode.IsControl(r):
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// tableRow is a table line's cells, each on one line (cell), between tabs.
+func tableRow(cells ...string) string {
+	for i, c := range cells {
+		cells[i] = cell(c)
+	}
+	return strings.Join(cells, "\t")
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -338,13 +454,13 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// writeMarkdown writes a table whose first row is the header; pipes in
-// cells are escaped.
+// writeMarkdown writes a table whose first row is the header, each cell
+// on one line and shown as text (mdText).
 func writeMarkdown(w io.Writer, rows [][]string) error {
 	for i, row := range rows {
 		cells := make([]string, len(row))
 		for j, c := range row {
-			cells[j] = strings.ReplaceAll(c, "|", `\|`)
+			cells[j] = mdText(c)
 		}
 		if _, err := fmt.Fprintf(w, "| %s |\n", strings.Join(cells, " | ")); err != nil {
 			return err
@@ -355,6 +471,18 @@ func writeMarkdown(w io.Writer, rows [][]string) error {
 	}
 	return nil
 }
+
+// mdEscaper escapes the characters Markdown would read as markup in a
+// table cell: the pipe that ends a cell, HTML (so "<script>" is text),
+// entities, links, emphasis, strikethrough and code. The backslash comes
+// first, so a value ending in one cannot escape the pipe after it.
+var mdEscaper = strings.NewReplacer(
+	`\`, `\\`, "|", `\|`, "<", `\<`, ">", `\>`, "&", `\&`, "[", `\[`, "]", `\]`,
+	"*", `\*`, "~", `\~`, "`", "\\`",
+)
+
+// mdText is a value as Markdown text on one line.
+func mdText(s string) string { return mdEscaper.Replace(cell(s)) }
 
 func nonNil[T any](s []T) []T {
 	if s == nil {
