@@ -8,13 +8,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	schtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 
-	"github.com/rotation-audit/rotation-audit/internal/schedule"
+	"github.com/rotation-audit/rotation-audit/internal/schedexpr"
 )
 
 func deploySchedule(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error {
 	s := d.Clients.Scheduler
 	expr := str(p, "ScheduleExpression")
-	if err := schedule.Check(expr, str(p, "ScheduleExpressionTimezone")); err != nil {
+	if err := schedexpr.Check(expr, str(p, "ScheduleExpressionTimezone")); err != nil {
 		return err
 	}
 	var target schtypes.Target

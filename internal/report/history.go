@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
-	"github.com/rotation-audit/rotation-audit/internal/schedule"
+	"github.com/rotation-audit/rotation-audit/internal/schedexpr"
 )
 
 // History is the evidence for a period: each secret's status day by day,
@@ -216,7 +216,7 @@ func (h *History) countRuns(runs []audit.RunEntry, sched Schedule) error {
 	if len(runs) == 0 {
 		start = h.From // no run at all: every expected run is missing
 	}
-	expected, err := schedule.Fires(sched.Expression, sched.Timezone, anchor, start, h.Until, maxExpected)
+	expected, err := schedexpr.Fires(sched.Expression, sched.Timezone, anchor, start, h.Until, maxExpected)
 	if err != nil {
 		return fmt.Errorf("schedule %s: %w", sched.Expression, err)
 	}
