@@ -18,7 +18,7 @@ LOCALCLOUD = bin/localcloud
 
 .PHONY: build cli demo screenshot build-RotationCheckFunction sam-build test lint invoke deploy \
 	local local-up serve deploy-local teardown-local clock invoke-local samlocal-deploy samlocal-delete \
-	bench bench-cycle bench-latency $(LOCALCLOUD) clean help
+	bench bench-cycle bench-latency clean help
 
 help:
 	@echo "make local           the main job on the embedded cloud: deploy, scenarios A/B/C/D, teardown"
@@ -80,11 +80,16 @@ deploy:
 	@command -v sam >/dev/null || { echo "sam is not installed: https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/install-sam-cli.html"; exit 1; }
 	sam build && sam deploy
 
-# The local cloud command; the first build compiles kumo (over a minute on 2 cores).
-$(LOCALCLOUD):
+# The local cloud command, rebuilt only when a source it may build from is
+# newer: make's own check takes milliseconds where `go build` takes half a
+# second to find nothing to do. The first build compiles kumo (over a minute
+# on 2 cores).
+GO_SOURCES := $(shell find cmd internal rotation-check -name '*.go' ! -name '*_test.go' -o -path '*/templates/*' -type f) go.mod go.sum
+$(LOCALCLOUD): $(GO_SOURCES)
 	@mkdir -p bin
 	@( sleep 3; echo "building $(LOCALCLOUD): the first build compiles the kumo AWS emulator, over a minute on 2 cores..." ) & \
-	notice=$$!; $(GO) build -o $(LOCALCLOUD) ./cmd/localcloud; status=$$?; kill $$notice 2>/dev/null; exit $$status
+	notice=$$!; $(GO) build -o $(LOCALCLOUD) ./cmd/localcloud; status=$$?; kill $$notice 2>/dev/null; \
+	[ $$status -eq 0 ] && touch $(LOCALCLOUD); exit $$status
 
 local: $(LOCALCLOUD)
 	@$(LOCALCLOUD) run -stack $(STACK)

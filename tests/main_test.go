@@ -32,7 +32,6 @@ var env struct {
 	invoke   bool              // the endpoint runs Lambda functions
 	tmpl     *cfn.Template
 	builder  *bootstrap.Builder
-	buildDir string
 	embedded bool
 
 	once  sync.Once
@@ -45,13 +44,7 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	err := setup()
-	defer func() {
-		if err := os.RemoveAll(env.buildDir); err != nil {
-			fmt.Fprintln(os.Stderr, "remove test build directory:", err)
-		}
-	}()
-	if err != nil {
+	if err := setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "tests setup:", err)
 		return 1
 	}
@@ -82,10 +75,7 @@ func setup() error {
 	if err != nil {
 		return err
 	}
-	if env.buildDir, err = os.MkdirTemp("", "rotcheck-tests-"); err != nil {
-		return err
-	}
-	env.builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: env.buildDir}
+	env.builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
 	if endpoint := os.Getenv("ROTCHECK_ENDPOINT"); endpoint != "" {
 		env.clients = deploy.NewClients(endpoint, localcloud.DefaultRegion)
 		_, env.embedded = clockapi.Probe(context.Background(), endpoint)

@@ -103,7 +103,7 @@ func newCycle(sf stackFlags, out io.Writer) (*cycle, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: root + "/bin"}
+	b := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
 	return &cycle{flags: sf, tmpl: tmpl, builder: b, out: out, logs: io.Discard}, nil
 }
 

@@ -11,7 +11,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,8 +104,7 @@ pages x latency), their ratio, the calls made, and the function process's peak m
 	if err != nil {
 		return err
 	}
-	c.builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: filepath.Join(os.TempDir(), "bench-latency-"+strconv.Itoa(os.Getpid()))}
-	defer os.RemoveAll(c.builder.OutDir)
+	c.builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
 	fmt.Fprintf(stdout, "rotation-check from %s, %s added to every AWS call, %d%% of the secrets edited\n", root, *latency, *edited)
 	var rows []string
 	for _, n := range ns {

@@ -120,7 +120,7 @@ func quarterStack(b *testing.B) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	bs := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: b.TempDir()}
+	bs := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
 	clients := deploy.NewClients(cloud.URL, localcloud.DefaultRegion)
 	d := &deploy.Deployer{
 		Clients:  clients,

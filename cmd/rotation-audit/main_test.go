@@ -184,7 +184,7 @@ func stack(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: t.TempDir()}
+	b := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
 	d := &deploy.Deployer{Clients: deploy.NewClients(cloud.URL, localcloud.DefaultRegion), Stack: "cli", Code: b.Code(true), Embedded: true}
 	t.Cleanup(func() {
 		if _, err := d.Teardown(context.Background(), tmpl); err != nil {

@@ -3,6 +3,10 @@
 // or for this machine (the embedded cloud runs it as a local process), and
 // packs it as a deployment package.
 //
+// Builds are kept in a cache folder keyed by a hash of the function's
+// sources, so every test package, `make local` and the benchmarks share
+// one build and a warm call runs no go command at all.
+//
 // It imports only the standard library and runs the go command.
 package bootstrap
 
@@ -29,8 +33,8 @@ type Builder struct {
 	ModuleDir string
 	// Package is the function's main package, relative to ModuleDir.
 	Package string
-	// OutDir receives bootstrap-<goos>-<goarch>; go build skips the link
-	// when it is up to date.
+	// OutDir receives bootstrap-<goos>-<goarch>-<source hash>; empty means
+	// the shared cache folder, CacheDir().
 	OutDir string
 
 	mu    sync.Mutex
@@ -82,19 +86,81 @@ func (b *Builder) Zip(ctx context.Context, goos, goarch string) ([]byte, error) 
 	return z, nil
 }
 
-// build runs go build and returns the binary's path.
+// buildFlags are `make build`'s flags; they are part of the cache key.
+var buildFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w"}
+
+// build returns the path of a binary built from the current sources: the
+// cached one when its key matches, else a fresh go build. Concurrent
+// builders of the same key, in this process or another, build it once.
 func (b *Builder) build(ctx context.Context, goos, goarch string) (string, error) {
+	dir := b.OutDir
+	if dir == "" {
+		var err error
+		if dir, err = CacheDir(); err != nil {
+			return "", err
+		}
+	}
+	key, err := SourceKey(b.ModuleDir, b.Package, goos, goarch, buildFlags)
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "bootstrap-"+goos+"-"+goarch+"-"+key)
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("bootstrap cache: %w", err)
+	}
+	unlock, err := lockFile(out + ".lock")
+	if err != nil {
+		return "", fmt.Errorf("bootstrap cache: %w", err)
+	}
+	defer unlock()
+	if _, err := os.Stat(out); err == nil {
+		return out, nil // another process built it while we waited
+	}
 	if _, err := exec.LookPath("go"); err != nil {
 		return "", errors.New("the go command is needed to build the function, and it is not on PATH")
 	}
-	out := filepath.Join(b.OutDir, "bootstrap-"+goos+"-"+goarch)
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", out, b.Package)
+	tmp := fmt.Sprintf("%s.tmp-%d", out, os.Getpid())
+	args := append([]string{"build"}, buildFlags...)
+	cmd := exec.CommandContext(ctx, "go", append(args, "-o", tmp, b.Package)...)
 	cmd.Dir = b.ModuleDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	if msg, err := cmd.CombinedOutput(); err != nil {
+		_ = os.Remove(tmp)
 		return "", fmt.Errorf("go build %s for %s/%s: %w\n%s", b.Package, goos, goarch, err, strings.TrimSpace(string(msg)))
 	}
+	if err := os.Rename(tmp, out); err != nil {
+		return "", fmt.Errorf("bootstrap cache: %w", err)
+	}
+	pruneOld(dir, goos, goarch, out)
 	return out, nil
+}
+
+// pruneOld removes the other builds for goos/goarch and their locks, so
+// the cache holds one binary per platform, not one per edit.
+func pruneOld(dir, goos, goarch, keep string) {
+	old, _ := filepath.Glob(filepath.Join(dir, "bootstrap-"+goos+"-"+goarch+"-*"))
+	for _, path := range old {
+		if path != keep && path != keep+".lock" && !strings.Contains(path, ".tmp-") {
+			_ = os.Remove(path)
+		}
+	}
+}
+
+// CacheDir is the shared build cache: $ROTATION_AUDIT_CACHE, else
+// rotation-audit/bootstrap in the user's cache folder (as go's own build
+// cache, ~/.cache on Linux).
+func CacheDir() (string, error) {
+	if dir := os.Getenv("ROTATION_AUDIT_CACHE"); dir != "" {
+		return dir, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("bootstrap cache: %w (set ROTATION_AUDIT_CACHE)", err)
+	}
+	return filepath.Join(base, "rotation-audit", "bootstrap"), nil
 }
 
 // zipBootstrap packs a binary as the executable "bootstrap" at a zip's root.

@@ -7,7 +7,7 @@
 // No JavaScript and no external asset is needed.
 //
 // It imports package report for every read and rendering, package audit
-// for the row shapes, package schedule for the expected fire times, the
+// for the row shapes, package schedexpr for the expected fire times, the
 // EventBridge Scheduler SDK types for the schedule's state, and the
 // standard library.
 package dashboard
@@ -31,7 +31,7 @@ import (
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/report"
-	"github.com/rotation-audit/rotation-audit/internal/schedule"
+	"github.com/rotation-audit/rotation-audit/internal/schedexpr"
 )
 
 // Server serves the dashboard of one stack.
@@ -281,7 +281,7 @@ func (s *Server) missedRuns(run audit.RunEntry, now time.Time) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("latest run: %w", err)
 	}
-	fires, err := schedule.Fires(s.Schedule.Expression, s.Schedule.Timezone, last, last.Add(time.Nanosecond), now, maxMissed)
+	fires, err := schedexpr.Fires(s.Schedule.Expression, s.Schedule.Timezone, last, last.Add(time.Nanosecond), now, maxMissed)
 	if err != nil {
 		return 0, fmt.Errorf("schedule %s: %w", s.Schedule.Expression, err)
 	}

@@ -49,7 +49,6 @@ var env struct {
 	clients  *deploy.Clients
 	deployer *deploy.Deployer
 	tmpl     *cfn.Template
-	buildDir string
 }
 
 func TestMain(m *testing.M) { os.Exit(testMain(m)) }
@@ -89,14 +88,11 @@ func setup() error {
 	if err != nil {
 		return err
 	}
-	if env.buildDir, err = os.MkdirTemp("", "dashboard-tests-"); err != nil {
-		return err
-	}
 	if env.cloud, err = localcloud.Start(localcloud.Options{ClockStart: start}); err != nil {
 		return err
 	}
 	env.clients = deploy.NewClients(env.cloud.URL, localcloud.DefaultRegion)
-	builder := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: env.buildDir}
+	builder := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
 	env.deployer = &deploy.Deployer{Clients: env.clients, Stack: stack, Code: builder.Code(true), Logs: io.Discard, Embedded: true}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -163,9 +159,6 @@ func teardown() error {
 	}
 	if env.cloud != nil {
 		errs = append(errs, env.cloud.Close())
-	}
-	if env.buildDir != "" {
-		errs = append(errs, os.RemoveAll(env.buildDir))
 	}
 	return errors.Join(errs...)
 }

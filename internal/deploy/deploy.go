@@ -24,7 +24,7 @@ import (
 
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/sam"
-	"github.com/rotation-audit/rotation-audit/internal/schedule"
+	"github.com/rotation-audit/rotation-audit/internal/schedexpr"
 )
 
 // Deployer creates a template's resources as one stack through the service
@@ -251,7 +251,7 @@ func checkSchedule(p *cfn.Plan, id string, props map[string]any) error {
 	if err != nil {
 		return nil
 	}
-	if err := schedule.Check(cfn.String(expr), cfn.String(zone)); err != nil {
+	if err := schedexpr.Check(cfn.String(expr), cfn.String(zone)); err != nil {
 		return fmt.Errorf("resource %s (AWS::Scheduler::Schedule): %w", id, err)
 	}
 	return nil

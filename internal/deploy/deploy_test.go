@@ -37,22 +37,12 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "deploy-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() {
-		if err := os.RemoveAll(dir); err != nil {
-			fmt.Fprintln(os.Stderr, "remove test build directory:", err)
-		}
-	}()
 	root, err := bootstrap.ModuleRoot(".")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: dir}
+	builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
 	if cloud, err = localcloud.Start(localcloud.Options{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

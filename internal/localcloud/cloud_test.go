@@ -34,23 +34,13 @@ import (
 var builder *bootstrap.Builder
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "localcloud-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	root, err := bootstrap.ModuleRoot(".")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: dir}
-	code := m.Run()
-	if err := os.RemoveAll(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "remove test build directory:", err)
-		code = 1
-	}
-	os.Exit(code)
+	builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
+	os.Exit(m.Run())
 }
 
 // bootstrapZip returns the function's real deployment package for goos/goarch.

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
-	"github.com/rotation-audit/rotation-audit/internal/schedule"
+	"github.com/rotation-audit/rotation-audit/internal/schedexpr"
 )
 
 // History is the evidence for a period: each secret's status day by day,
@@ -257,7 +257,7 @@ func (h *History) countRuns(runs []audit.RunEntry, sched Schedule, now time.Time
 		start = h.From
 	}
 	c := counter{h: h, pendingFrom: now.Add(-h.Grace)}
-	expr, err := schedule.ParseExpression(sched.Expression)
+	expr, err := schedexpr.Parse(sched.Expression)
 	if err != nil {
 		return fmt.Errorf("schedule %s: %w", sched.Expression, err)
 	}
@@ -265,7 +265,7 @@ func (h *History) countRuns(runs []audit.RunEntry, sched Schedule, now time.Time
 		c.walkRate(p, h.phase(start), start, recorded)
 		return nil
 	}
-	expected, err := schedule.Fires(sched.Expression, sched.Timezone, start, start, h.Until, maxExpected)
+	expected, err := schedexpr.Fires(sched.Expression, sched.Timezone, start, start, h.Until, maxExpected)
 	if err != nil {
 		return fmt.Errorf("schedule %s: %w", sched.Expression, err)
 	}

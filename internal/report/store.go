@@ -5,7 +5,7 @@
 // or Markdown. The rotation-audit command and the dashboard share it.
 //
 // It imports the DynamoDB SDK types (through a tiny interface), the
-// expression builder, and packages audit and schedule for the row and run
+// expression builder, and packages audit and schedexpr for the row and run
 // shapes and the schedule's fire times.
 package report
 

@@ -37,6 +37,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rotation-audit/rotation-audit/internal/linewriter"
+	"github.com/rotation-audit/rotation-audit/internal/schedexpr"
 )
 
 // LambdaInvoker is the part of the Lambda client the scheduler uses.
@@ -131,7 +132,7 @@ type entry struct {
 	input     string
 	retry     *schedulertypes.RetryPolicy
 	dlqARN    string
-	occ       occurrences
+	occ       schedexpr.Occurrences
 	next      time.Time // zero when it will not fire again
 }
 
@@ -194,21 +195,21 @@ func (s *Scheduler) Set(out *scheduler.GetScheduleOutput) error {
 	case !isLambdaARN(e.targetARN):
 		s.logf("%s targets %s, which is not supported locally (only Lambda functions are); it will not fire", label, e.targetARN)
 	case e.next.IsZero():
-		s.logf("%s %s has no fire time after %s; it will not fire", label, e.occ.expr, formatTime(s.clock.Now()))
+		s.logf("%s %s has no fire time after %s; it will not fire", label, e.occ.Expr, formatTime(s.clock.Now()))
 	default:
 		s.armed[key] = e
-		s.logf("%s armed %s, first fire %s", label, e.occ.expr, formatTime(e.next))
+		s.logf("%s armed %s, first fire %s", label, e.occ.Expr, formatTime(e.next))
 	}
 	return nil
 }
 
 // newEntry reads a schedule's definition and its first fire time.
 func (s *Scheduler) newEntry(out *scheduler.GetScheduleOutput, label string) (*entry, error) {
-	expr, err := ParseExpression(aws.ToString(out.ScheduleExpression))
+	expr, err := schedexpr.Parse(aws.ToString(out.ScheduleExpression))
 	if err != nil {
 		return nil, err
 	}
-	loc, err := location(aws.ToString(out.ScheduleExpressionTimezone))
+	loc, err := schedexpr.Location(aws.ToString(out.ScheduleExpressionTimezone))
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +222,7 @@ func (s *Scheduler) newEntry(out *scheduler.GetScheduleOutput, label string) (*e
 		targetARN: aws.ToString(out.Target.Arn),
 		input:     aws.ToString(out.Target.Input),
 		retry:     out.Target.RetryPolicy,
-		occ:       occurrences{expr: expr, loc: loc, start: aws.ToTime(out.StartDate), end: aws.ToTime(out.EndDate)},
+		occ:       schedexpr.Occurrences{Expr: expr, Loc: loc, Start: aws.ToTime(out.StartDate), End: aws.ToTime(out.EndDate)},
 	}
 	if out.Target.DeadLetterConfig != nil {
 		e.dlqARN = aws.ToString(out.Target.DeadLetterConfig.Arn)
@@ -237,7 +238,7 @@ func (s *Scheduler) newEntry(out *scheduler.GetScheduleOutput, label string) (*e
 	if e.arn == "" {
 		e.arn = scheduleARN(e.targetARN, aws.ToString(out.GroupName), aws.ToString(out.Name))
 	}
-	e.next = e.occ.first(s.clock.Now())
+	e.next = e.occ.First(s.clock.Now())
 	return e, nil
 }
 
@@ -263,7 +264,7 @@ func (s *Scheduler) Schedules() []Armed {
 	defer s.mu.Unlock()
 	var out []Armed
 	for _, e := range s.armed {
-		out = append(out, Armed{Name: e.label, Expression: e.occ.expr.String(), NextFire: e.next})
+		out = append(out, Armed{Name: e.label, Expression: e.occ.Expr.String(), NextFire: e.next})
 	}
 	slices.SortFunc(out, func(a, b Armed) int {
 		if c := a.NextFire.Compare(b.NextFire); c != 0 {
@@ -370,7 +371,7 @@ func (s *Scheduler) Jump(ctx context.Context, to Target) (Report, error) {
 	s.mu.Lock()
 	for key, e := range s.armed {
 		for !e.next.IsZero() && !e.next.After(rep.To) {
-			e.next = e.occ.after(e.next)
+			e.next = e.occ.After(e.next)
 		}
 		if e.next.IsZero() {
 			delete(s.armed, key)
@@ -477,16 +478,16 @@ func (s *Scheduler) take(limit time.Time, advance bool) (*entry, time.Time) {
 		return nil, time.Time{}
 	}
 	at := best.next
-	best.next = best.occ.after(at)
+	best.next = best.occ.After(at)
 	if best.next.IsZero() {
 		delete(s.armed, key)
 		switch {
-		case best.occ.expr.period == 0 && best.occ.expr.cron == nil:
+		case best.occ.Expr.Once():
 			// an at() schedule fires once
-		case !best.occ.end.IsZero():
-			s.logf("%s reached its end date %s; it will not fire again", best.label, formatTime(best.occ.end))
+		case !best.occ.End.IsZero():
+			s.logf("%s reached its end date %s; it will not fire again", best.label, formatTime(best.occ.End))
 		default:
-			s.logf("%s %s has no fire time after %s; it will not fire again", best.label, best.occ.expr, formatTime(at))
+			s.logf("%s %s has no fire time after %s; it will not fire again", best.label, best.occ.Expr, formatTime(at))
 		}
 	}
 	fire := *best
@@ -499,7 +500,7 @@ func (s *Scheduler) count(limit time.Time, max int) int {
 	defer s.mu.Unlock()
 	n := 0
 	for _, e := range s.armed {
-		for t := e.next; !t.IsZero() && !t.After(limit) && n < max; t = e.occ.after(t) {
+		for t := e.next; !t.IsZero() && !t.After(limit) && n < max; t = e.occ.After(t) {
 			n++
 		}
 	}

@@ -1,4 +1,11 @@
-package schedule
+// Package schedexpr reads EventBridge Scheduler's schedule expressions,
+// rate(), cron() and at(), and says when a schedule fires, in its time zone.
+// The read side uses it to know which runs a period should have; the
+// embedded cloud's scheduler uses it to fire schedules on the cloud clock.
+//
+// It is pure: it imports only the standard library and package cron, and
+// nothing of the embedded cloud.
+package schedexpr
 
 import (
 	"errors"
@@ -42,16 +49,16 @@ var rateUnits = map[string]struct {
 // EventBridge Scheduler does on CreateSchedule; kumo accepts anything, even
 // rate(banana), so the deployer calls this first. An empty zone means UTC.
 func Check(expr, zone string) error {
-	if _, err := ParseExpression(expr); err != nil {
+	if _, err := Parse(expr); err != nil {
 		return err
 	}
-	_, err := location(zone)
+	_, err := Location(zone)
 	return err
 }
 
-// ParseExpression parses rate(value unit), at(yyyy-mm-ddThh:mm:ss) or
+// Parse parses rate(value unit), at(yyyy-mm-ddThh:mm:ss) or
 // cron(minutes hours day-of-month month day-of-week year).
-func ParseExpression(expr string) (Expression, error) {
+func Parse(expr string) (Expression, error) {
 	if expr == "" {
 		return Expression{}, errors.New("empty schedule expression")
 	}
@@ -116,35 +123,39 @@ func (e Expression) String() string { return e.text }
 // Period is a rate() expression's period, zero for the others.
 func (e Expression) Period() time.Duration { return e.period }
 
-// occurrences iterates over a schedule's fire times in cloud time.
-type occurrences struct {
-	expr       Expression
-	loc        *time.Location
-	start, end time.Time // zero for none
+// Once reports whether the expression is an at(), which fires one time.
+func (e Expression) Once() bool { return e.period == 0 && e.cron == nil }
+
+// Occurrences iterates over one schedule's fire times: its expression,
+// time zone, and StartDate and EndDate (zero for none).
+type Occurrences struct {
+	Expr       Expression
+	Loc        *time.Location
+	Start, End time.Time
 }
 
-// first is the first fire time after the schedule is armed at now, or zero.
+// First is the first fire time after the schedule is armed at now, or zero.
 // A rate() fires one period after it is armed (or after StartDate), on a
 // whole second as the scheduled-time attribute has no fractions; an at()
 // fires once at its wall-clock time in the zone, ignoring StartDate and
 // EndDate as AWS does; a cron() fires at its times from StartDate on.
-func (o occurrences) first(now time.Time) time.Time {
+func (o Occurrences) First(now time.Time) time.Time {
 	base := now
-	if o.start.After(base) {
-		base = o.start
+	if o.Start.After(base) {
+		base = o.Start
 	}
 	var t time.Time
 	switch {
-	case o.expr.period > 0:
-		t = base.Truncate(time.Second).Add(o.expr.period)
-	case o.expr.cron != nil:
-		if o.start.After(now) {
-			base = o.start.Add(-time.Nanosecond) // an occurrence at StartDate counts
+	case o.Expr.period > 0:
+		t = base.Truncate(time.Second).Add(o.Expr.period)
+	case o.Expr.cron != nil:
+		if o.Start.After(now) {
+			base = o.Start.Add(-time.Nanosecond) // an occurrence at StartDate counts
 		}
-		t = o.expr.cron.Next(base, o.loc)
+		t = o.Expr.cron.Next(base, o.Loc)
 	default:
-		w := o.expr.at
-		t = time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, o.loc)
+		w := o.Expr.at
+		t = time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, o.Loc)
 		if t.Before(now) {
 			return time.Time{}
 		}
@@ -153,27 +164,27 @@ func (o occurrences) first(now time.Time) time.Time {
 	return o.bounded(t)
 }
 
-// after is the fire time that follows t, or zero.
-func (o occurrences) after(t time.Time) time.Time {
+// After is the fire time that follows t, or zero.
+func (o Occurrences) After(t time.Time) time.Time {
 	switch {
-	case o.expr.period > 0:
-		return o.bounded(t.Add(o.expr.period))
-	case o.expr.cron != nil:
-		return o.bounded(o.expr.cron.Next(t, o.loc))
+	case o.Expr.period > 0:
+		return o.bounded(t.Add(o.Expr.period))
+	case o.Expr.cron != nil:
+		return o.bounded(o.Expr.cron.Next(t, o.Loc))
 	}
 	return time.Time{}
 }
 
 // bounded returns t, or zero if it is at or past EndDate.
-func (o occurrences) bounded(t time.Time) time.Time {
-	if !o.end.IsZero() && !t.Before(o.end) {
+func (o Occurrences) bounded(t time.Time) time.Time {
+	if !o.End.IsZero() && !t.Before(o.End) {
 		return time.Time{}
 	}
 	return t
 }
 
-// location loads a schedule's time zone; empty means UTC.
-func location(zone string) (*time.Location, error) {
+// Location loads a schedule's time zone; empty means UTC.
+func Location(zone string) (*time.Location, error) {
 	if zone == "" {
 		return time.UTC, nil
 	}
@@ -190,11 +201,11 @@ func location(zone string) (*time.Location, error) {
 // counts from when it was created, which a reader of its runs does not
 // know otherwise); cron() and at() need no anchor.
 func Fires(expr, zone string, anchor, from, to time.Time, limit int) ([]time.Time, error) {
-	e, err := ParseExpression(expr)
+	e, err := Parse(expr)
 	if err != nil {
 		return nil, err
 	}
-	loc, err := location(zone)
+	loc, err := Location(zone)
 	if err != nil {
 		return nil, err
 	}

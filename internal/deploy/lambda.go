@@ -1,0 +1,162 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+)
+
+func deployFunction(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error {
+	l := d.Clients.Lambda
+	code, _ := p["Code"].(map[string]any)
+	if _, local := code["CodeUri"]; !local {
+		return errors.New("property Code: only a SAM CodeUri (built locally) is supported")
+	}
+	var archs []ltypes.Architecture
+	if err := convert(p["Architectures"], &archs); err != nil {
+		return fmt.Errorf("property Architectures: %w", err)
+	}
+	arch := "x86_64"
+	if len(archs) > 0 {
+		arch = string(archs[0])
+	}
+	zip, err := d.Code(ctx, arch)
+	if err != nil {
+		return fmt.Errorf("build code: %w", err)
+	}
+	var env *ltypes.Environment
+	if err := convert(p["Environment"], &env); err != nil {
+		return fmt.Errorf("property Environment: %w", err)
+	}
+	var logging *ltypes.LoggingConfig
+	if err := convert(p["LoggingConfig"], &logging); err != nil {
+		return fmt.Errorf("property LoggingConfig: %w", err)
+	}
+	memory, err := int32Of(p["MemorySize"])
+	if err != nil {
+		return fmt.Errorf("property MemorySize: %w", err)
+	}
+	timeout, err := int32Of(p["Timeout"])
+	if err != nil {
+		return fmt.Errorf("property Timeout: %w", err)
+	}
+	var out *ltypes.FunctionConfiguration
+	if _, err := l.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: &r.Name}); err == nil {
+		r.Updated = true
+		if _, err := l.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{
+			FunctionName: &r.Name, Handler: optString(p["Handler"]), Runtime: ltypes.Runtime(str(p, "Runtime")),
+			Role: optString(p["Role"]), Environment: env, LoggingConfig: logging, Description: optString(p["Description"]),
+			MemorySize: memory, Timeout: timeout,
+		}); err != nil {
+			return fmt.Errorf("update function configuration: %w", err)
+		}
+		// Lambda refuses a second update while the first is in progress.
+		if err := waitForFunction(ctx, l, r.Name); err != nil {
+			return err
+		}
+		code, err := l.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{
+			FunctionName: &r.Name, ZipFile: zip, Architectures: archs,
+		})
+		if err != nil {
+			return fmt.Errorf("update function code: %w", err)
+		}
+		out = &ltypes.FunctionConfiguration{FunctionArn: code.FunctionArn}
+	} else if isNotFound(err) {
+		created, err := l.CreateFunction(ctx, &lambda.CreateFunctionInput{
+			FunctionName: &r.Name, Code: &ltypes.FunctionCode{ZipFile: zip}, Role: optString(p["Role"]),
+			Handler: optString(p["Handler"]), Runtime: ltypes.Runtime(str(p, "Runtime")), Architectures: archs,
+			Environment: env, LoggingConfig: logging, Description: optString(p["Description"]),
+			MemorySize: memory, Timeout: timeout, Tags: tagMap(p["Tags"]),
+		})
+		if err != nil {
+			return fmt.Errorf("create function: %w", err)
+		}
+		out = &ltypes.FunctionConfiguration{FunctionArn: created.FunctionArn}
+	} else {
+		return fmt.Errorf("get function: %w", err)
+	}
+	// An invoke right after the deploy must find the function ready.
+	if err := waitForFunction(ctx, l, r.Name); err != nil {
+		return err
+	}
+	r.ref = r.Name
+	r.attrs = map[string]string{"Arn": aws.ToString(out.FunctionArn)}
+	return nil
+}
+
+// waitForFunction waits until a function is neither Pending nor being
+// updated. It is not the SDK's FunctionActiveV2/FunctionUpdatedV2 waiter:
+// those wait for "Active" and "Successful", which some emulators never
+// report, so here a missing state counts as ready.
+func waitForFunction(ctx context.Context, l *lambda.Client, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for delay := 50 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		out, err := l.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: &name})
+		if err != nil {
+			return fmt.Errorf("wait for function %s: %w", name, err)
+		}
+		c := out.Configuration
+		switch {
+		case c.State == ltypes.StateFailed:
+			return fmt.Errorf("function %s failed: %s", name, aws.ToString(c.StateReason))
+		case c.LastUpdateStatus == ltypes.LastUpdateStatusFailed:
+			return fmt.Errorf("function %s update failed: %s", name, aws.ToString(c.LastUpdateStatusReason))
+		case c.State != ltypes.StatePending && c.LastUpdateStatus != ltypes.LastUpdateStatusInProgress:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for function %s: %w", name, ctx.Err())
+		case <-time.After(delay):
+		}
+	}
+}
+
+func removeFunction(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.Lambda.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: &r.Name})
+	return gone(err)
+}
+
+func functionExists(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.Lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: &r.Name})
+	return found(err)
+}
+
+func deployInvokeConfig(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error {
+	in := &lambda.PutFunctionEventInvokeConfigInput{FunctionName: &r.Name, Qualifier: optString(p["Qualifier"])}
+	if err := convert(p["DestinationConfig"], &in.DestinationConfig); err != nil {
+		return fmt.Errorf("property DestinationConfig: %w", err)
+	}
+	var err error
+	if in.MaximumRetryAttempts, err = int32Of(p["MaximumRetryAttempts"]); err != nil {
+		return fmt.Errorf("property MaximumRetryAttempts: %w", err)
+	}
+	if in.MaximumEventAgeInSeconds, err = int32Of(p["MaximumEventAgeInSeconds"]); err != nil {
+		return fmt.Errorf("property MaximumEventAgeInSeconds: %w", err)
+	}
+	if r.Updated, err = invokeConfigExists(ctx, d.Clients, *r); err != nil {
+		return err
+	}
+	if _, err := d.Clients.Lambda.PutFunctionEventInvokeConfig(ctx, in); err != nil {
+		return fmt.Errorf("put event invoke config: %w", err)
+	}
+	r.ref = r.Name
+	r.attrs = map[string]string{}
+	return nil
+}
+
+func removeInvokeConfig(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.Lambda.DeleteFunctionEventInvokeConfig(ctx, &lambda.DeleteFunctionEventInvokeConfigInput{FunctionName: &r.Name})
+	return gone(err)
+}
+
+func invokeConfigExists(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	_, err := c.Lambda.GetFunctionEventInvokeConfig(ctx, &lambda.GetFunctionEventInvokeConfigInput{FunctionName: &r.Name})
+	return found(err)
+}

@@ -1,0 +1,65 @@
+// Package tables is the contract between the write side and the read side:
+// the names, keys and indexes of the two DynamoDB tables that template.yaml
+// creates, and the run-ID format both sides rely on. The rotation-check
+// function writes by it, rotation-audit and the dashboard read by it, and
+// the embedded cloud's tests check template.yaml against it.
+//
+// It is pure: it imports only the standard library.
+package tables
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The audit table, <stack>-audit: one row per secret and run. Its key is
+// (secret_name, run_id), the tutorial's, so one secret's history is one
+// Query; the RunIndex (run_id) makes one run's rows one Query.
+const (
+	AuditSuffix = "-audit"
+	SecretName  = "secret_name" // partition key
+	RunID       = "run_id"      // sort key, and the RunIndex's partition key
+	RunIndex    = "by-run"
+)
+
+// The run log, <stack>-runs: one entry per run, complete or not. Runs are
+// partitioned by the UTC month of their checked_at (Month) and sorted by
+// run ID, which sorts by time, so a period is one Query per month. The
+// sparse CompleteIndex holds only complete runs, under one CompleteKey
+// value, so the latest complete run is one Query, newest first, Limit 1.
+const (
+	RunsSuffix    = "-runs"
+	Month         = "month" // partition key; the sort key is RunID
+	CompleteIndex = "by-completion"
+	CompleteKey   = "complete_key" // set only on complete runs
+	CompleteValue = "complete"     // the one value CompleteKey takes
+)
+
+// AuditTable is the audit table's name for a stack.
+func AuditTable(stack string) string { return stack + AuditSuffix }
+
+// RunsTable is the run log's name for a stack.
+func RunsTable(stack string) string { return stack + RunsSuffix }
+
+// MonthOf is the run log partition of a time: its UTC year and month.
+func MonthOf(t time.Time) string { return t.UTC().Format("2006-01") }
+
+// runPrefix starts every run ID.
+const runPrefix = "run-"
+
+// NewRunID names the run of an instant: "run-" and its Unix milliseconds.
+// Run IDs of one length sort by time, so a range of them is a range of
+// times (until the year 2286).
+func NewRunID(t time.Time) string { return runPrefix + strconv.FormatInt(t.UnixMilli(), 10) }
+
+// ParseRunID is the instant a run ID names.
+func ParseRunID(id string) (time.Time, error) {
+	digits, ok := strings.CutPrefix(id, runPrefix)
+	ms, err := strconv.ParseInt(digits, 10, 64)
+	if !ok || err != nil || ms < 0 {
+		return time.Time{}, fmt.Errorf("run ID %q is not run-<Unix milliseconds>, such as run-1795615200000", id)
+	}
+	return time.UnixMilli(ms).UTC(), nil
+}
