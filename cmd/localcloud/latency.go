@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +27,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/memstat"
 	"github.com/rotation-audit/rotation-audit/internal/scenario"
 )
 
@@ -219,7 +219,7 @@ func (c *cycle) latencyRun(ctx context.Context, n, edited int, latency time.Dura
 	}
 	r.calls = proxy.reset()
 	if pid, ok := cloud.FunctionPID(fn); ok {
-		r.peakKB = peakRSS(pid)
+		r.peakKB = memstat.PeakRSS(pid)
 	}
 	return r, nil
 }
@@ -250,20 +250,4 @@ func createSecrets(ctx context.Context, cloudURL string, sm *secretsmanager.Clie
 		}
 	}
 	return nil
-}
-
-// peakRSS is a process's peak resident memory in kB (VmHWM), 0 where the
-// system does not say (outside Linux).
-func peakRSS(pid int) int {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			return kb
-		}
-	}
-	return 0
 }

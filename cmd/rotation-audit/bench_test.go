@@ -15,8 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +29,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/memstat"
 )
 
 // The quarter the benchmark reads, and what it holds.
@@ -289,7 +288,7 @@ func watchPeak(pid int) func() int {
 				last <- kb
 				return
 			case <-tick.C:
-				kb = max(kb, vmHWM(pid))
+				kb = max(kb, memstat.PeakRSS(pid))
 			}
 		}
 	}()
@@ -297,20 +296,4 @@ func watchPeak(pid int) func() int {
 		close(stop)
 		return <-last
 	}
-}
-
-// vmHWM is a process's peak resident memory so far in kB, 0 if it cannot
-// be read (the process has exited).
-func vmHWM(pid int) int {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(status)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			return kb
-		}
-	}
-	return 0
 }
