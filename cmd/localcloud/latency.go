@@ -6,13 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -27,38 +24,10 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/latency"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/memstat"
 	"github.com/rotation-audit/rotation-audit/internal/scenario"
 )
-
-// latencyProxy adds a fixed latency to every AWS call on its way to the
-// cloud, as a round trip to AWS would, and counts the calls by operation.
-type latencyProxy struct {
-	latency time.Duration
-	next    http.Handler
-	mu      sync.Mutex
-	calls   map[string]int
-}
-
-func (p *latencyProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	op := r.Header.Get("X-Amz-Target")
-	if op == "" {
-		op = r.Method + " " + r.URL.Path
-	}
-	p.mu.Lock()
-	p.calls[op]++
-	p.mu.Unlock()
-	time.Sleep(p.latency)
-	p.next.ServeHTTP(w, r)
-}
-
-func (p *latencyProxy) reset() map[string]int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	calls := p.calls
-	p.calls = map[string]int{}
-	return calls
-}
 
 func cmdBenchLatency(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench-latency", flag.ContinueOnError)
@@ -156,7 +125,7 @@ func (r latencyResult) other() int {
 
 // latencyRun deploys the stack on a fresh cloud with n managed secrets,
 // points the function at the latency proxy, and times one scheduled run.
-func (c *cycle) latencyRun(ctx context.Context, n, edited int, latency time.Duration) (latencyResult, error) {
+func (c *cycle) latencyRun(ctx context.Context, n, edited int, lat time.Duration) (latencyResult, error) {
 	var r latencyResult
 	cloud, err := localcloud.Start(localcloud.Options{Region: c.flags.region})
 	if err != nil {
@@ -167,12 +136,7 @@ func (c *cycle) latencyRun(ctx context.Context, n, edited int, latency time.Dura
 	if err != nil {
 		return r, err
 	}
-	rp := httputil.NewSingleHostReverseProxy(front)
-	// Keep a connection to the cloud for every call in flight, as the
-	// function keeps one to the proxy: the default keeps two, and redialling
-	// on every call would cost more than the calls themselves.
-	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
-	proxy := &latencyProxy{latency: latency, next: rp, calls: map[string]int{}}
+	proxy := latency.To(front, lat)
 	srv := httptest.NewServer(proxy)
 	defer srv.Close()
 
@@ -206,7 +170,7 @@ func (c *cycle) latencyRun(ctx context.Context, n, edited int, latency time.Dura
 	if err != nil {
 		return r, err
 	}
-	proxy.reset()
+	proxy.Reset()
 	start := time.Now()
 	inv, err := scenario.InvokeAsScheduler(ctx, clients.Lambda, sched, cloud.Scheduler().Clock().Now())
 	r.took = time.Since(start)
@@ -217,7 +181,7 @@ func (c *cycle) latencyRun(ctx context.Context, n, edited int, latency time.Dura
 		out, _ := json.Marshal(inv.Result)
 		return r, fmt.Errorf("the run checked or wrote the wrong number of secrets: %s", out)
 	}
-	r.calls = proxy.reset()
+	r.calls = proxy.Reset()
 	if pid, ok := cloud.FunctionPID(fn); ok {
 		r.peakKB = memstat.PeakRSS(pid)
 	}
