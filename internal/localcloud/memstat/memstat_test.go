@@ -12,7 +12,7 @@ func TestVmHWM(t *testing.T) {
 	is := is.New(t)
 	status, err := os.ReadFile("testdata/status")
 	is.NoErr(err)
-	is.Equal(vmHWM(string(status)), 21764)               // the peak, not VmRSS (17408) or VmPeak (virtual)
+	is.Equal(vmHWM(string(status)), 21764)                  // the peak, not VmRSS (17408) or VmPeak (virtual)
 	is.Equal(vmHWM("Name:\tbootstrap\nVmRSS:\t12 kB\n"), 0) // no VmHWM line: nothing to say
 }
 
