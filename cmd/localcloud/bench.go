@@ -5,11 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime"
 	"time"
 
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
-	"github.com/rotation-audit/rotation-audit/internal/localcloud/cycle"
 	"github.com/rotation-audit/rotation-audit/internal/schedule"
 )
 
@@ -43,34 +41,5 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	job := c.job()
 	job.Cold = true
-	fmt.Fprintf(stdout, "building the function once, before timing\n")
-	if _, err := c.builder.Zip(ctx, runtime.GOOS, runtime.GOARCH); err != nil {
-		return err
-	}
-	var all []cycle.Phases
-	for i := range *runs {
-		p, err := job.Run(ctx)
-		if err != nil {
-			return fmt.Errorf("cycle %d: %w", i+1, err)
-		}
-		all = append(all, p)
-		fmt.Fprintf(stdout, "cycle %2d: total %s\n", i+1, round(p.Total()))
-	}
-	fmt.Fprintf(stdout, "\n%-10s %10s %10s %10s   (%d cycles)\n", "phase", "min", "median", "max", *runs)
-	for _, r := range cycle.Spreads(all) {
-		fmt.Fprintf(stdout, "%-10s %10s %10s %10s\n", r.Phase, round(r.Min), round(r.Median), round(r.Max))
-	}
-	fmt.Fprintf(stdout, "targets on a 2-core machine: median total under 1s, cold start under 50ms; the LocalEmu tutorial takes about %d s\n", cycle.TutorialSeconds)
-	if span == 0 {
-		return nil
-	}
-	fmt.Fprintf(stdout, "\nvirtual time: deploy, then move the cloud clock %s ahead\n", *advance)
-	moved, err := job.Advance(ctx, span)
-	if err != nil {
-		return err
-	}
-	took := time.Duration(moved.TookMS) * time.Millisecond
-	fmt.Fprintf(stdout, "advanced %s: %d fires (%d failed) in %s, %.0f fires/s, %.1f ms per run; target under 20 s for 92 days\n",
-		*advance, moved.Fired, moved.Failed, round(took), float64(moved.Fired)/took.Seconds(), float64(took.Milliseconds())/float64(max(moved.Fired, 1)))
-	return nil
+	return job.Bench(ctx, stdout, *runs, *advance, span)
 }

@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"runtime"
-	"time"
 
 	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
@@ -37,21 +35,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *quiet {
 		job.Logs = io.Discard
 	}
-	fmt.Fprintf(stdout, "rotation-audit: stack %s from %s on the embedded cloud (kumo, in-process; no Docker, no account)\n", sf.stack, sf.template)
-	start := time.Now()
-	fmt.Fprintf(stdout, "build     bootstrap for %s/%s (go build; the first build compiles the AWS SDK, about 15 s)", runtime.GOOS, runtime.GOARCH)
-	if _, err := c.builder.Zip(ctx, runtime.GOOS, runtime.GOARCH); err != nil {
-		fmt.Fprintln(stdout)
-		return err
-	}
-	fmt.Fprintf(stdout, "%s\n", cycle.Took(time.Since(start)))
-	p, err := job.Run(ctx)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "total     %s  (start %s, deploy %s, A %s, B %s, C %s, D %s, teardown %s; the LocalEmu tutorial takes about %d s)\n",
-		round(p.Total()), round(p.Start), round(p.Deploy), round(p.A), round(p.B), round(p.C), round(p.D), round(p.Teardown), cycle.TutorialSeconds)
-	return nil
+	return job.Once(ctx)
 }
 
 // prepared is a checked template and the build of its function: what every
@@ -88,7 +72,7 @@ func newCycle(sf stackFlags, out io.Writer) (*prepared, error) {
 func (c *prepared) job() *cycle.Job {
 	return &cycle.Job{
 		Template: c.tmpl, TemplatePath: c.flags.template, Stack: c.flags.stack, Region: c.flags.region,
-		Params: c.flags.params, Code: c.builder.Code(true), Out: c.out,
+		Params: c.flags.params, Builder: c.builder, Out: c.out,
 	}
 }
 

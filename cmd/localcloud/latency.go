@@ -7,12 +7,10 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
-	"github.com/rotation-audit/rotation-audit/internal/localcloud/cycle"
 )
 
 func cmdBenchLatency(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,31 +54,5 @@ pages x latency), their ratio, the calls made, and the function process's peak m
 		return err
 	}
 	c.builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
-	job := c.job()
-	fmt.Fprintf(stdout, "rotation-check from %s, %s added to every AWS call, %d%% of the secrets edited\n", root, *latency, *edited)
-	var rows []string
-	for _, n := range ns {
-		fmt.Fprintf(stderr, "%d secrets: creating them, deploying, one scheduled run...\n", n)
-		r, err := job.AtLatency(ctx, n, *edited, *latency)
-		if err != nil {
-			return fmt.Errorf("%d secrets: %w", n, err)
-		}
-		floor := cycle.Floor(n, *latency)
-		rows = append(rows, fmt.Sprintf("%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f MB\t", n, round(r.Took), round(floor), ratio(r.Took, floor),
-			r.Calls[cycle.OpListSecrets], r.Calls[cycle.OpBatchWrite], r.Calls[cycle.OpListVersions], r.Other(), float64(r.PeakKB)/1024))
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "secrets\trun\tfloor\trun/floor\tListSecrets\tBatchWriteItem\tListSecretVersionIds\tother calls\tpeak RSS\t")
-	for _, row := range rows {
-		fmt.Fprintln(tw, row)
-	}
-	return tw.Flush()
-}
-
-// ratio is run/floor, or "-" when there is no floor (no added latency).
-func ratio(run, floor time.Duration) string {
-	if floor == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f", float64(run)/float64(floor))
+	return c.job().BenchLatency(ctx, stdout, stderr, ns, *edited, *latency)
 }

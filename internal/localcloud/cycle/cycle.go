@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
@@ -56,19 +58,39 @@ type Job struct {
 	Stack        string
 	Region       string
 	Params       map[string]string
-	// Code builds the function's deployment package (deploy.Deployer.Code).
-	Code func(ctx context.Context, arch string) ([]byte, error)
-	Out  io.Writer // the report; io.Discard when benchmarking
-	Logs io.Writer // function and clock output; nil discards it
-	Cold bool      // also time a cold start
+	Builder      *bootstrap.Builder // builds the function for this host
+	Out          io.Writer          // the report; io.Discard when benchmarking
+	Logs         io.Writer          // function and clock output; nil discards it
+	Cold         bool               // also time a cold start
 }
 
-// deployer deploys the job's stack to an embedded cloud.
-func (j *Job) deployer(cloudURL string, logs io.Writer) *deploy.Deployer {
+// Deployer deploys the job's stack to an embedded cloud, writing a line
+// per resource to logs (nil: none).
+func (j *Job) Deployer(cloudURL string, logs io.Writer) *deploy.Deployer {
 	return &deploy.Deployer{
 		Clients: deploy.NewClients(cloudURL, j.Region), Stack: j.Stack, Params: j.Params,
-		Code: j.Code, Logs: logs, Embedded: true,
+		Code: j.Builder.Code(true), Logs: logs, Embedded: true,
 	}
+}
+
+// Once is the run command: it builds the function, runs one cycle with
+// its report, and prints the total.
+func (j *Job) Once(ctx context.Context) error {
+	j.printf("rotation-audit: stack %s from %s on the embedded cloud (kumo, in-process; no Docker, no account)\n", j.Stack, j.TemplatePath)
+	start := time.Now()
+	j.printf("build     bootstrap for %s/%s (go build; the first build compiles the AWS SDK, about 15 s)", runtime.GOOS, runtime.GOARCH)
+	if _, err := j.Builder.Zip(ctx, runtime.GOOS, runtime.GOARCH); err != nil {
+		j.printf("\n")
+		return err
+	}
+	j.printf("%s\n", Took(time.Since(start)))
+	p, err := j.Run(ctx)
+	if err != nil {
+		return err
+	}
+	j.printf("total     %s  (start %s, deploy %s, A %s, B %s, C %s, D %s, teardown %s; the LocalEmu tutorial takes about %d s)\n",
+		Round(p.Total()), Round(p.Start), Round(p.Deploy), Round(p.A), Round(p.B), Round(p.C), Round(p.D), Round(p.Teardown), TutorialSeconds)
+	return nil
 }
 
 // Run starts a fresh embedded cloud and goes through every phase. Whatever
@@ -83,7 +105,7 @@ func (j *Job) Run(ctx context.Context) (p Phases, err error) {
 	j.printf("start     kumo at %s, function runner, scheduler%s\n", cloud.URL, Took(p.Start))
 	defer cloud.Close()
 
-	d := j.deployer(cloud.URL, linewriter.Prefixed(j.Out, "     "))
+	d := j.Deployer(cloud.URL, linewriter.Prefixed(j.Out, "     "))
 	clients := d.Clients
 	// Tear down even after a failure or Ctrl-C, so nothing is left behind.
 	cleanup := context.WithoutCancel(ctx)

@@ -32,6 +32,8 @@ func TestFloor(t *testing.T) {
 	is.Equal(Floor(100, ms), ms)                 // exactly one page
 	is.Equal(Floor(10000, 20*ms), 2*time.Second) // 100 pages one after another
 	is.Equal(Floor(1000, 0), time.Duration(0))   // no added latency, no floor
+	is.Equal(ratio(3*ms, 2*ms), "1.50")
+	is.Equal(ratio(3*ms, 0), "-") // no floor to compare with
 }
 
 func TestIsEdited(t *testing.T) {

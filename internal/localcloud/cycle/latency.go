@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http/httptest"
 	"net/url"
+	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -30,6 +32,38 @@ const (
 
 // pageSize is how many secrets a ListSecrets page holds at most.
 const pageSize = 100
+
+// BenchLatency is the bench-latency command: for each population, one
+// timed run at an added latency, with edited percent of the secrets
+// edited; it writes its progress to progress and the table to out.
+func (j *Job) BenchLatency(ctx context.Context, out, progress io.Writer, sizes []int, edited int, lat time.Duration) error {
+	fmt.Fprintf(out, "rotation-check from %s, %s added to every AWS call, %d%% of the secrets edited\n", j.Builder.ModuleDir, lat, edited)
+	var rows []string
+	for _, n := range sizes {
+		fmt.Fprintf(progress, "%d secrets: creating them, deploying, one scheduled run...\n", n)
+		r, err := j.AtLatency(ctx, n, edited, lat)
+		if err != nil {
+			return fmt.Errorf("%d secrets: %w", n, err)
+		}
+		floor := Floor(n, lat)
+		rows = append(rows, fmt.Sprintf("%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%.1f MB\t", n, Round(r.Took), Round(floor), ratio(r.Took, floor),
+			r.Calls[OpListSecrets], r.Calls[OpBatchWrite], r.Calls[OpListVersions], r.Other(), float64(r.PeakKB)/1024))
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "secrets\trun\tfloor\trun/floor\tListSecrets\tBatchWriteItem\tListSecretVersionIds\tother calls\tpeak RSS\t")
+	for _, row := range rows {
+		fmt.Fprintln(tw, row)
+	}
+	return tw.Flush()
+}
+
+// ratio is run/floor, or "-" when there is no floor (no added latency).
+func ratio(run, floor time.Duration) string {
+	if floor == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", float64(run)/float64(floor))
+}
 
 // Floor is the least time a run over n secrets can take at a latency:
 // its ListSecrets pages must follow one another, each paying it.
@@ -74,7 +108,7 @@ func (j *Job) AtLatency(ctx context.Context, n, edited int, lat time.Duration) (
 	srv := httptest.NewServer(proxy)
 	defer srv.Close()
 
-	d := j.deployer(cloud.URL, nil)
+	d := j.Deployer(cloud.URL, nil)
 	clients := d.Clients
 	defer func() { _, _ = d.Teardown(context.WithoutCancel(ctx), j.Template) }()
 	stack, err := d.Deploy(ctx, j.Template)
