@@ -8,14 +8,11 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +26,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/latency"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/memstat"
 )
 
@@ -194,15 +192,8 @@ func checkQuarter(b *testing.B, bin, cloudURL string) int {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var mu sync.Mutex
-	calls := map[string]int{}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		calls[r.Header.Get("X-Amz-Target")]++
-		mu.Unlock()
-		proxy.ServeHTTP(w, r)
-	}))
+	proxy := latency.To(target, 0) // no latency: it only counts the calls
+	srv := httptest.NewServer(proxy)
 	defer srv.Close()
 
 	r := history(b, bin, srv.URL, "json")
@@ -222,8 +213,7 @@ func checkQuarter(b *testing.B, bin, cloudURL string) int {
 	if len(h.Secrets) != benchSecrets {
 		b.Fatalf("the history has %d secrets, want %d", len(h.Secrets), benchSecrets)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	calls := proxy.Reset()
 	b.Logf("one history's calls: %v", calls)
 	return calls["DynamoDB_20120810.Query"]
 }
