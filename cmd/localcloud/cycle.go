@@ -76,7 +76,8 @@ func (c *prepared) job() *cycle.Job {
 	}
 }
 
-// The report's helpers, by the names the commands use.
+// The cycle's report helpers, under the short names serve.go's commands
+// call them by.
 var (
 	teardown     = cycle.Teardown
 	deployed     = cycle.Deployed
