@@ -8,16 +8,11 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +26,8 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/latency"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/memstat"
 )
 
 // The quarter the benchmark reads, and what it holds.
@@ -195,15 +192,8 @@ func checkQuarter(b *testing.B, bin, cloudURL string) int {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var mu sync.Mutex
-	calls := map[string]int{}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		calls[r.Header.Get("X-Amz-Target")]++
-		mu.Unlock()
-		proxy.ServeHTTP(w, r)
-	}))
+	proxy := latency.To(target, 0) // no latency: it only counts the calls
+	srv := httptest.NewServer(proxy)
 	defer srv.Close()
 
 	r := history(b, bin, srv.URL, "json")
@@ -223,8 +213,7 @@ func checkQuarter(b *testing.B, bin, cloudURL string) int {
 	if len(h.Secrets) != benchSecrets {
 		b.Fatalf("the history has %d secrets, want %d", len(h.Secrets), benchSecrets)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	calls := proxy.Reset()
 	b.Logf("one history's calls: %v", calls)
 	return calls["DynamoDB_20120810.Query"]
 }
@@ -289,7 +278,7 @@ func watchPeak(pid int) func() int {
 				last <- kb
 				return
 			case <-tick.C:
-				kb = max(kb, vmHWM(pid))
+				kb = max(kb, memstat.PeakRSS(pid))
 			}
 		}
 	}()
@@ -297,20 +286,4 @@ func watchPeak(pid int) func() int {
 		close(stop)
 		return <-last
 	}
-}
-
-// vmHWM is a process's peak resident memory so far in kB, 0 if it cannot
-// be read (the process has exited).
-func vmHWM(pid int) int {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(status)) {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			return kb
-		}
-	}
-	return 0
 }

@@ -180,7 +180,7 @@ func deployAt(t *testing.T, stack string, start time.Time) (string, *scheduler.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check", OutDir: t.TempDir()}
+	b := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
 	clients := deploy.NewClients(cloud.URL, localcloud.DefaultRegion)
 	d := &deploy.Deployer{Clients: clients, Stack: stack, Code: b.Code(true), Embedded: true}
 	t.Cleanup(func() {
