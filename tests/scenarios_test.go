@@ -17,7 +17,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
-	"github.com/rotation-audit/rotation-audit/internal/scenario"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/scenario"
 )
 
 // Scenario A: the schedule exists as the template declares it: enabled,

@@ -23,9 +23,9 @@ import (
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
-	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
-	"github.com/rotation-audit/rotation-audit/internal/scenario"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/scenario"
 )
 
 // Moving the cloud clock forward fires the deployed schedule by itself,

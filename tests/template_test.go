@@ -11,8 +11,8 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/rotation-audit/rotation-audit/internal/sam"
-	"github.com/rotation-audit/rotation-audit/internal/schedule"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/sam"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/schedule"
 )
 
 // sub is the long form of !Sub.

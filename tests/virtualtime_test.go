@@ -17,9 +17,9 @@ import (
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
-	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
-	"github.com/rotation-audit/rotation-audit/internal/scenario"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/scenario"
 )
 
 // cloudOf starts an embedded cloud of the test's own, whose clock starts at

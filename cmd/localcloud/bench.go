@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
-	"github.com/rotation-audit/rotation-audit/internal/schedule"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/schedule"
 )
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {

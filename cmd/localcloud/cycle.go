@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
-	"github.com/rotation-audit/rotation-audit/internal/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
-	"github.com/rotation-audit/rotation-audit/internal/deploy"
-	"github.com/rotation-audit/rotation-audit/internal/linewriter"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/bootstrap"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/cycle"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/bootstrap"
 )
 
 func cmdBenchLatency(ctx context.Context, args []string, stdout, stderr io.Writer) error {

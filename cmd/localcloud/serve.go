@@ -9,14 +9,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rotation-audit/rotation-audit/internal/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
-	"github.com/rotation-audit/rotation-audit/internal/deploy"
-	"github.com/rotation-audit/rotation-audit/internal/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
-	"github.com/rotation-audit/rotation-audit/internal/scenario"
-	"github.com/rotation-audit/rotation-audit/internal/schedule"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/scenario"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/schedule"
 )
 
 // cloudFlags are the flags of the commands that serve an embedded cloud.

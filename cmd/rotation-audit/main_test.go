@@ -15,12 +15,12 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
-	"github.com/rotation-audit/rotation-audit/internal/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
-	"github.com/rotation-audit/rotation-audit/internal/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/bootstrap"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
 )
 
 func TestUsageErrors(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
-	"github.com/rotation-audit/rotation-audit/internal/cfn"
-	"github.com/rotation-audit/rotation-audit/internal/deploy"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/report"
 )
 

@@ -8,7 +8,7 @@ import (
 	"net/http"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
-	"github.com/rotation-audit/rotation-audit/internal/schedule"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/schedule"
 )
 
 // serveClock answers GET and POST on the clock path.

@@ -21,7 +21,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
-	"github.com/rotation-audit/rotation-audit/internal/schedule"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/schedule"
 )
 
 func TestClockAPIReadsAndMovesTheClock(t *testing.T) {

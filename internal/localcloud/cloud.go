@@ -38,10 +38,10 @@ import (
 	"github.com/sivchari/kumo"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
-	"github.com/rotation-audit/rotation-audit/internal/funcrunner"
-	"github.com/rotation-audit/rotation-audit/internal/linewriter"
-	"github.com/rotation-audit/rotation-audit/internal/localsecrets"
-	"github.com/rotation-audit/rotation-audit/internal/schedule"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/funcrunner"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/localsecrets"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/schedule"
 )
 
 // DefaultAddr is where LocalEmu and LocalStack listen, so the usual

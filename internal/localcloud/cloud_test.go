@@ -21,12 +21,12 @@ import (
 	schtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 	"github.com/matryer/is"
 
-	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
-	"github.com/rotation-audit/rotation-audit/internal/linewriter"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/bootstrap"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
 	"github.com/sivchari/kumo"
 
-	"github.com/rotation-audit/rotation-audit/internal/deploy"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
 )
 
 // builder builds the real bootstrap, once per platform for the whole test

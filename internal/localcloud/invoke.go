@@ -15,8 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/google/uuid"
 
-	"github.com/rotation-audit/rotation-audit/internal/linewriter"
-	"github.com/rotation-audit/rotation-audit/internal/schedule"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/schedule"
 )
 
 // invokeConfigPath is Lambda's EventInvokeConfig API, which kumo lacks.

@@ -19,7 +19,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
-	"github.com/rotation-audit/rotation-audit/internal/linewriter"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
 )
 
 func TestEventInvokeConfigAPI(t *testing.T) {

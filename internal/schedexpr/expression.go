@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rotation-audit/rotation-audit/internal/cron"
+	"github.com/rotation-audit/rotation-audit/internal/schedexpr/cron"
 )
 
 // Expression is a parsed schedule expression: rate(), at() or cron().

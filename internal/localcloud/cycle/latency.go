@@ -20,7 +20,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/latency"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/memstat"
-	"github.com/rotation-audit/rotation-audit/internal/scenario"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/scenario"
 )
 
 // The operations a run at latency is judged by, as the proxy names them.

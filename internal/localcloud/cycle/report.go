@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/rotation-audit/rotation-audit/internal/deploy"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
 )
 
 // Deployed says how many resources a deploy created, updated and skipped.

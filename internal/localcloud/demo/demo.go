@@ -24,8 +24,8 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/dashboard"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/cycle"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/scenario"
 	"github.com/rotation-audit/rotation-audit/internal/report"
-	"github.com/rotation-audit/rotation-audit/internal/scenario"
 )
 
 // Lead is how many days before the quarter the demo secrets exist.

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/matryer/is"
 
-	"github.com/rotation-audit/rotation-audit/internal/linewriter"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
 )
 
 // Every test that involves time runs in a synctest bubble: time there is

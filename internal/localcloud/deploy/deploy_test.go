@@ -18,10 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/matryer/is"
 
-	"github.com/rotation-audit/rotation-audit/internal/bootstrap"
-	"github.com/rotation-audit/rotation-audit/internal/cfn"
-	"github.com/rotation-audit/rotation-audit/internal/funcrunner"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/bootstrap"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/funcrunner"
 )
 
 // The tests of this file deploy to one embedded cloud. kumo keeps its state
@@ -76,7 +76,7 @@ func parse(t *testing.T, src string) *cfn.Template {
 }
 
 // repoTemplate is the application's template.yaml.
-func repoTemplate(t *testing.T) *cfn.Template { return parse(t, "../../template.yaml") }
+func repoTemplate(t *testing.T) *cfn.Template { return parse(t, "../../../template.yaml") }
 
 // errorNames fails the test unless err names every one of names.
 func errorNames(t *testing.T, err error, names ...string) {

@@ -20,7 +20,7 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/rotation-audit/rotation-audit/internal/linewriter"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
 )
 
 // sleeperZip builds testdata/sleeper for this machine, once, and returns it

@@ -25,7 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
-	"github.com/rotation-audit/rotation-audit/internal/schedule"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/schedule"
 )
 
 // ScheduleGetter is the part of the Scheduler client the checks use.

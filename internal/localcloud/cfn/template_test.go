@@ -9,7 +9,7 @@ import (
 )
 
 // repoTemplatePath is the application's own template, the one the deployer reads.
-const repoTemplatePath = "../../template.yaml"
+const repoTemplatePath = "../../../template.yaml"
 
 // specRepoTemplate parses the application's template.yaml.
 func specRepoTemplate(t *testing.T) *Template {

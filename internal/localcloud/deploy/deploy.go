@@ -22,8 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/rotation-audit/rotation-audit/internal/cfn"
-	"github.com/rotation-audit/rotation-audit/internal/sam"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/sam"
 	"github.com/rotation-audit/rotation-audit/internal/schedexpr"
 )
 

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
 )
 
 // samTransform is the SAM transform's name in a template's Transform section.

@@ -25,7 +25,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rotation-audit/rotation-audit/internal/linewriter"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
 )
 
 // Function is the part of a Lambda function's configuration a process needs.

@@ -12,11 +12,11 @@ import (
 
 	"github.com/matryer/is"
 
-	"github.com/rotation-audit/rotation-audit/internal/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
 )
 
 // repoTemplatePath is the application's own template.
-const repoTemplatePath = "../../template.yaml"
+const repoTemplatePath = "../../../template.yaml"
 
 // specParse parses an inline template, failing the test on error.
 func specParse(t *testing.T, src string) *cfn.Template {
@@ -447,7 +447,7 @@ func samReference(t *testing.T, path string) map[string]any {
 			strings.Join(missing, " and "))
 	}
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(python, "../../tests/testdata/sam_translate.py", path)
+	cmd := exec.Command(python, "../../../tests/testdata/sam_translate.py", path)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("sam_translate.py %s: %v\n%s", path, err, stderr.String())
