@@ -2,10 +2,11 @@ package tests
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rotation-audit/rotation-audit/internal/tables"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -57,9 +58,9 @@ func TestClockFiresFunction(t *testing.T) {
 
 	var runs []time.Time
 	for _, r := range history(t, s, s.Fresh) {
-		ms, err := strconv.ParseInt(strings.TrimPrefix(r.RunID, "run-"), 10, 64)
+		at, err := tables.ParseRunID(r.RunID)
 		is.NoErr(err) // run-<scheduled time in Unix ms>
-		runs = append(runs, time.UnixMilli(ms))
+		runs = append(runs, at)
 	}
 	is.Equal(len(runs), 3) // one run per hour of the three
 	for i, at := range runs {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/sam"
@@ -137,15 +139,16 @@ func TestTemplateContract(t *testing.T) {
 	table := tmpl.Resources["AuditTable"]
 	is.Equal(table.Type, "AWS::DynamoDB::Table")
 	tp := table.Properties
-	is.Equal(tp["TableName"], sub("${AWS::StackName}-audit"))
+	is.Equal([]string{tables.SecretName, tables.RunID}, []string{"secret_name", "run_id"}) // the tutorial's key
+	is.Equal(tp["TableName"], sub("${AWS::StackName}"+tables.AuditSuffix))
 	is.Equal(tp["BillingMode"], "PAY_PER_REQUEST")
 	is.Equal(tp["KeySchema"], []any{
-		map[string]any{"AttributeName": "secret_name", "KeyType": "HASH"},
-		map[string]any{"AttributeName": "run_id", "KeyType": "RANGE"},
+		map[string]any{"AttributeName": tables.SecretName, "KeyType": "HASH"},
+		map[string]any{"AttributeName": tables.RunID, "KeyType": "RANGE"},
 	})
 	gsi := tp["GlobalSecondaryIndexes"].([]any)[0].(map[string]any)
-	is.Equal(gsi["IndexName"], "by-run")
-	is.Equal(gsi["KeySchema"].([]any)[0], map[string]any{"AttributeName": "run_id", "KeyType": "HASH"}) // one run = one Query
+	is.Equal(gsi["IndexName"], tables.RunIndex)
+	is.Equal(gsi["KeySchema"].([]any)[0], map[string]any{"AttributeName": tables.RunID, "KeyType": "HASH"}) // one run = one Query
 	is.Equal(tp["TimeToLiveSpecification"], map[string]any{"AttributeName": "expires_at", "Enabled": true})
 	is.Equal(tp["SSESpecification"], map[string]any{"SSEEnabled": true})
 	is.Equal(tp["PointInTimeRecoverySpecification"], map[string]any{"PointInTimeRecoveryEnabled": true})
@@ -173,16 +176,16 @@ func TestTemplateContract(t *testing.T) {
 	// The run log: the latest complete run is one Query (the sparse
 	// index), a period one Query per month (the month partition).
 	runs := tmpl.Resources["RunsTable"].Properties
-	is.Equal(runs["TableName"], sub("${AWS::StackName}-runs"))
+	is.Equal(runs["TableName"], sub("${AWS::StackName}"+tables.RunsSuffix))
 	is.Equal(runs["KeySchema"], []any{
-		map[string]any{"AttributeName": "month", "KeyType": "HASH"},
-		map[string]any{"AttributeName": "run_id", "KeyType": "RANGE"},
+		map[string]any{"AttributeName": tables.Month, "KeyType": "HASH"},
+		map[string]any{"AttributeName": tables.RunID, "KeyType": "RANGE"},
 	})
 	byCompletion := runs["GlobalSecondaryIndexes"].([]any)[0].(map[string]any)
-	is.Equal(byCompletion["IndexName"], "by-completion")
+	is.Equal(byCompletion["IndexName"], tables.CompleteIndex)
 	is.Equal(byCompletion["KeySchema"], []any{
-		map[string]any{"AttributeName": "complete_key", "KeyType": "HASH"},
-		map[string]any{"AttributeName": "run_id", "KeyType": "RANGE"},
+		map[string]any{"AttributeName": tables.CompleteKey, "KeyType": "HASH"},
+		map[string]any{"AttributeName": tables.RunID, "KeyType": "RANGE"},
 	})
 	is.Equal(runs["TimeToLiveSpecification"], map[string]any{"AttributeName": "expires_at", "Enabled": true})
 }

@@ -2,10 +2,11 @@ package tests
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rotation-audit/rotation-audit/internal/tables"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -99,9 +100,9 @@ func TestVirtualMonth(t *testing.T) {
 	is.Equal(moved.Failed, 0)
 	runs := runsOf(t, c, s, s.Fresh)
 	is.Equal(len(runs), 744) // each fire a run with its own run_id
-	last, err := strconv.ParseInt(strings.TrimPrefix(runs[len(runs)-1], "run-"), 10, 64)
+	last, err := tables.ParseRunID(runs[len(runs)-1])
 	is.NoErr(err)
-	is.True(!time.UnixMilli(last).After(moved.To)) // the last one at or before the new cloud time
+	is.True(!last.After(moved.To)) // the last one at or before the new cloud time
 
 	res := invokeAt(t, cloud, c, s)
 	is.Equal(res.Checked, 2)
@@ -174,9 +175,9 @@ func TestCronScheduleInItsTimeZone(t *testing.T) {
 	is.Equal(moved.Fired, 5)
 	var got []string
 	for _, id := range runsOf(t, c, s, s.Fresh) {
-		ms, err := strconv.ParseInt(strings.TrimPrefix(id, "run-"), 10, 64)
+		at, err := tables.ParseRunID(id)
 		is.NoErr(err)
-		got = append(got, time.UnixMilli(ms).UTC().Format(time.RFC3339))
+		got = append(got, at.Format(time.RFC3339))
 	}
 	is.Equal(got, []string{
 		"2026-10-29T13:00:00Z", "2026-10-30T13:00:00Z", // 09:00 EDT

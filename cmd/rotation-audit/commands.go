@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/report"
@@ -48,7 +50,7 @@ single quote, so a spreadsheet shows it as text, not as a formula.`)
 		return fmt.Errorf("-format: %w: %w", err, errUsage)
 	}
 	if *runID != "latest" {
-		if _, err := report.RunTime(*runID); err != nil {
+		if _, err := tables.ParseRunID(*runID); err != nil {
 			return fmt.Errorf("-run: %w: %w", err, errUsage)
 		}
 	}
@@ -92,7 +94,7 @@ func noteAhead(stderr io.Writer, found report.Latest, now time.Time) {
 	if found.Ahead == nil {
 		return
 	}
-	at, _ := report.RunTime(found.Ahead.RunID)
+	at, _ := tables.ParseRunID(found.Ahead.RunID)
 	fmt.Fprintf(stderr, "rotation-audit: skipped run %s: it is dated %s, after now (%s), so it is not the latest run\n",
 		found.Ahead.RunID, at.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 }

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -40,11 +42,11 @@ func putRun(t *testing.T, url, stack string, run audit.RunEntry, names []string)
 	t.Helper()
 	ctx := context.Background()
 	db := deploy.NewClients(url, localcloud.DefaultRegion).DynamoDB
-	at, err := report.RunTime(run.RunID)
+	at, err := tables.ParseRunID(run.RunID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	run.Month = audit.Month(at)
+	run.Month = tables.MonthOf(at)
 	if run.Complete {
 		run.CompleteKey = "complete" // the run log's sparse index key
 	}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -90,10 +92,10 @@ func (s *source) open(ctx context.Context) (*report.Store, aws.Config, error) {
 	}
 	table, runs := s.table, s.runsTable
 	if table == "" {
-		table = s.stack + "-audit"
+		table = tables.AuditTable(s.stack)
 	}
 	if runs == "" {
-		runs = s.stack + "-runs"
+		runs = tables.RunsTable(s.stack)
 	}
 	return &report.Store{DB: dynamodb.NewFromConfig(cfg), Table: table, RunsTable: runs}, cfg, nil
 }

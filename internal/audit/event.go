@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
+
+	"github.com/rotation-audit/rotation-audit/internal/tables"
 )
 
 // Event is an invocation payload: either {} (a manual invoke) or what the
@@ -105,7 +106,7 @@ func CheckedAt(ev Event, now time.Time) time.Time {
 	return now.UTC().Truncate(time.Second)
 }
 
-// RunID names the run: "run-" and the scheduled time in Unix milliseconds, so
+// RunID names the run after its scheduled time (tables.NewRunID), so
 // a retried fire of the same schedule rewrites the same rows; without a
 // scheduled time (a manual invoke) it uses now, milliseconds included, so
 // two manual invokes in one second are two runs.
@@ -114,7 +115,7 @@ func RunID(ev Event, now time.Time) string {
 	if t.IsZero() {
 		t = now
 	}
-	return "run-" + strconv.FormatInt(t.UnixMilli(), 10)
+	return tables.NewRunID(t)
 }
 
 // describeJSON names the kind of a payload that is not an object, for errors.

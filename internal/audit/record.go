@@ -106,7 +106,3 @@ func formatDate(t *time.Time) string {
 	}
 	return t.UTC().Format(time.RFC3339)
 }
-
-// RunIndex is the audit table's global secondary index keyed on run_id
-// (template.yaml), so one run's rows are one Query.
-const RunIndex = "by-run"

@@ -6,22 +6,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 )
 
-// The run log's keys (template.yaml's RunsTable): runs are partitioned by
-// the UTC month of their checked_at and sorted by run ID, which sorts by
-// time, so the runs between two dates are one Query per month. A sparse
-// index holds only complete runs under one key, so the latest complete
-// run is one Query, newest first, Limit 1.
-const (
-	CompleteIndex = "by-completion"
-	completeKey   = "complete"
-)
-
-// RunEntry is one run in the run log, complete or not.
+// RunEntry is one run in the run log, complete or not. Its keys are
+// package tables' Month and RunID; CompleteKey is set on complete runs
+// only, so the sparse CompleteIndex holds only those.
 type RunEntry struct {
 	Month      string `dynamodbav:"month" json:"-"`
 	RunID      string `dynamodbav:"run_id" json:"run_id"`
@@ -42,9 +36,6 @@ type RunEntry struct {
 	ExpiresAt   int64  `dynamodbav:"expires_at" json:"expires_at"`
 }
 
-// Month is the run log partition of a time: its UTC year and month.
-func Month(t time.Time) string { return t.UTC().Format("2006-01") }
-
 // RunLogger is the part of the DynamoDB client the run log uses.
 type RunLogger interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
@@ -57,7 +48,7 @@ var _ RunLogger = (*dynamodb.Client)(nil)
 // part of the stop margin kept for it.
 func (c *Checker) logRun(ctx context.Context, ev Event, r run, res Result, runErr error) error {
 	entry := RunEntry{
-		Month: Month(r.checkedAt), RunID: res.RunID, CheckedAt: res.CheckedAt,
+		Month: tables.MonthOf(r.checkedAt), RunID: res.RunID, CheckedAt: res.CheckedAt,
 		Checked: res.Checked, Flagged: res.Flagged, Written: res.Written, Unaudited: res.Unaudited, LookedUp: res.LookedUp,
 		Complete: runErr == nil, DurationMS: res.DurationMS, MaxAgeDays: r.policy.MaxAgeDays,
 		ExpiresAt: r.expiresAt.Unix(),
@@ -65,7 +56,7 @@ func (c *Checker) logRun(ctx context.Context, ev Event, r run, res Result, runEr
 	if runErr != nil {
 		entry.Error = truncate(runErr.Error(), 1000)
 	} else {
-		entry.CompleteKey = completeKey
+		entry.CompleteKey = tables.CompleteValue
 	}
 	if !ev.ScheduledTime.IsZero() {
 		entry.ScheduledTime = ev.ScheduledTime.UTC().Format(time.RFC3339)

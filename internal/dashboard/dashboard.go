@@ -25,6 +25,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
@@ -206,7 +208,7 @@ func (s *Server) secret(w http.ResponseWriter, r *http.Request) error {
 	}
 	v.judged = map[string]bool{}
 	for _, run := range runs {
-		if at, err := report.RunTime(run.RunID); err == nil && run.Complete {
+		if at, err := tables.ParseRunID(run.RunID); err == nil && run.Complete {
 			v.judged[at.Format(dateLayout)] = true
 		}
 	}
@@ -277,7 +279,7 @@ func (s *Server) historyFile(f report.Format) func(http.ResponseWriter, *http.Re
 // missedRuns counts the schedule's fires after the latest complete run (its
 // scheduled time, which its run ID holds to the millisecond) up to now.
 func (s *Server) missedRuns(run audit.RunEntry, now time.Time) (int, error) {
-	last, err := report.RunTime(run.RunID)
+	last, err := tables.ParseRunID(run.RunID)
 	if err != nil {
 		return 0, fmt.Errorf("latest run: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -138,7 +140,7 @@ func putRun(ctx context.Context, s *report.Store, at time.Time, rows []audit.Rec
 			flagged++
 		}
 	}
-	entry := audit.RunEntry{Month: audit.Month(at), RunID: runID(at), CheckedAt: at.Format(time.RFC3339), Checked: len(rows),
+	entry := audit.RunEntry{Month: tables.MonthOf(at), RunID: runID(at), CheckedAt: at.Format(time.RFC3339), Checked: len(rows),
 		Flagged: flagged, Written: len(rows), Complete: true, MaxAgeDays: 30, ScheduledTime: at.Format(time.RFC3339), CompleteKey: "complete"}
 	item, err := attributevalue.MarshalMap(entry)
 	if err != nil {

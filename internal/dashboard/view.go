@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
 	"slices"
@@ -146,7 +147,7 @@ func (s *Server) indexPage(v indexData) indexPage {
 	for _, r := range report.NewReport(s.Stack, run, v.rows, false).Rows {
 		f := flaggedRow{Name: r.SecretName, Href: secretHref(r.SecretName, v.quarter), Age: ageText(r),
 			Basis: words(string(r.Basis)), BasisDate: dateOf(r.BasisDate), Rotation: pick(r.RotationEnabled, "on", "off"),
-			Owner: orDash(r.OwningService), Since: "—"}
+			Owner: cmp.Or(r.OwningService, "—"), Since: "—"}
 		if t := since[r.SecretName]; !t.IsZero() {
 			f.Since = t.Format(dateLayout)
 			if t.Equal(h.From) {
@@ -221,7 +222,7 @@ func (s *Server) secretPage(v secretData) secretPage {
 		{"Basis", words(string(last.Basis)) + " " + dateOf(last.BasisDate)},
 		{"Reason", words(string(last.Reason))},
 		{"Rotation", pick(last.RotationEnabled, "on", "off") + rotationDetail(last)},
-		{"Owning service", orDash(last.OwningService)},
+		{"Owning service", cmp.Or(last.OwningService, "—")},
 		{"Rows in period", fmt.Sprintf("%d, %d of them needing rotation", len(rows), flaggedRows)},
 		{"Seen", dateOf(first.CheckedAt) + " to " + dateOf(last.CheckedAt)},
 	}
@@ -309,7 +310,7 @@ func dateOf(rfc3339 string) string {
 	if t, err := time.Parse(time.RFC3339, rfc3339); err == nil {
 		return t.UTC().Format(dateLayout)
 	}
-	return orDash(rfc3339)
+	return cmp.Or(rfc3339, "—")
 }
 
 // timeOf is an RFC 3339 time to the minute, in UTC.
@@ -317,19 +318,11 @@ func timeOf(rfc3339 string) string {
 	if t, err := time.Parse(time.RFC3339, rfc3339); err == nil {
 		return t.UTC().Format(timeLayout)
 	}
-	return orDash(rfc3339)
+	return cmp.Or(rfc3339, "—")
 }
 
 // words is a value such as older_than_max_age for people.
 func words(s string) string { return strings.ReplaceAll(s, "_", " ") }
-
-// orDash is s, or a dash for nothing.
-func orDash(s string) string {
-	if s == "" {
-		return "—"
-	}
-	return s
-}
 
 // pick is yes when b holds, else no.
 func pick(b bool, yes, no string) string {

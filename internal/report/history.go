@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
@@ -144,7 +146,7 @@ func BuildHistory(ctx context.Context, s *Store, stack string, from, to, now tim
 	if err != nil {
 		return h, err
 	}
-	if h.FirstComplete, err = RunTime(first.RunID); err != nil {
+	if h.FirstComplete, err = tables.ParseRunID(first.RunID); err != nil {
 		return h, fmt.Errorf("first run: %w", err)
 	}
 	h.ControlStart = h.FirstComplete

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -40,11 +42,11 @@ func (f *fakeLog) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*d
 	}
 	var found []any
 	switch aws.ToString(in.IndexName) {
-	case audit.RunIndex:
+	case tables.RunIndex:
 		for _, r := range f.rows[value(":0")] {
 			found = append(found, r)
 		}
-	case audit.CompleteIndex:
+	case tables.CompleteIndex:
 		var runs []audit.RunEntry
 		for _, r := range f.runs {
 			if r.Complete && (value(":1") == "" || r.RunID <= value(":1")) {
@@ -98,7 +100,7 @@ func scheduled(at time.Time) audit.RunEntry {
 
 // manual is a complete run invoked by hand at at.
 func manual(at time.Time) audit.RunEntry {
-	return audit.RunEntry{Month: audit.Month(at), RunID: runKey(at), CheckedAt: at.UTC().Format(time.RFC3339), Complete: true, Checked: 1}
+	return audit.RunEntry{Month: tables.MonthOf(at), RunID: tables.NewRunID(at), CheckedAt: at.UTC().Format(time.RFC3339), Complete: true, Checked: 1}
 }
 
 // every is a scheduled run every period from first to last, both included.
@@ -360,7 +362,7 @@ func TestLatestRunSkipsARunDatedInTheFuture(t *testing.T) {
 	store, log := storeOf(runs...)
 	l, err := store.LatestRun(context.Background(), now)
 	is.NoErr(err)
-	is.Equal(l.Run.RunID, runKey(utc(10, 1, 12, 0, 0)))
+	is.Equal(l.Run.RunID, tables.NewRunID(utc(10, 1, 12, 0, 0)))
 	is.True(l.Ahead == nil)
 	is.Equal(log.queries, 1)
 
@@ -368,8 +370,8 @@ func TestLatestRunSkipsARunDatedInTheFuture(t *testing.T) {
 	store, log = storeOf(append(runs, future)...)
 	l, err = store.LatestRun(context.Background(), now)
 	is.NoErr(err)
-	is.Equal(l.Run.RunID, runKey(utc(10, 1, 12, 0, 0))) // not the run of 2030
-	is.Equal(l.Ahead.RunID, future.RunID)               // which is named
+	is.Equal(l.Run.RunID, tables.NewRunID(utc(10, 1, 12, 0, 0))) // not the run of 2030
+	is.Equal(l.Ahead.RunID, future.RunID)                        // which is named
 	is.Equal(log.queries, 2)
 
 	store, _ = storeOf(future)

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -193,8 +194,8 @@ func WriteHistory(w io.Writer, h History, f Format) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SECRET\tDAYS SEEN\tDAYS FLAGGED\tFIRST FLAGGED\tLAST FLAGGED\tFLAGGED NOW\tLONGEST")
 	for _, s := range h.Secrets {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%dd\n", s.Name, s.DaysSeen, s.DaysFlagged, orDash(date(s.FirstFlagged)),
-			orDash(date(s.LastFlagged)), yesNo(s.FlaggedNow), s.LongestFlagged)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%dd\n", s.Name, s.DaysSeen, s.DaysFlagged, cmp.Or(date(s.FirstFlagged), "-"),
+			cmp.Or(date(s.LastFlagged), "-"), yesNo(s.FlaggedNow), s.LongestFlagged)
 	}
 	return tw.Flush()
 }
@@ -539,13 +540,6 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func percent(n, of int) string {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
@@ -98,7 +100,7 @@ func sampleHistory() History {
 	for d := 1; d <= 7; d++ {
 		run := ""
 		if d != 4 {
-			run = runKey(day(d).Add(23 * time.Hour))
+			run = tables.NewRunID(day(d).Add(23 * time.Hour))
 		}
 		h.Days = append(h.Days, Day{Date: day(d), RunID: run, Checked: 2, Flagged: 1})
 	}

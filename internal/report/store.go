@@ -13,9 +13,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/rotation-audit/rotation-audit/internal/tables"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -73,27 +73,27 @@ func (s *Store) LatestRun(ctx context.Context, now time.Time) (Latest, error) {
 		return Latest{Run: newest}, nil
 	}
 	l := Latest{Ahead: &newest}
-	l.Run, err = s.endRun(ctx, false, expression.Key("run_id").LessThanEqual(expression.Value(runKey(now))))
+	l.Run, err = s.endRun(ctx, false, expression.Key(tables.RunID).LessThanEqual(expression.Value(tables.NewRunID(now))))
 	return l, err
 }
 
 // runAfter says whether a run is dated after now; an ID that names no
 // time is not.
 func runAfter(runID string, now time.Time) bool {
-	at, err := RunTime(runID)
+	at, err := tables.ParseRunID(runID)
 	return err == nil && at.After(now)
 }
 
 // endRun is the first or the last complete run in the sparse index, within
 // the run_id condition when one is given.
 func (s *Store) endRun(ctx context.Context, first bool, runID expression.KeyConditionBuilder) (audit.RunEntry, error) {
-	key := expression.Key("complete_key").Equal(expression.Value("complete"))
+	key := expression.Key(tables.CompleteKey).Equal(expression.Value(tables.CompleteValue))
 	if runID.IsSet() {
 		key = key.And(runID)
 	}
 	out, err := s.query(ctx, &dynamodb.QueryInput{
 		TableName:        aws.String(s.RunsTable),
-		IndexName:        aws.String(audit.CompleteIndex),
+		IndexName:        aws.String(tables.CompleteIndex),
 		ScanIndexForward: aws.Bool(first),
 		Limit:            aws.Int32(1),
 	}, key)
@@ -118,12 +118,12 @@ func (s *Store) FirstRun(ctx context.Context) (audit.RunEntry, error) {
 
 // Run is one run's entry: one Query of its month's partition.
 func (s *Store) Run(ctx context.Context, runID string) (audit.RunEntry, error) {
-	at, err := RunTime(runID)
+	at, err := tables.ParseRunID(runID)
 	if err != nil {
 		return audit.RunEntry{}, err
 	}
-	key := expression.Key("month").Equal(expression.Value(audit.Month(at))).
-		And(expression.Key("run_id").Equal(expression.Value(runID)))
+	key := expression.Key(tables.Month).Equal(expression.Value(tables.MonthOf(at))).
+		And(expression.Key(tables.RunID).Equal(expression.Value(runID)))
 	out, err := s.query(ctx, &dynamodb.QueryInput{TableName: aws.String(s.RunsTable)}, key)
 	if err != nil {
 		return audit.RunEntry{}, err
@@ -143,8 +143,8 @@ func (s *Store) Run(ctx context.Context, runID string) (audit.RunEntry, error) {
 func (s *Store) Runs(ctx context.Context, from, to time.Time) ([]audit.RunEntry, error) {
 	var runs []audit.RunEntry
 	for month := monthStart(from); month.Before(to); month = month.AddDate(0, 1, 0) {
-		key := expression.Key("month").Equal(expression.Value(audit.Month(month))).
-			And(expression.Key("run_id").Between(expression.Value(runKey(from)), expression.Value(runKey(to.Add(-time.Millisecond)))))
+		key := expression.Key(tables.Month).Equal(expression.Value(tables.MonthOf(month))).
+			And(runsBetween(from, to))
 		err := s.pages(ctx, &dynamodb.QueryInput{TableName: aws.String(s.RunsTable)}, key, func(items []map[string]dbtypes.AttributeValue) error {
 			var page []audit.RunEntry
 			if err := attributevalue.UnmarshalListOfMaps(items, &page); err != nil {
@@ -170,8 +170,8 @@ func (s *Store) Rows(ctx context.Context, runID string) ([]audit.Record, error) 
 // EachRow calls f for every audit row of one run, page by page, so a
 // reader of many runs holds one page at a time.
 func (s *Store) EachRow(ctx context.Context, runID string, f func(audit.Record)) error {
-	in := &dynamodb.QueryInput{TableName: aws.String(s.Table), IndexName: aws.String(audit.RunIndex)}
-	return s.pages(ctx, in, expression.Key("run_id").Equal(expression.Value(runID)), func(items []map[string]dbtypes.AttributeValue) error {
+	in := &dynamodb.QueryInput{TableName: aws.String(s.Table), IndexName: aws.String(tables.RunIndex)}
+	return s.pages(ctx, in, expression.Key(tables.RunID).Equal(expression.Value(runID)), func(items []map[string]dbtypes.AttributeValue) error {
 		for _, item := range items {
 			var r audit.Record
 			if err := attributevalue.UnmarshalMap(item, &r); err != nil {
@@ -187,8 +187,7 @@ func (s *Store) EachRow(ctx context.Context, runID string, f func(audit.Record))
 // Queries of its partition, secret_name and a run_id range both in the key
 // condition.
 func (s *Store) SecretHistory(ctx context.Context, name string, from, to time.Time) ([]audit.Record, error) {
-	key := expression.Key("secret_name").Equal(expression.Value(name)).
-		And(expression.Key("run_id").Between(expression.Value(runKey(from)), expression.Value(runKey(to.Add(-time.Millisecond)))))
+	key := expression.Key(tables.SecretName).Equal(expression.Value(name)).And(runsBetween(from, to))
 	var rows []audit.Record
 	err := s.pages(ctx, &dynamodb.QueryInput{TableName: aws.String(s.Table)}, key, func(items []map[string]dbtypes.AttributeValue) error {
 		var page []audit.Record
@@ -254,18 +253,11 @@ func queryError(table string, err error) error {
 	return fmt.Errorf("query %s: %w", table, err)
 }
 
-// RunTime is the time a run ID names ("run-" and Unix milliseconds).
-func RunTime(runID string) (time.Time, error) {
-	ms, err := strconv.ParseInt(strings.TrimPrefix(runID, "run-"), 10, 64)
-	if err != nil || !strings.HasPrefix(runID, "run-") {
-		return time.Time{}, fmt.Errorf("run ID %q is not run-<Unix milliseconds>, such as run-1795615200000", runID)
-	}
-	return time.UnixMilli(ms).UTC(), nil
+// runsBetween is the key condition on run IDs from from to to (to
+// excluded): run IDs sort by time, so a range of them is a range of times.
+func runsBetween(from, to time.Time) expression.KeyConditionBuilder {
+	return expression.Key(tables.RunID).Between(expression.Value(tables.NewRunID(from)), expression.Value(tables.NewRunID(to.Add(-time.Millisecond))))
 }
-
-// runKey is the run ID of an instant: run IDs sort by time, so a range of
-// them is a range of times.
-func runKey(t time.Time) string { return "run-" + strconv.FormatInt(t.UnixMilli(), 10) }
 
 func monthStart(t time.Time) time.Time {
 	t = t.UTC()

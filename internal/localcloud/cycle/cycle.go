@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
@@ -154,7 +156,7 @@ func (j *Job) Run(ctx context.Context) (p Phases, err error) {
 	t = time.Now()
 	j.printf("B  invoke %s as the scheduler does (Input with the context attributes filled in)\n", s.Function)
 	runAt := scenario.ScheduledTimeAt(cloud.Scheduler().Clock().Now())
-	before, err := scenario.RunRows(ctx, clients.DynamoDB, s, fmt.Sprintf("run-%d", runAt.UnixMilli()))
+	before, err := scenario.RunRows(ctx, clients.DynamoDB, s, tables.NewRunID(runAt))
 	if err != nil {
 		return p, err
 	}

@@ -20,9 +20,6 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// DefaultRegion is the region local endpoints are used with.
-const DefaultRegion = "us-east-1"
-
 // Clients are SDK clients for every service the stack uses, all pointed at
 // one endpoint.
 type Clients struct {

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -143,7 +145,7 @@ func RunRows(ctx context.Context, c dynamodb.QueryAPIClient, s Stack, runID stri
 	}
 	pages := dynamodb.NewQueryPaginator(c, &dynamodb.QueryInput{
 		TableName:                 aws.String(s.Table),
-		IndexName:                 aws.String(audit.RunIndex),
+		IndexName:                 aws.String(tables.RunIndex),
 		KeyConditionExpression:    expr.KeyCondition(),
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
