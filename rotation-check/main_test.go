@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -93,8 +95,10 @@ func (f *fakeAWS) Do(r *http.Request) (*http.Response, error) {
 	f.requests, f.bodies = append(f.requests, r), append(f.bodies, string(body))
 	f.mu.Unlock()
 	status, out := f.answer(op, n)
+	header := http.Header{"Content-Type": {"application/x-amz-json-1.1"}}
+	header.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(out))), 10)) // as DynamoDB sends
 	return &http.Response{StatusCode: status, Status: http.StatusText(status), Request: r,
-		Header: http.Header{"Content-Type": {"application/x-amz-json-1.1"}}, Body: io.NopCloser(strings.NewReader(out))}, nil
+		Header: header, Body: io.NopCloser(strings.NewReader(out))}, nil
 }
 
 func (f *fakeAWS) count(op string) int {
