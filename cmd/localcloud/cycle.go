@@ -75,12 +75,3 @@ func (c *prepared) job() *cycle.Job {
 		Params: c.flags.params, Builder: c.builder, Out: c.out,
 	}
 }
-
-// The cycle's report helpers, under the short names serve.go's commands
-// call them by.
-var (
-	teardown     = cycle.Teardown
-	deployed     = cycle.Deployed
-	printOutputs = cycle.PrintOutputs
-	round        = cycle.Round
-)

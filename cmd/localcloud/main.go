@@ -7,6 +7,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -72,29 +73,18 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	status := exitStatus(err)
-	if status != 0 {
-		fmt.Fprintln(os.Stderr, message(err))
-	}
-	os.Exit(status)
+	os.Exit(exit(err, os.Stderr))
 }
 
-// message is the line main prints for an error.
-func message(err error) string {
-	return "localcloud: " + strings.TrimSuffix(err.Error(), ": usage")
-}
-
-// exitStatus is the status the usage text documents for what run returned:
-// 0 for success or -h, 2 for a mistake in the call or no local cloud at
-// the endpoint (the user's to fix), 1 for any other failure.
-func exitStatus(err error) int {
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errUsage), errors.Is(err, clockapi.ErrUnreachable), errors.Is(err, clockapi.ErrRefused):
-		return 2
+// exit prints the one line an error makes and returns the status the
+// usage text documents: 0 for success or -h, 2 for a mistake in the call
+// or no local cloud at the endpoint (the user's to fix), 1 for any other
+// failure.
+func exit(err error, stderr io.Writer) int {
+	if errors.Is(err, clockapi.ErrUnreachable) || errors.Is(err, clockapi.ErrRefused) {
+		err = fmt.Errorf("%w: %w", err, errUsage)
 	}
-	return 1
+	return cmdline.Exit("localcloud", err, stderr)
 }
 
 // run dispatches to a command. Function processes and the scheduler write
@@ -102,8 +92,7 @@ func exitStatus(err error) int {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	stdout = linewriter.NewSynced(stdout)
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("no command given: %w", errUsage)
+		return cmdline.WithHelp(fmt.Errorf("no command given: %w", errUsage), "")
 	}
 	cmd, args := args[0], args[1:]
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
@@ -118,8 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	f, ok := commands[cmd]
 	if !ok {
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q: %w", cmd, errUsage)
+		return cmdline.WithHelp(fmt.Errorf("unknown command %q: %w", cmd, errUsage), "")
 	}
 	return f(ctx, args, stdout, stderr)
 }
@@ -182,7 +170,7 @@ func (p *params) setDefault(name, value string) {
 
 // endpointFlag registers -endpoint, a running cloud's URL (env ENDPOINT).
 func endpointFlag(fs *flag.FlagSet, what string) *string {
-	return fs.String("endpoint", envOr("ENDPOINT", "http://localhost:4566"), what+" (env ENDPOINT)")
+	return fs.String("endpoint", cmp.Or(os.Getenv("ENDPOINT"), "http://localhost:4566"), what+" (env ENDPOINT)")
 }
 
 // checkEndpoint refuses an -endpoint that is not an http(s) URL with a
@@ -193,12 +181,4 @@ func checkEndpoint(endpoint string) error {
 		return fmt.Errorf("-endpoint %q: want a URL such as http://localhost:4566: %w", endpoint, errUsage)
 	}
 	return nil
-}
-
-// envOr returns the environment variable's value, or def.
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }

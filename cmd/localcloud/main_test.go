@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +19,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 )
 
@@ -57,7 +59,7 @@ func TestUsageErrors(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), tt.args, &stdout, &stderr)
 			is.True(errors.Is(err, errUsage)) // the user's mistake
-			is.Equal(exitStatus(err), 2)
+			is.Equal(exit(err, io.Discard), 2)
 			is.True(strings.Contains(err.Error(), tt.want))
 		})
 	}
@@ -65,13 +67,18 @@ func TestUsageErrors(t *testing.T) {
 
 func TestExitStatus(t *testing.T) {
 	is := is.New(t)
-	is.Equal(exitStatus(nil), 0)
-	is.Equal(exitStatus(fmt.Errorf("clock: %w", flag.ErrHelp)), 0)          // -h is not an error
-	is.Equal(exitStatus(fmt.Errorf("-to: bad: %w", errUsage)), 2)           // a mistake in the call
-	is.Equal(exitStatus(fmt.Errorf("x: %w", clockapi.ErrUnreachable)), 2)   // no cloud at the endpoint
-	is.Equal(exitStatus(fmt.Errorf("x: %w", clockapi.ErrRefused)), 2)       // a move the cloud refused
-	is.Equal(exitStatus(errors.New("teardown: 1 resource left behind")), 1) // a failure
-	is.Equal(exitStatus(fmt.Errorf("stopped: %w", context.Canceled)), 1)    // interrupted
+	status := func(err error) int { return exit(err, io.Discard) }
+	is.Equal(status(nil), 0)
+	is.Equal(status(fmt.Errorf("clock: %w", flag.ErrHelp)), 0)          // -h is not an error
+	is.Equal(status(fmt.Errorf("-to: bad: %w", errUsage)), 2)           // a mistake in the call
+	is.Equal(status(fmt.Errorf("x: %w", clockapi.ErrUnreachable)), 2)   // no cloud at the endpoint
+	is.Equal(status(fmt.Errorf("x: %w", clockapi.ErrRefused)), 2)       // a move the cloud refused
+	is.Equal(status(errors.New("teardown: 1 resource left behind")), 1) // a failure
+	is.Equal(status(fmt.Errorf("stopped: %w", context.Canceled)), 1)    // interrupted
+
+	var line bytes.Buffer
+	is.Equal(exit(cmdline.WithHelp(fmt.Errorf("unknown command %q: %w", "bogus", errUsage), ""), &line), 2)
+	is.Equal(line.String(), "localcloud: unknown command \"bogus\" (run \"localcloud -h\")\n") // one line, and where the help is
 }
 
 func TestHelp(t *testing.T) {
@@ -127,8 +134,9 @@ func TestEndpointDown(t *testing.T) {
 			is := is.New(t)
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), args, &stdout, &stderr)
-			is.Equal(exitStatus(err), 2)
-			is.Equal(message(err), "localcloud: cannot reach the local cloud at "+down+": is `make local-up` running?")
+			var line bytes.Buffer
+			is.Equal(exit(err, &line), 2)
+			is.Equal(line.String(), "localcloud: cannot reach the local cloud at "+down+": is `make local-up` running?\n")
 			is.Equal(stdout.String(), "") // nothing before the one line
 		})
 	}
@@ -153,26 +161,27 @@ func TestClockCommand(t *testing.T) {
 
 	stdout.Reset()
 	err = run(context.Background(), []string{"clock", "-endpoint", cloud.URL, "-to", "2026-10-15"}, &stdout, &stderr)
-	is.Equal(exitStatus(err), 2) // a time already past is the user's to fix
-	line := message(err)
+	var out bytes.Buffer
+	is.Equal(exit(err, &out), 2) // a time already past is the user's to fix
+	line := strings.TrimSuffix(out.String(), "\n")
 	is.True(strings.HasPrefix(line, "localcloud: -to: the cloud clock only moves forward: it is 2026-11-01T00:0")) // says why
 	is.True(strings.HasSuffix(line, ", 2026-10-15T00:00:00Z is 408h0m0s earlier"))                                 // and by how much
 	is.True(!strings.Contains(line, "\n"))
 	is.Equal(stdout.String(), "") // in one line: nothing says the clock is moving
 
 	err = run(context.Background(), []string{"clock", "-endpoint", cloud.URL, "-advance", "10000000d"}, &stdout, &stderr)
-	is.Equal(exitStatus(err), 2)
+	is.Equal(exit(err, io.Discard), 2)
 	is.True(strings.Contains(err.Error(), `duration "10000000d" is too large: the limit is 36500d`)) // the real problem
 
 	err = run(context.Background(), []string{"clock", "-endpoint", "not-a-url"}, &stdout, &stderr)
-	is.Equal(exitStatus(err), 2)
+	is.Equal(exit(err, io.Discard), 2)
 	is.True(strings.Contains(err.Error(), `-endpoint "not-a-url": want a URL such as http://localhost:4566`))
 
 	// An endpoint that answers but is not an embedded cloud has no clock.
 	plain := httptest.NewServer(http.NotFoundHandler())
 	defer plain.Close()
 	err = run(context.Background(), []string{"clock", "-endpoint", plain.URL, "-advance", "1d"}, &stdout, &stderr)
-	is.Equal(exitStatus(err), 2)
+	is.Equal(exit(err, io.Discard), 2)
 	is.True(strings.Contains(err.Error(), "is not this tool's embedded cloud"))
 }
 

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/cycle"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/scenario"
@@ -21,31 +24,43 @@ import (
 
 // cloudFlags are the flags of the commands that serve an embedded cloud.
 type cloudFlags struct {
-	addr  string
-	speed float64
-	start string
+	addr       string
+	speed      float64
+	clockStart string
 }
 
 func (c *cloudFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.addr, "addr", envOr("LOCALCLOUD_ADDR", localcloud.DefaultAddr), "listen address (env LOCALCLOUD_ADDR)")
+	fs.StringVar(&c.addr, "addr", cmp.Or(os.Getenv("LOCALCLOUD_ADDR"), localcloud.DefaultAddr), "listen address (env LOCALCLOUD_ADDR)")
 	fs.Float64Var(&c.speed, "clock-speed", 1, fmt.Sprintf("cloud seconds per real second, 1 to %d: 3600 makes rate(1 hour) fire every second", schedule.MaxSpeed))
-	fs.StringVar(&c.start, "clock-start", "", "cloud time at start, RFC 3339 or a date such as 2026-10-01 (default now)")
+	fs.StringVar(&c.clockStart, "clock-start", "", "cloud time at start, RFC 3339 or a date such as 2026-10-01 (default now)")
 }
 
-// options checks the flags: a bad speed or start time is the user's to fix.
-func (c *cloudFlags) options(region string, logs io.Writer) (localcloud.Options, error) {
-	opts := localcloud.Options{Addr: c.addr, Region: region, ClockSpeed: c.speed, Logs: logs}
+// options checks the flags: a bad speed or start time is the user's to
+// fix. The cloud's logs go to out.
+func (c *cloudFlags) options(region string, out io.Writer) (localcloud.Options, error) {
+	opts := localcloud.Options{Addr: c.addr, Region: region, ClockSpeed: c.speed, Logs: out}
 	if err := schedule.CheckSpeed(c.speed); err != nil {
 		return opts, fmt.Errorf("-clock-speed: %w: %w", err, errUsage)
 	}
-	if c.start != "" {
-		t, err := schedule.ParseTime(c.start)
+	if c.clockStart != "" {
+		t, err := schedule.ParseTime(c.clockStart)
 		if err != nil {
 			return opts, fmt.Errorf("-clock-start: %w: %w", err, errUsage)
 		}
 		opts.ClockStart = t
 	}
 	return opts, nil
+}
+
+// start starts the embedded cloud and says where it serves, on opts.Logs.
+func start(opts localcloud.Options) (*localcloud.Cloud, error) {
+	t := time.Now()
+	cloud, err := localcloud.Start(opts)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(opts.Logs, "embedded cloud (kumo, in-process) ready at %s in %s\n", cloud.URL, cycle.Round(time.Since(t)))
+	return cloud, nil
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -64,7 +79,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	cloud, err := startServing(opts, stdout)
+	cloud, err := start(opts)
 	if err != nil {
 		return err
 	}
@@ -96,7 +111,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cloud, err := startServing(opts, stdout)
+	cloud, err := start(opts)
 	if err != nil {
 		return err
 	}
@@ -107,7 +122,7 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer func() {
 		fmt.Fprintln(stdout, "tearing down")
-		clean, err := teardown(context.WithoutCancel(ctx), d, c.tmpl, stdout)
+		clean, err := cycle.Teardown(context.WithoutCancel(ctx), d, c.tmpl, stdout)
 		if err != nil {
 			fmt.Fprintln(stdout, "localcloud:", err)
 		}
@@ -119,8 +134,8 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "deployed in %s\n", round(time.Since(t)))
-	printOutputs(stdout, stack.Outputs)
+	fmt.Fprintf(stdout, "deployed in %s\n", cycle.Round(time.Since(t)))
+	cycle.PrintOutputs(stdout, stack.Outputs)
 	fmt.Fprintf(stdout, `
 The stack is up at %[1]s. Try (any credentials and region do; without a profile set
 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=%[2]s):
@@ -147,23 +162,12 @@ func clockBanner(cloud *localcloud.Cloud) string {
 	fmt.Fprintf(&b, "The cloud clock reads %s and runs at %gx real time.", now.UTC().Format(time.RFC3339), clock.Speed())
 	for _, s := range cloud.Scheduler().Schedules() {
 		wait := time.Duration(float64(s.NextFire.Sub(now)) / clock.Speed())
-		fmt.Fprintf(&b, "\nSchedule %s (%s) fires next at %s, in %s of real time.", s.Name, s.Expression, s.NextFire.UTC().Format(time.RFC3339), round(wait))
+		fmt.Fprintf(&b, "\nSchedule %s (%s) fires next at %s, in %s of real time.", s.Name, s.Expression, s.NextFire.UTC().Format(time.RFC3339), cycle.Round(wait))
 		if clock.Speed() == 1 && wait > time.Minute {
 			b.WriteString(" Use -clock-speed 3600 to watch it every second, or move the clock.")
 		}
 	}
 	return b.String()
-}
-
-// startServing starts the embedded cloud with its logs on out.
-func startServing(opts localcloud.Options, out io.Writer) (*localcloud.Cloud, error) {
-	t := time.Now()
-	cloud, err := localcloud.Start(opts)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(out, "embedded cloud (kumo, in-process) ready at %s in %s\n", cloud.URL, round(time.Since(t)))
-	return cloud, nil
 }
 
 // endpointDeployer reads the flags of deploy and teardown and returns a
@@ -213,8 +217,8 @@ func cmdDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "deployed: %s in %s\n", deployed(stack), round(time.Since(t)))
-	printOutputs(stdout, stack.Outputs)
+	fmt.Fprintf(stdout, "deployed: %s in %s\n", cycle.Deployed(stack), cycle.Round(time.Since(t)))
+	cycle.PrintOutputs(stdout, stack.Outputs)
 	return nil
 }
 
@@ -224,8 +228,8 @@ func cmdTeardown(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	t := time.Now()
-	clean, err := teardown(ctx, d, tmpl, stdout)
-	fmt.Fprintf(stdout, "%s (%s)\n", clean, round(time.Since(t)))
+	clean, err := cycle.Teardown(ctx, d, tmpl, stdout)
+	fmt.Fprintf(stdout, "%s (%s)\n", clean, cycle.Round(time.Since(t)))
 	return err
 }
 
@@ -287,7 +291,7 @@ makes its own full move.`)
 			return err
 		}
 		fmt.Fprintf(stdout, "moved %s -> %s: %d fires, %d failed, in %s\n", moved.From.Format(time.RFC3339), moved.To.Format(time.RFC3339),
-			moved.Fired, moved.Failed, round(time.Duration(moved.TookMS)*time.Millisecond))
+			moved.Fired, moved.Failed, cycle.Round(time.Duration(moved.TookMS)*time.Millisecond))
 		if moved.Failed > 0 {
 			defer fmt.Fprintln(stdout, "the cloud's log (make local-up's terminal) says why each failed run failed")
 		}
@@ -311,8 +315,7 @@ func cmdInvoke(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, `Usage: localcloud invoke [-stack NAME] [-endpoint URL]
 
 Invoke the stack's function the way its schedule does, at the cloud's current time:
-the schedule's Input with the scheduler's context attributes filled in. Scenario B
-from a shell; unlike a plain {} invoke, it judges the secrets at cloud time.`)
+the schedule's Input with the scheduler's context attributes filled in (scenario B).`)
 		fs.PrintDefaults()
 	}
 	if err := cmdline.Parse(fs, args, stderr); err != nil {
