@@ -6,8 +6,9 @@
 // flat whatever the number of secrets.
 //
 // It imports the AWS SDK's Secrets Manager and DynamoDB types (through
-// tiny interfaces with the SDK's own method signatures), attributevalue and
-// errgroup; never an emulator.
+// tiny interfaces with the SDK's own method signatures), attributevalue,
+// errgroup and package tables (the table contract it writes by); never an
+// emulator.
 package audit
 
 import (

@@ -8,7 +8,10 @@
 // move that clock.
 //
 // It imports kumo, the SDK clients it needs to read back what kumo stored,
-// and those packages; nothing imports it but the commands and tests.
+// and those packages; nothing imports it but the commands and tests. Every
+// package of the embedded cloud lives under this folder; the product
+// (rotation-check, audit, report, dashboard, cmd/rotation-audit) imports
+// none of them.
 package localcloud
 
 import (

@@ -5,8 +5,9 @@
 // or Markdown. The rotation-audit command and the dashboard share it.
 //
 // It imports the DynamoDB SDK types (through a tiny interface), the
-// expression builder, and packages audit and schedexpr for the row and run
-// shapes and the schedule's fire times.
+// expression builder, and packages audit, tables and schedexpr for the row
+// and run shapes, the table contract and the schedule's fire times; never
+// the embedded cloud.
 package report
 
 import (

@@ -6,7 +6,9 @@
 // scenario tests assert them.
 //
 // It takes the SDK clients through tiny interfaces with the SDK's own
-// method signatures, so any endpoint's clients, or fakes, fit.
+// method signatures, so any endpoint's clients, or fakes, fit, and imports
+// the product's row shapes and table contract (packages audit and tables)
+// and the scheduler's input filling (package schedule).
 package scenario
 
 import (

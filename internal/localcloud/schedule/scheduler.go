@@ -11,9 +11,9 @@
 // back-pressure instead of dropping fires, and Advance can report how many
 // runs failed.
 //
-// It imports the standard library, package cron, package linewriter, and the
-// SDK types of the two small interfaces it calls; it never talks to an
-// emulator directly.
+// It imports the standard library, package schedexpr (the expressions),
+// package linewriter, and the SDK types of the two small interfaces it
+// calls; it never talks to an emulator directly.
 package schedule
 
 import (
