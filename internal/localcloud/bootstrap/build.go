@@ -93,18 +93,11 @@ var buildFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s 
 // cached one when its key matches, else a fresh go build. Concurrent
 // builders of the same key, in this process or another, build it once.
 func (b *Builder) build(ctx context.Context, goos, goarch string) (string, error) {
-	dir := b.OutDir
-	if dir == "" {
-		var err error
-		if dir, err = CacheDir(); err != nil {
-			return "", err
-		}
-	}
-	key, err := SourceKey(b.ModuleDir, b.Package, goos, goarch, buildFlags)
+	out, err := b.path(goos, goarch)
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "bootstrap-"+goos+"-"+goarch+"-"+key)
+	dir := filepath.Dir(out)
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
@@ -136,6 +129,33 @@ func (b *Builder) build(ctx context.Context, goos, goarch string) (string, error
 	}
 	pruneOld(dir, goos, goarch, out)
 	return out, nil
+}
+
+// path is where the build of the current sources for goos/goarch is kept.
+func (b *Builder) path(goos, goarch string) (string, error) {
+	dir := b.OutDir
+	if dir == "" {
+		var err error
+		if dir, err = CacheDir(); err != nil {
+			return "", err
+		}
+	}
+	key, err := SourceKey(b.ModuleDir, b.Package, goos, goarch, buildFlags)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "bootstrap-"+goos+"-"+goarch+"-"+key), nil
+}
+
+// Cached reports whether the build of the current sources for goos/goarch
+// is already kept, so that Zip runs no go command.
+func (b *Builder) Cached(goos, goarch string) bool {
+	path, err := b.path(goos, goarch)
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(path)
+	return err == nil
 }
 
 // pruneOld removes the other builds for goos/goarch and their locks, so

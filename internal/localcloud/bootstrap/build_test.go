@@ -75,9 +75,11 @@ func TestZipBuildsOnceThenReusesTheCache(t *testing.T) {
 	cache := t.TempDir()
 	b := &Builder{ModuleDir: dir, Package: "./fn", OutDir: cache}
 	ctx := context.Background()
+	is.True(!b.Cached(runtime.GOOS, runtime.GOARCH)) // nothing built yet
 	z, err := b.Zip(ctx, runtime.GOOS, runtime.GOARCH)
 	is.NoErr(err)
 	is.True(len(z) > 0)
+	is.True(b.Cached(runtime.GOOS, runtime.GOARCH)) // now kept
 	built, _ := filepath.Glob(filepath.Join(cache, "bootstrap-*"))
 
 	// A second builder (another test package, a later make local) finds the
@@ -91,6 +93,7 @@ func TestZipBuildsOnceThenReusesTheCache(t *testing.T) {
 	// After an edit the key changes and a build is needed: without go on
 	// PATH that fails, naming the go command.
 	is.NoErr(os.WriteFile(filepath.Join(dir, "lib/lib.go"), []byte("package lib\n\nconst Name = \"three\"\n"), 0o644))
+	is.True(!again.Cached(runtime.GOOS, runtime.GOARCH)) // the kept build is of other sources
 	_, err = (&Builder{ModuleDir: dir, Package: "./fn", OutDir: cache}).Zip(ctx, runtime.GOOS, runtime.GOARCH)
 	is.True(err != nil)     // a stale cache entry is never used
 	is.Equal(len(built), 2) // the binary and its lock file

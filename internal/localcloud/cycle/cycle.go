@@ -80,7 +80,11 @@ func (j *Job) Deployer(cloudURL string, logs io.Writer) *deploy.Deployer {
 func (j *Job) Once(ctx context.Context) error {
 	j.printf("rotation-audit: stack %s from %s on the embedded cloud (kumo, in-process; no Docker, no account)\n", j.Stack, j.TemplatePath)
 	start := time.Now()
-	j.printf("build     bootstrap for %s/%s (go build; the first build compiles the AWS SDK, about 15 s)", runtime.GOOS, runtime.GOARCH)
+	how := "go build; the first build compiles the AWS SDK, about 15 s"
+	if j.Builder.Cached(runtime.GOOS, runtime.GOARCH) {
+		how = "sources unchanged: the cached build"
+	}
+	j.printf("build     bootstrap for %s/%s (%s)", runtime.GOOS, runtime.GOARCH, how)
 	if _, err := j.Builder.Zip(ctx, runtime.GOOS, runtime.GOARCH); err != nil {
 		j.printf("\n")
 		return err
