@@ -40,7 +40,7 @@ func TestUsageErrors(t *testing.T) {
 		{"NaN clock speed", []string{"serve", "-clock-speed", "NaN"}, "clock speed NaN is out of range"},
 		{"infinite clock speed", []string{"serve", "-clock-speed", "Inf"}, "clock speed +Inf is out of range"},
 		{"huge clock speed", []string{"serve", "-clock-speed", "1e7"}, "clock speed 1e+07 is out of range"},
-		{"bad clock start", []string{"serve", "-clock-start", "yesterday"}, "-clock-start: time \"yesterday\""},
+		{"bad clock start", []string{"serve", "-clock-start", "yesterday"}, "flag -clock-start: time \"yesterday\""},
 		{"clock both moves", []string{"clock", "-advance", "1d", "-to", "2027-01-01"}, "give -advance or -to, not both"},
 		{"clock bad duration", []string{"clock", "-advance", "a month"}, `-advance: duration "a month"`},
 		{"clock backwards duration", []string{"clock", "-advance", "-1d"}, "must be positive"},

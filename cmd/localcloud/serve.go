@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,43 +24,39 @@ import (
 )
 
 // cloudFlags are the flags of the commands that serve an embedded cloud.
+// A bad speed or start time fails the parse, as the user's to fix.
 type cloudFlags struct {
-	addr       string
-	speed      float64
-	clockStart string
+	opts localcloud.Options
 }
 
 func (c *cloudFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.addr, "addr", cmp.Or(os.Getenv("LOCALCLOUD_ADDR"), localcloud.DefaultAddr), "listen address (env LOCALCLOUD_ADDR)")
-	fs.Float64Var(&c.speed, "clock-speed", 1, fmt.Sprintf("cloud seconds per real second, 1 to %d: 3600 makes rate(1 hour) fire every second", schedule.MaxSpeed))
-	fs.StringVar(&c.clockStart, "clock-start", "", "cloud time at start, RFC 3339 or a date such as 2026-10-01 (default now)")
-}
-
-// options checks the flags: a bad speed or start time is the user's to
-// fix. The cloud's logs go to out.
-func (c *cloudFlags) options(region string, out io.Writer) (localcloud.Options, error) {
-	opts := localcloud.Options{Addr: c.addr, Region: region, ClockSpeed: c.speed, Logs: out}
-	if err := schedule.CheckSpeed(c.speed); err != nil {
-		return opts, fmt.Errorf("-clock-speed: %w: %w", err, errUsage)
-	}
-	if c.clockStart != "" {
-		t, err := schedule.ParseTime(c.clockStart)
+	c.opts.ClockSpeed = 1
+	fs.StringVar(&c.opts.Addr, "addr", cmp.Or(os.Getenv("LOCALCLOUD_ADDR"), localcloud.DefaultAddr), "listen address (env LOCALCLOUD_ADDR)")
+	fs.Func("clock-speed", fmt.Sprintf("cloud seconds per real second, 1 to %d: 3600 makes rate(1 hour) fire every second (default 1)", schedule.MaxSpeed), func(v string) error {
+		speed, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			return opts, fmt.Errorf("-clock-start: %w: %w", err, errUsage)
+			return fmt.Errorf("%q is not a number", v)
 		}
-		opts.ClockStart = t
-	}
-	return opts, nil
+		c.opts.ClockSpeed = speed
+		return schedule.CheckSpeed(speed)
+	})
+	fs.Func("clock-start", "cloud time at start, RFC 3339 or a date such as 2026-10-01 (default now)", func(v string) (err error) {
+		c.opts.ClockStart, err = schedule.ParseTime(v)
+		return err
+	})
 }
 
-// start starts the embedded cloud and says where it serves, on opts.Logs.
-func start(opts localcloud.Options) (*localcloud.Cloud, error) {
+// start starts the embedded cloud for region, its logs on out, and says
+// where it serves.
+func (c *cloudFlags) start(region string, out io.Writer) (*localcloud.Cloud, error) {
+	opts := c.opts
+	opts.Region, opts.Logs = region, out
 	t := time.Now()
 	cloud, err := localcloud.Start(opts)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(opts.Logs, "embedded cloud (kumo, in-process) ready at %s in %s\n", cloud.URL, cycle.Round(time.Since(t)))
+	fmt.Fprintf(out, "embedded cloud (kumo, in-process) ready at %s in %s\n", cloud.URL, cycle.Round(time.Since(t)))
 	return cloud, nil
 }
 
@@ -75,11 +72,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
-	opts, err := cf.options(*region, stdout)
-	if err != nil {
-		return err
-	}
-	cloud, err := start(opts)
+	cloud, err := cf.start(*region, stdout)
 	if err != nil {
 		return err
 	}
@@ -103,15 +96,11 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
-	opts, err := cf.options(sf.region, stdout)
-	if err != nil {
-		return err
-	}
 	c, err := newCycle(sf, stdout)
 	if err != nil {
 		return err
 	}
-	cloud, err := start(opts)
+	cloud, err := cf.start(sf.region, stdout)
 	if err != nil {
 		return err
 	}

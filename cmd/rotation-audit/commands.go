@@ -20,6 +20,19 @@ func formatFlag(fs *flag.FlagSet) *string {
 	return fs.String("format", "table", "output format: table, csv, json or markdown")
 }
 
+// parseRead parses a read command's flags and its -format: how report,
+// history and runs all begin.
+func parseRead(fs *flag.FlagSet, args []string, stderr io.Writer, format *string) (report.Format, error) {
+	if err := cmdline.Parse(fs, args, stderr); err != nil {
+		return "", err
+	}
+	f, err := report.ParseFormat(*format)
+	if err != nil {
+		return f, fmt.Errorf("-format: %w: %w", err, errUsage)
+	}
+	return f, nil
+}
+
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
 	var src source
@@ -42,12 +55,9 @@ A CSV cell that begins with =, +, -, @, a tab or a carriage return is prefixed w
 single quote, so a spreadsheet shows it as text, not as a formula.`)
 		fs.PrintDefaults()
 	}
-	if err := cmdline.Parse(fs, args, stderr); err != nil {
-		return err
-	}
-	f, err := report.ParseFormat(*format)
+	f, err := parseRead(fs, args, stderr, format)
 	if err != nil {
-		return fmt.Errorf("-format: %w: %w", err, errUsage)
+		return err
 	}
 	if *runID != "latest" {
 		if _, err := tables.ParseRunID(*runID); err != nil {
@@ -210,12 +220,9 @@ pending, not missing. A control that never completed a run, and a period that ha
 started, exit with status 2.`)
 		fs.PrintDefaults()
 	}
-	if err := cmdline.Parse(fs, args, stderr); err != nil {
-		return err
-	}
-	f, err := report.ParseFormat(*format)
+	f, err := parseRead(fs, args, stderr, format)
 	if err != nil {
-		return fmt.Errorf("-format: %w: %w", err, errUsage)
+		return err
 	}
 	store, cfg, err := src.open(ctx)
 	if err != nil {
@@ -251,12 +258,9 @@ The run log, oldest first: every run, complete or not, with its counts, duration
 error. One Query per month of the period.`)
 		fs.PrintDefaults()
 	}
-	if err := cmdline.Parse(fs, args, stderr); err != nil {
-		return err
-	}
-	f, err := report.ParseFormat(*format)
+	f, err := parseRead(fs, args, stderr, format)
 	if err != nil {
-		return fmt.Errorf("-format: %w: %w", err, errUsage)
+		return err
 	}
 	store, _, err := src.open(ctx)
 	if err != nil {
