@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,10 +16,6 @@ import (
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
-	"github.com/rotation-audit/rotation-audit/internal/localcloud"
-	"github.com/rotation-audit/rotation-audit/internal/localcloud/bootstrap"
-	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
-	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -166,36 +161,9 @@ func TestCommandsOnTheEmbeddedCloud(t *testing.T) {
 // clock starts on 2026-10-01, moves it 35 days on, and returns its URL.
 func stack(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
-	cloud, err := localcloud.Start(localcloud.Options{ClockStart: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cloud.Close() })
-	data, err := os.ReadFile("../../template.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := cfn.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := bootstrap.ModuleRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
-	d := &deploy.Deployer{Clients: deploy.NewClients(cloud.URL, localcloud.DefaultRegion), Stack: "cli", Code: b.Code(true), Embedded: true}
-	t.Cleanup(func() {
-		if _, err := d.Teardown(context.Background(), tmpl); err != nil {
-			t.Error(err)
-		}
-	})
-	if _, err := d.Deploy(ctx, tmpl); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := clockapi.MoveClock(ctx, cloud.URL, clockapi.ClockMove{Advance: "35d"}); err != nil {
+	url, _ := deployAt(t, "cli", time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC))
+	if _, err := clockapi.MoveClock(context.Background(), url, clockapi.ClockMove{Advance: "35d"}); err != nil {
 		t.Fatal(fmt.Errorf("advance: %w", err))
 	}
-	return cloud.URL
+	return url
 }
