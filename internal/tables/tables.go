@@ -63,3 +63,37 @@ func ParseRunID(id string) (time.Time, error) {
 	}
 	return time.UnixMilli(ms).UTC(), nil
 }
+
+// What changed since the previous complete run, on every audit row (the
+// Change attribute) and in the run log's counts. A row's change compares
+// its status with the same secret's row in the previous complete run of
+// the stack:
+//   - ChangeNew: the secret was not in the previous run;
+//   - ChangeNewlyFlagged: ok then, needs_rotation now;
+//   - ChangeResolved: needs_rotation then, ok now;
+//   - ChangeUnchanged: the same status (its value may still have changed:
+//     the row's Changed attribute says what did);
+//   - ChangeGone: the secret was in the previous run and is not in this
+//     one, whose listing completed. Such a row is a tombstone: it has no
+//     status, is not counted as checked, and readers list it apart.
+const (
+	Change             = "change"
+	ChangeNew          = "new"
+	ChangeNewlyFlagged = "newly_flagged"
+	ChangeResolved     = "resolved"
+	ChangeUnchanged    = "unchanged"
+	ChangeGone         = "gone"
+)
+
+// The sparse change index of the audit table: only rows whose change is
+// not unchanged carry ChangeMonth (the UTC month of the run's checked_at,
+// as MonthOf), so a period's changes are one Query per month, keyed on
+// ChangeMonth with a RunID range, and a history reads O(secrets + changes
+// + runs) items instead of every row of every day.
+const (
+	ChangeIndex = "by-change"
+	ChangeMonth = "change_month" // the ChangeIndex's partition key; its sort key is RunID
+)
+
+// Changed reports whether a change is one the change index holds.
+func Changed(change string) bool { return change != "" && change != ChangeUnchanged }
