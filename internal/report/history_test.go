@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,11 +29,14 @@ import (
 type fakeLog struct {
 	runs    []audit.RunEntry
 	rows    map[string][]audit.Record
+	mu      sync.Mutex // history reads days concurrently
 	queries int
 }
 
 func (f *fakeLog) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	f.mu.Lock()
 	f.queries++
+	f.mu.Unlock()
 	value := func(name string) string {
 		v, _ := in.ExpressionAttributeValues[name].(*dbtypes.AttributeValueMemberS)
 		if v == nil {
