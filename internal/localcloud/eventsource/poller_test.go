@@ -243,10 +243,12 @@ func TestFailedBatchComesBackAfterVisibilityTimeout(t *testing.T) {
 	drain(ms, t0.Add(29*time.Second))
 	is.Equal(len(fn.Batches()), 1) // not before
 	drain(ms, t0.Add(30*time.Second))
-	is.Equal(q.released, []string{"a", "b"})                   // made visible again
-	is.Equal(fn.Batches(), [][]string{{"a", "b"}, {"a", "b"}}) // and received again
-	is.Equal(q.left(), []string(nil))                          // deleted this time
-	is.True(strings.Contains(logs.String(), "boom"))           // the failure is logged with the function's error
+	is.Equal(sorted(q.released), []string{"a", "b"}) // made visible again
+	batches := fn.Batches()
+	is.Equal(len(batches), 2)
+	is.Equal(sorted(batches[1]), []string{"a", "b"}) // and received again
+	is.Equal(q.left(), []string(nil))                // deleted this time
+	is.True(strings.Contains(logs.String(), "boom")) // the failure is logged with the function's error
 }
 
 // With ReportBatchItemFailures, only the reported items stay.
@@ -475,4 +477,10 @@ func TestZeroVisibilityTimeoutHoldsASecond(t *testing.T) {
 	due, ok := ms.Due()
 	is.True(ok)
 	is.Equal(due, t0.Add(time.Second))
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
