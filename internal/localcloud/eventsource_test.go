@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -156,7 +159,7 @@ func TestSQSMappingHonoursBatchSize(t *testing.T) {
 	slices.Sort(sizes)
 	is.Equal(sizes, []int{1, 3, 3}) // seven messages in batches of at most three
 	got := received(logs, "esm-batch-fn")
-	is.Equal(len(got), 7) // every message once
+	is.Equal(len(got), 7)                                                       // every message once
 	is.True(strings.Contains(logs.String(), "source="+arn+" region=us-east-1")) // the event names its queue and region
 }
 
@@ -215,4 +218,45 @@ func TestEventSourceMappingAPI(t *testing.T) {
 	is.NoErr(err)
 	_, err = l.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: made.UUID})
 	is.True(errors.As(err, &notFound)) // gone
+}
+
+// The aws CLI (botocore's SQS JSON protocol) reaches a mapped function and
+// reads the dead-letter queue. It skips where the aws CLI is missing.
+func TestSQSMappingWithTheAWSCLI(t *testing.T) {
+	awsCLI, err := exec.LookPath("aws")
+	if err != nil {
+		t.Skip("the aws CLI is not installed; the SDK tests above cover the same wire protocol")
+	}
+	is := is.New(t)
+	ctx := context.Background()
+	logs := &linewriter.Buffer{}
+	c := startCloud(t, logs)
+	createSQSFunction(t, c, "esm-cli-fn")
+	dlqURL, dlqARN := createQueue(t, c, "esm-cli-dlq", nil)
+	workURL, workARN := createQueue(t, c, "esm-cli-work", map[string]string{
+		"VisibilityTimeout": "10", "RedrivePolicy": fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"1"}`, dlqARN),
+	})
+	_, err = clients(c).Lambda.CreateEventSourceMapping(ctx, &lambda.CreateEventSourceMappingInput{
+		FunctionName: aws.String("esm-cli-fn"), EventSourceArn: aws.String(workARN),
+	})
+	is.NoErr(err)
+	home := t.TempDir()
+	run := func(args ...string) string {
+		cmd := exec.Command(awsCLI, append([]string{"--endpoint-url", c.URL, "--output", "json"}, args...)...)
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_DEFAULT_REGION=us-east-1",
+			"AWS_CONFIG_FILE="+filepath.Join(home, "config"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "credentials"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	run("sqs", "send-message", "--queue-url", workURL, "--message-body", "from-cli")
+	run("sqs", "send-message", "--queue-url", workURL, "--message-body", "crash-cli")
+	advance(t, c, "1s")
+	got := received(logs, "esm-cli-fn")
+	is.Equal(got["from-cli"], []string{"1"}) // the CLI's message reached the function
+	advance(t, c, "11s")                     // the crashed batch's visibility timeout ends: maxReceiveCount 1
+	out := run("sqs", "receive-message", "--queue-url", dlqURL, "--max-number-of-messages", "10")
+	is.True(strings.Contains(out, "crash-cli")) // the CLI reads it in the dead-letter queue
 }
