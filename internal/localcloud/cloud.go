@@ -4,7 +4,8 @@
 // (package localsecrets), a function runner that starts a deployed
 // function's real bootstrap against kumo's Lambda Runtime API (package
 // funcrunner), a scheduler that fires deployed schedules on a cloud clock
-// (package schedule), and a small admin API (/_localcloud/...) to read and
+// (package schedule), SQS event source mappings polled on that clock
+// (package eventsource), and a small admin API (/_localcloud/...) to read and
 // move that clock.
 //
 // It imports kumo, the SDK clients it needs to read back what kumo stored,
@@ -41,6 +42,7 @@ import (
 	"github.com/sivchari/kumo"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/eventsource"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/funcrunner"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/localsecrets"
@@ -83,6 +85,7 @@ type Cloud struct {
 	runner    *funcrunner.Runner
 	scheduler *schedule.Scheduler
 	secrets   *localsecrets.Store
+	mappings  *eventsource.Mappings
 	logs      *linewriter.Synced
 	schedules *scheduler.Client // straight to kumo, to read back stored schedules
 	functions *lambda.Client    // straight to kumo, to check a function exists
@@ -136,7 +139,14 @@ func Start(opts Options) (*Cloud, error) {
 	}
 	front := clientConfig(c.URL, opts.Region)
 	invoker := asyncInvoker{lambda: lambda.NewFromConfig(front), sqs: sqs.NewFromConfig(front), configs: &c.invokeConfigs, clock: clock, logs: logs}
-	c.scheduler = schedule.New(schedule.Options{Clock: clock, Lambda: invoker, SQS: sqs.NewFromConfig(front), Logs: logs})
+	// The mappings invoke through the front, as the scheduler does, and
+	// reach the queues straight at kumo, so their own calls do not count
+	// as new messages.
+	c.mappings = eventsource.New(eventsource.Options{
+		Now: clock.Now, Queues: sqs.NewFromConfig(clientConfig(k.URL, opts.Region)), Functions: lambda.NewFromConfig(front),
+		Wake: func() { c.scheduler.Wake() }, Logs: logs,
+	})
+	c.scheduler = schedule.New(schedule.Options{Clock: clock, Lambda: invoker, SQS: sqs.NewFromConfig(front), Logs: logs, Poller: c.mappings})
 	c.proxy = httputil.NewSingleHostReverseProxy(backend)
 	// Keep a connection to kumo for every call a function may have in
 	// flight: the default transport keeps two idle ones per host, so a
@@ -214,6 +224,12 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager."):
 		c.secrets.ServeHTTP(w, r)
 		return
+	case eventsource.IsAPI(r.URL.Path):
+		c.mappings.ServeHTTP(w, r)
+		return
+	case queueChange(r):
+		c.serveQueueChange(w, r)
+		return
 	case invokeConfigPath.MatchString(r.URL.Path):
 		name, _ := url.PathUnescape(invokeConfigPath.FindStringSubmatch(r.URL.Path)[1])
 		c.serveInvokeConfig(w, r, name)
@@ -232,6 +248,33 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 type requestBodyKey struct{}
+
+// queueChange reports whether a request may make messages visible in a
+// queue (kumo's SQS speaks only the JSON protocol).
+func queueChange(r *http.Request) bool {
+	switch r.Header.Get("X-Amz-Target") {
+	case "AmazonSQS.SendMessage", "AmazonSQS.SendMessageBatch",
+		"AmazonSQS.ChangeMessageVisibility", "AmazonSQS.ChangeMessageVisibilityBatch":
+		return true
+	}
+	return false
+}
+
+// serveQueueChange proxies a request that may make messages visible and
+// then tells the event source mappings of that queue to poll.
+func (c *Cloud) serveQueueChange(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	c.proxy.ServeHTTP(w, r)
+	var req struct{ QueueUrl string }
+	if json.Unmarshal(body, &req) == nil && req.QueueUrl != "" {
+		c.mappings.Notify(req.QueueUrl)
+	}
+}
 
 // startupRetry retries an Invoke that reaches kumo before the function's
 // new process has polled the Runtime API for the first time. kumo answers

@@ -40,7 +40,17 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	builder = &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
-	os.Exit(m.Run())
+	// Test functions are built into a folder of their own: the shared
+	// cache keeps one build per platform, the real function's.
+	testFnDir, err := os.MkdirTemp("", "localcloud-test-functions-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sqsBatchBuilder = &bootstrap.Builder{ModuleDir: root, Package: "./internal/localcloud/testdata/sqsbatch", OutDir: testFnDir}
+	code := m.Run()
+	os.RemoveAll(testFnDir)
+	os.Exit(code)
 }
 
 // bootstrapZip returns the function's real deployment package for goos/goarch.

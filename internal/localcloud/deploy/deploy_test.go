@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/matryer/is"
@@ -424,4 +426,57 @@ func unzipBootstrap(z []byte, path string) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o755)
+}
+
+// SAM's SQS event and a plain AWS::Lambda::EventSourceMapping deploy as
+// mappings with their settings; a redeploy updates them in place, and the
+// teardown removes them.
+func TestDeployEventSourceMappings(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	tmpl := parse(t, "testdata/sqs-worker.yaml")
+	d := deployer("esm", nil)
+	logs := &strings.Builder{}
+	d.Logs = logs
+	teardownClean(t, d, tmpl)
+	res, err := d.Deploy(ctx, tmpl)
+	is.NoErr(err)
+
+	list := func() []ltypes.EventSourceMappingConfiguration {
+		out, err := clients.Lambda.ListEventSourceMappings(ctx, &lambda.ListEventSourceMappingsInput{FunctionName: aws.String("esm-worker")})
+		is.NoErr(err)
+		return out.EventSourceMappings
+	}
+	mappings := list()
+	is.Equal(len(mappings), 2) // the SQS event's and the plain one
+	byQueue := map[string]ltypes.EventSourceMappingConfiguration{}
+	for _, m := range mappings {
+		byQueue[aws.ToString(m.EventSourceArn)[strings.LastIndexByte(aws.ToString(m.EventSourceArn), ':')+1:]] = m
+	}
+	work, other := byQueue["esm-Work"], byQueue["esm-Other"]
+	is.Equal(aws.ToInt32(work.BatchSize), int32(5))
+	is.Equal(work.FunctionResponseTypes, []ltypes.FunctionResponseType{ltypes.FunctionResponseTypeReportBatchItemFailures})
+	is.Equal(aws.ToInt32(work.ScalingConfig.MaximumConcurrency), int32(2))
+	is.Equal(aws.ToString(work.State), "Enabled")
+	is.Equal(aws.ToString(other.State), "Disabled")                   // Enabled: false
+	is.Equal(res.Outputs["OtherMappingId"], aws.ToString(other.UUID)) // Ref is the mapping's UUID
+	// kumo has no AWS managed policies: the deploy says it could not
+	// attach the poller's, which shows the role asked for it.
+	is.True(strings.Contains(logs.String(), "WorkerRole: the endpoint has no AWS managed policy arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"))
+
+	d2 := deployer("esm", map[string]string{"Batch": "7"})
+	res, err = d2.Deploy(ctx, tmpl)
+	is.NoErr(err)
+	is.Equal(res.Created, 0) // everything updated in place
+	mappings = list()
+	is.Equal(len(mappings), 2) // no second mapping for the same queue
+	for _, m := range mappings {
+		if aws.ToString(m.UUID) == aws.ToString(work.UUID) {
+			is.Equal(aws.ToInt32(m.BatchSize), int32(7)) // the new batch size
+		}
+	}
+
+	_, err = d2.Teardown(ctx, tmpl)
+	is.NoErr(err)
+	is.Equal(len(list()), 0) // gone with the stack
 }

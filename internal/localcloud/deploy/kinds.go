@@ -105,6 +105,16 @@ var kinds = map[string]kind{
 		props:  []string{"FunctionName", "Qualifier", "MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig"},
 		deploy: deployInvokeConfig, remove: removeInvokeConfig, exists: invokeConfigExists,
 	},
+	// An event source mapping's physical ID is a UUID Lambda makes up, so
+	// its name here is its function's: Ref gives the UUID, and a teardown
+	// finds the mappings from the function.
+	"AWS::Lambda::EventSourceMapping": {
+		name: nameRule{"FunctionName", 140, regexp.MustCompile(`^[a-zA-Z0-9_:-]+$`), "letters, digits, _ - and :"},
+		props: []string{"FunctionName", "EventSourceArn", "BatchSize", "MaximumBatchingWindowInSeconds", "Enabled",
+			"FunctionResponseTypes", "ScalingConfig"},
+		attrs:  []string{"Id", "EventSourceMappingArn"},
+		deploy: deployEventSourceMapping, remove: removeEventSourceMappings, exists: eventSourceMappingExists,
+	},
 	"AWS::Scheduler::Schedule": {
 		name: nameRule{"Name", 64, regexp.MustCompile(`^[0-9a-zA-Z_.-]+$`), "letters, digits and _.-"},
 		props: []string{"Name", "GroupName", "ScheduleExpression", "ScheduleExpressionTimezone",

@@ -160,3 +160,100 @@ func invokeConfigExists(ctx context.Context, c *Clients, r StackResource) (bool,
 	_, err := c.Lambda.GetFunctionEventInvokeConfig(ctx, &lambda.GetFunctionEventInvokeConfigInput{FunctionName: &r.Name})
 	return found(err)
 }
+
+// deployEventSourceMapping creates the mapping of a function and a source,
+// or updates the one that exists (Lambda allows one per pair).
+func deployEventSourceMapping(ctx context.Context, d *Deployer, r *StackResource, p map[string]any) error {
+	l := d.Clients.Lambda
+	source := str(p, "EventSourceArn")
+	if source == "" {
+		return errors.New("property EventSourceArn is required")
+	}
+	var err error
+	var batch, window *int32
+	if batch, err = int32Of(p["BatchSize"]); err != nil {
+		return fmt.Errorf("property BatchSize: %w", err)
+	}
+	if window, err = int32Of(p["MaximumBatchingWindowInSeconds"]); err != nil {
+		return fmt.Errorf("property MaximumBatchingWindowInSeconds: %w", err)
+	}
+	var types []ltypes.FunctionResponseType
+	if err := convert(p["FunctionResponseTypes"], &types); err != nil {
+		return fmt.Errorf("property FunctionResponseTypes: %w", err)
+	}
+	var scaling *ltypes.ScalingConfig
+	if err := convert(p["ScalingConfig"], &scaling); err != nil {
+		return fmt.Errorf("property ScalingConfig: %w", err)
+	}
+	existing, err := l.ListEventSourceMappings(ctx, &lambda.ListEventSourceMappingsInput{FunctionName: &r.Name, EventSourceArn: &source})
+	if err != nil {
+		return fmt.Errorf("list event source mappings: %w", err)
+	}
+	var out struct{ UUID, EventSourceMappingArn *string }
+	if len(existing.EventSourceMappings) > 0 {
+		r.Updated = true
+		if types == nil {
+			types = []ltypes.FunctionResponseType{} // a property removed from the template is cleared
+		}
+		if scaling == nil {
+			scaling = &ltypes.ScalingConfig{}
+		}
+		got, err := l.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{
+			UUID: existing.EventSourceMappings[0].UUID, FunctionName: &r.Name, BatchSize: batch,
+			MaximumBatchingWindowInSeconds: window, Enabled: enabledOf(p["Enabled"]), FunctionResponseTypes: types, ScalingConfig: scaling,
+		})
+		if err != nil {
+			return fmt.Errorf("update event source mapping: %w", err)
+		}
+		out.UUID, out.EventSourceMappingArn = got.UUID, got.EventSourceMappingArn
+	} else {
+		got, err := l.CreateEventSourceMapping(ctx, &lambda.CreateEventSourceMappingInput{
+			FunctionName: &r.Name, EventSourceArn: &source, BatchSize: batch, MaximumBatchingWindowInSeconds: window,
+			Enabled: boolOf(p["Enabled"]), FunctionResponseTypes: types, ScalingConfig: scaling,
+		})
+		if err != nil {
+			return fmt.Errorf("create event source mapping: %w", err)
+		}
+		out.UUID, out.EventSourceMappingArn = got.UUID, got.EventSourceMappingArn
+	}
+	r.ref = aws.ToString(out.UUID)
+	r.attrs = map[string]string{"Id": r.ref, "EventSourceMappingArn": aws.ToString(out.EventSourceMappingArn)}
+	return nil
+}
+
+// enabledOf is the Enabled of an update: true when the template leaves it
+// out, as CloudFormation's default is.
+func enabledOf(v any) *bool {
+	if v == nil {
+		return aws.Bool(true)
+	}
+	return boolOf(v)
+}
+
+// removeEventSourceMappings deletes every mapping of the function: the
+// teardown knows the function, not the sources.
+func removeEventSourceMappings(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	removed := false
+	p := lambda.NewListEventSourceMappingsPaginator(c.Lambda, &lambda.ListEventSourceMappingsInput{FunctionName: &r.Name})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return gone(err)
+		}
+		for _, m := range page.EventSourceMappings {
+			if _, err := c.Lambda.DeleteEventSourceMapping(ctx, &lambda.DeleteEventSourceMappingInput{UUID: m.UUID}); err != nil && !isNotFound(err) {
+				return removed, fmt.Errorf("delete event source mapping %s: %w", aws.ToString(m.UUID), err)
+			}
+			removed = true
+		}
+	}
+	return removed, nil
+}
+
+func eventSourceMappingExists(ctx context.Context, c *Clients, r StackResource) (bool, error) {
+	out, err := c.Lambda.ListEventSourceMappings(ctx, &lambda.ListEventSourceMappingsInput{FunctionName: &r.Name})
+	if err != nil {
+		return found(err)
+	}
+	return len(out.EventSourceMappings) > 0, nil
+}

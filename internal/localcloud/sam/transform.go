@@ -1,6 +1,6 @@
 // Package sam applies the AWS SAM transform (AWS::Serverless-2016-10-31) to
 // a parsed template, the way SAM's translator does, for the constructs this
-// application uses: AWS::Serverless::Function with ScheduleV2 events.
+// application uses: AWS::Serverless::Function with ScheduleV2 and SQS events.
 //
 // It is pure: it imports only the standard library and package cfn.
 package sam
@@ -19,6 +19,19 @@ const samTransform = "AWS::Serverless-2016-10-31"
 
 // basicExecutionRoleARN is the managed policy SAM attaches to every function role.
 const basicExecutionRoleARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+
+// sqsExecutionRoleARN is the managed policy SAM attaches to the role of a
+// function with an SQS event: what Lambda's poller needs (sqs:ReceiveMessage,
+// DeleteMessage, GetQueueAttributes, ChangeMessageVisibility).
+const sqsExecutionRoleARN = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
+
+// sqsProperties are the SQS event properties the transform understands
+// (SAM accepts more, such as FilterCriteria, which the local poller does
+// not implement).
+var sqsProperties = map[string]bool{
+	"Queue": true, "BatchSize": true, "MaximumBatchingWindowInSeconds": true, "Enabled": true,
+	"FunctionResponseTypes": true, "ScalingConfig": true,
+}
 
 // functionProperties are the AWS::Serverless::Function properties the
 // transform understands; anything else is an error rather than a silent gap.
@@ -43,9 +56,10 @@ var scheduleV2Properties = map[string]bool{
 
 // Transform expands the SAM resources of a template into plain CloudFormation
 // resources, the way SAM's translator does (samtranslator/model/sam_resources.py
-// and model/eventsources/scheduler.py): a function becomes an IAM role and an
-// AWS::Lambda::Function, and each ScheduleV2 event an AWS::Scheduler::Schedule
-// with its own execution role. A template without the SAM transform is
+// and model/eventsources/scheduler.py and pull.py): a function becomes an IAM
+// role and an AWS::Lambda::Function, each ScheduleV2 event an
+// AWS::Scheduler::Schedule with its own execution role, and each SQS event an
+// AWS::Lambda::EventSourceMapping. A template without the SAM transform is
 // returned unchanged; a SAM construct it does not know is an error.
 func Transform(t *cfn.Template) (*cfn.Template, error) {
 	if !usesSAM(t) {
@@ -128,11 +142,19 @@ func transformFunction(id string, r cfn.Resource) (map[string]cfn.Resource, erro
 		out[id+"EventInvokeConfig"] = cfn.Resource{Type: "AWS::Lambda::EventInvokeConfig", Condition: r.Condition, Properties: config}
 		destinationPolicies = policies
 	}
+	events, _ := p["Events"].(map[string]any)
+	var eventManaged []any
+	for _, name := range cfn.SortedKeys(events) {
+		ev, _ := events[name].(map[string]any)
+		if ev["Type"] == "SQS" && !slices.Contains(eventManaged, any(sqsExecutionRoleARN)) {
+			eventManaged = append(eventManaged, sqsExecutionRoleARN)
+		}
+	}
 	if role, ok := p["Role"]; ok {
 		fn["Role"] = role
 	} else {
 		roleID := id + "Role"
-		role, err := functionRole(id, p["Policies"], tags, destinationPolicies)
+		role, err := functionRole(id, p["Policies"], tags, destinationPolicies, eventManaged)
 		if err != nil {
 			return nil, err
 		}
@@ -142,26 +164,56 @@ func transformFunction(id string, r cfn.Resource) (map[string]cfn.Resource, erro
 	out[id] = cfn.Resource{Type: "AWS::Lambda::Function", Condition: r.Condition, DependsOn: r.DependsOn,
 		Metadata: r.Metadata, Properties: fn}
 
-	events, _ := p["Events"].(map[string]any)
 	for _, name := range cfn.SortedKeys(events) {
 		ev, _ := events[name].(map[string]any)
 		typ, _ := ev["Type"].(string)
-		if typ != "ScheduleV2" {
-			return nil, fmt.Errorf("resource %s: event %s of type %q is not supported locally (only ScheduleV2)", id, name, typ)
-		}
 		props, _ := ev["Properties"].(map[string]any)
-		generated, err := transformScheduleV2(id, id+name, props, r.Condition)
-		if err != nil {
-			return nil, err
+		switch typ {
+		case "ScheduleV2":
+			generated, err := transformScheduleV2(id, id+name, props, r.Condition)
+			if err != nil {
+				return nil, err
+			}
+			maps.Copy(out, generated)
+		case "SQS":
+			mapping, err := transformSQS(id, id+name, props)
+			if err != nil {
+				return nil, err
+			}
+			out[id+name] = cfn.Resource{Type: "AWS::Lambda::EventSourceMapping", Condition: r.Condition, Properties: mapping}
+		default:
+			return nil, fmt.Errorf("resource %s: event %s of type %q is not supported locally (only ScheduleV2 and SQS)", id, name, typ)
 		}
-		maps.Copy(out, generated)
 	}
 	return out, nil
 }
 
+// transformSQS expands one SQS event into the properties of an event source
+// mapping from the queue to the function, as SAM's translator does
+// (samtranslator/model/eventsources/pull.py, SQS); the function's generated
+// role gets the SQS poller's managed policy in transformFunction.
+func transformSQS(fnID, id string, p map[string]any) (map[string]any, error) {
+	for _, key := range cfn.SortedKeys(p) {
+		if !sqsProperties[key] {
+			return nil, fmt.Errorf("resource %s: SQS event property %s is not supported locally", fnID, key)
+		}
+	}
+	if p["Queue"] == nil {
+		return nil, fmt.Errorf("resource %s: SQS event %s has no Queue", fnID, id)
+	}
+	mapping := map[string]any{"FunctionName": map[string]any{"Ref": fnID}, "EventSourceArn": p["Queue"]}
+	for _, key := range []string{"BatchSize", "MaximumBatchingWindowInSeconds", "Enabled", "FunctionResponseTypes", "ScalingConfig"} {
+		if v, ok := p[key]; ok {
+			mapping[key] = v
+		}
+	}
+	return mapping, nil
+}
+
 // functionRole builds the execution role SAM gives a function without Role:
-// the destinations' policies first, then the function's own, as SAM orders them.
-func functionRole(id string, policies any, tags, destinationPolicies []any) (map[string]any, error) {
+// the destinations' policies first, then the function's own, as SAM orders
+// them, then the managed policies its events need.
+func functionRole(id string, policies any, tags, destinationPolicies, eventManaged []any) (map[string]any, error) {
 	managed := []any{basicExecutionRoleARN}
 	inline := destinationPolicies
 	list, ok := policies.([]any)
@@ -184,6 +236,11 @@ func functionRole(id string, policies any, tags, destinationPolicies []any) (map
 			}
 		default:
 			return nil, fmt.Errorf("resource %s: policy %d is neither a statement nor an ARN", id, i)
+		}
+	}
+	for _, arn := range eventManaged {
+		if !slices.Contains(managed, arn) {
+			managed = append(managed, arn)
 		}
 	}
 	role := map[string]any{

@@ -642,3 +642,69 @@ Resources:
 		"FnHourly",
 	})
 }
+
+func TestTransformSQSEvents(t *testing.T) {
+	is := is.New(t)
+	out := specTransform(t, specFunction(`      Policies: [arn:aws:iam::aws:policy/ReadOnlyAccess]
+      Events:
+        Work:
+          Type: SQS
+          Properties:
+            Queue: arn:aws:sqs:us-east-1:1:work
+            BatchSize: 50
+            MaximumBatchingWindowInSeconds: 5
+            Enabled: false
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig: {MaximumConcurrency: 2}
+        Plain:
+          Type: SQS
+          Properties:
+            Queue: arn:aws:sqs:us-east-1:1:plain
+`))
+	is.Equal(out.Resources["FnWork"], cfn.Resource{Type: "AWS::Lambda::EventSourceMapping", Properties: map[string]any{
+		"FunctionName": map[string]any{"Ref": "Fn"}, "EventSourceArn": "arn:aws:sqs:us-east-1:1:work",
+		"BatchSize": int64(50), "MaximumBatchingWindowInSeconds": int64(5), "Enabled": false,
+		"FunctionResponseTypes": []any{"ReportBatchItemFailures"}, "ScalingConfig": map[string]any{"MaximumConcurrency": int64(2)},
+	}}) // <FunctionId><EventName>, every setting passed through
+	is.Equal(out.Resources["FnPlain"], cfn.Resource{Type: "AWS::Lambda::EventSourceMapping", Properties: map[string]any{
+		"FunctionName": map[string]any{"Ref": "Fn"}, "EventSourceArn": "arn:aws:sqs:us-east-1:1:plain",
+	}}) // Lambda's defaults where the event sets nothing
+	is.Equal(out.Resources["FnRole"].Properties["ManagedPolicyArns"], []any{
+		"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+		"arn:aws:iam::aws:policy/ReadOnlyAccess",
+		"arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+	}) // the poller's permissions, once for two events, after the function's own
+
+	own := specTransform(t, specFunction(`      Role: arn:aws:iam::1:role/own
+      Events:
+        Work:
+          Type: SQS
+          Properties: {Queue: arn:aws:sqs:us-east-1:1:work}
+`))
+	_, made := own.Resources["FnRole"]
+	is.True(!made)                                                            // a given role is left as it is
+	is.Equal(own.Resources["FnWork"].Type, "AWS::Lambda::EventSourceMapping") // and the mapping is still made
+}
+
+func TestTransformSQSEventErrors(t *testing.T) {
+	_, err := Transform(specParse(t, specFunction(`      Events:
+        Work:
+          Type: SQS
+          Properties: {BatchSize: 5}
+`)))
+	specErrorNames(t, err, "Fn", "FnWork", "Queue")
+	_, err = Transform(specParse(t, specFunction(`      Events:
+        Work:
+          Type: SQS
+          Properties:
+            Queue: arn:aws:sqs:us-east-1:1:work
+            FilterCriteria: {Filters: [{Pattern: "{}"}]}
+`)))
+	specErrorNames(t, err, "Fn", "FilterCriteria")
+}
+
+func TestTransformMatchesSAMOnSQSEvents(t *testing.T) {
+	samCompare(t, "testdata/sqs-events.yaml", []string{
+		"Work", "WorkDLQ", "Worker", "WorkerRole", "WorkerWork", "WorkerOther", "OwnRole", "OwnRoleWork",
+	})
+}

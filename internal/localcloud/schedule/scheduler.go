@@ -9,7 +9,8 @@
 // Invoke; the local cloud applies Lambda's asynchronous retries and failure
 // destination behind it). So runs never overlap, fast clocks apply
 // back-pressure instead of dropping fires, and Advance can report how many
-// runs failed.
+// runs failed. A Poller (the event source mappings) runs on the same clock,
+// in time order with the fires.
 //
 // It imports the standard library, package schedexpr (the expressions),
 // package linewriter, and the SDK types of the two small interfaces it
@@ -53,6 +54,19 @@ var (
 	_ MessageSender = (*sqs.Client)(nil)
 )
 
+// A Poller is work other than schedules that falls due on the cloud clock,
+// such as the event source mappings polling their queues. The scheduler
+// runs it in time order with the fires: in its loop as the clock reaches
+// it, and in Advance at the cloud time it falls due.
+type Poller interface {
+	// Due is the earliest cloud time at which the poller has work; false
+	// when it has none. After Poll(now) returns, Due must be after now
+	// unless new work arrived, or an Advance would never end.
+	Due() (time.Time, bool)
+	// Poll does the work due at now and returns when it is done.
+	Poll(ctx context.Context, now time.Time)
+}
+
 // DefaultMaxFires bounds the fires of one Advance.
 const DefaultMaxFires = 50_000
 
@@ -87,6 +101,9 @@ type Options struct {
 	Logs io.Writer
 	// MaxFires bounds one Advance; zero means DefaultMaxFires.
 	MaxFires int
+	// Poller, if not nil, is run when it falls due; it calls Wake when
+	// its work changes.
+	Poller Poller
 }
 
 // Scheduler fires the schedules it is given the way EventBridge Scheduler
@@ -95,6 +112,7 @@ type Scheduler struct {
 	clock    *Clock
 	lambda   LambdaInvoker
 	sqs      MessageSender
+	poller   Poller
 	logs     *linewriter.Synced
 	maxFires int
 
@@ -139,6 +157,7 @@ func New(opts Options) *Scheduler {
 		clock:    opts.Clock,
 		lambda:   opts.Lambda,
 		sqs:      opts.SQS,
+		poller:   opts.Poller,
 		logs:     linewriter.NewSynced(opts.Logs),
 		maxFires: opts.MaxFires,
 		armed:    map[string]*entry{},
@@ -325,6 +344,14 @@ func (s *Scheduler) Advance(ctx context.Context, to Target) (Report, error) {
 
 	for ctx.Err() == nil {
 		s.firing.hold()
+		if at, ok := s.pollDue(rep.To, true); ok {
+			if at.After(s.clock.Now()) {
+				_ = s.clock.set(at) // forward, checked just above
+			}
+			s.poller.Poll(ctx, s.clock.Now())
+			s.firing.release()
+			continue
+		}
 		e, at := s.take(rep.To, true)
 		if e == nil {
 			s.firing.release()
@@ -419,6 +446,10 @@ func (s *Scheduler) fireDue() bool {
 	s.firing.hold()
 	defer s.firing.release()
 	now := s.clock.Now()
+	if _, ok := s.pollDue(now, false); ok {
+		s.poller.Poll(s.ctx, now)
+		return true
+	}
 	e, at := s.take(now, false)
 	if e == nil {
 		return false
@@ -445,11 +476,45 @@ func (s *Scheduler) untilNext() (time.Duration, bool) {
 			next = e.next
 		}
 	}
+	if s.poller != nil {
+		if due, ok := s.poller.Due(); ok && (next.IsZero() || due.Before(next)) {
+			next = due
+		}
+	}
 	if next.IsZero() {
 		return 0, false
 	}
 	return max(s.clock.realUntil(next), 0), true
 }
+
+// pollDue reports when the poller has work at or before limit, if that is
+// no later than the next fire (polls go first on a tie, so messages sent by
+// one run are handled before the next run starts). The loop polls nothing
+// while an advance is running.
+func (s *Scheduler) pollDue(limit time.Time, advance bool) (time.Time, bool) {
+	if s.poller == nil {
+		return time.Time{}, false
+	}
+	due, ok := s.poller.Due()
+	if !ok || due.After(limit) {
+		return time.Time{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.advancing && !advance {
+		return time.Time{}, false
+	}
+	for _, e := range s.armed {
+		if e.next.Before(due) {
+			return time.Time{}, false
+		}
+	}
+	return due, true
+}
+
+// Wake tells the scheduler that its poller's work changed, so the loop
+// looks again at when it is due.
+func (s *Scheduler) Wake() { s.poke() }
 
 // take picks the earliest fire at or before limit, moves its schedule on to
 // its following fire (disarming it if there is none) and returns what to

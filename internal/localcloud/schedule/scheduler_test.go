@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -749,5 +750,110 @@ func TestJumpSkipsTheFiresInBetween(t *testing.T) {
 		is.Equal(r.fn.times(t), []string{"2026-12-26T14:00:00Z"}) // and the schedule goes on from there
 		_, err = r.s.Jump(context.Background(), At(base))
 		is.True(errors.Is(err, ErrBackwards)) // never back
+	})
+}
+
+// fakePoller is a Poller with a list of due times; each Poll takes the
+// earliest one, records the cloud time it ran at, and may add work.
+type fakePoller struct {
+	mu     sync.Mutex
+	due    []time.Time
+	polled []time.Time
+	onPoll func(now time.Time)
+}
+
+func (f *fakePoller) Due() (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.due) == 0 {
+		return time.Time{}, false
+	}
+	return slices.MinFunc(f.due, time.Time.Compare), true
+}
+
+func (f *fakePoller) Poll(_ context.Context, now time.Time) {
+	f.mu.Lock()
+	f.polled = append(f.polled, now)
+	f.due = slices.DeleteFunc(f.due, func(t time.Time) bool { return !t.After(now) })
+	on := f.onPoll
+	f.mu.Unlock()
+	if on != nil {
+		on(now)
+	}
+}
+
+func (f *fakePoller) add(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.due = append(f.due, t)
+}
+
+func (f *fakePoller) Polled() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.polled)
+}
+
+// newPollerRig is newRig with a poller.
+func newPollerRig(t *testing.T, speed float64, p *fakePoller) *rig {
+	t.Helper()
+	clock, err := NewClock(base, speed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{fn: &fakeLambda{}, queue: &fakeSQS{}, logs: &linewriter.Buffer{}}
+	r.s = New(Options{Clock: clock, Lambda: r.fn, SQS: r.queue, Logs: r.logs, Poller: p})
+	t.Cleanup(r.s.Close)
+	return r
+}
+
+// An advance runs the poller at each time it falls due, in time order with
+// the fires, with the clock reading that time, including work a poll or a
+// fire adds on the way.
+func TestAdvancePollsInTimeOrderWithFires(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		p := &fakePoller{due: []time.Time{base.Add(30 * time.Minute), base.Add(90 * time.Minute)}}
+		var r *rig
+		p.onPoll = func(now time.Time) {
+			is.Equal(r.s.Clock().Now(), now) // the clock reads the poll's time
+			if now.Equal(base.Add(30 * time.Minute)) {
+				p.add(now.Add(5 * time.Minute)) // as a message coming back after its visibility timeout
+			}
+		}
+		r = newPollerRig(t, 1, p)
+		r.fn.InvokeFn = func(context.Context, *lambda.InvokeInput) (*lambda.InvokeOutput, error) {
+			p.add(r.s.Clock().Now()) // the run sends a message: due at once
+			return &lambda.InvokeOutput{StatusCode: 200}, nil
+		}
+		is.NoErr(r.s.Set(schedule("rotcheck-hourly", "rate(1 hour)")))
+		_, err := r.s.Advance(context.Background(), By(2*time.Hour))
+		is.NoErr(err)
+		is.Equal(p.Polled(), []time.Time{
+			base.Add(30 * time.Minute), base.Add(35 * time.Minute), // due, and the work it added
+			base.Add(time.Hour),        // right after the fire that sent a message
+			base.Add(90 * time.Minute), // due
+			base.Add(2 * time.Hour),    // after the second fire
+		})
+		is.Equal(len(r.fn.Calls()), 2) // both fires ran
+	})
+}
+
+// The loop polls as the clock reaches the poller's due time, and Wake makes
+// it look again when new work arrives.
+func TestLoopPollsWhenDue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		is := is.New(t)
+		p := &fakePoller{due: []time.Time{base.Add(time.Minute)}}
+		r := newPollerRig(t, 60, p) // a real second is a cloud minute
+		wait(500 * time.Millisecond)
+		is.Equal(len(p.Polled()), 0) // not due yet
+		wait(500 * time.Millisecond)
+		is.Equal(p.Polled(), []time.Time{base.Add(time.Minute)}) // at its time, not before
+
+		p.add(r.s.Clock().Now())
+		r.s.Wake()
+		synctest.Wait()
+		is.Equal(len(p.Polled()), 2) // new work is polled at once after Wake
 	})
 }
