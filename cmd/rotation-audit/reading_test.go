@@ -47,6 +47,10 @@ func putRun(t *testing.T, url, stack string, run audit.RunEntry, names []string)
 		t.Fatal(err)
 	}
 	run.Month = tables.MonthOf(at)
+	// kumo's TTL sweep runs every 30 s of real time and deletes an item
+	// whose expires_at is 0, so the items live a year, as the function's.
+	expires := at.AddDate(1, 0, 0).Unix()
+	run.ExpiresAt = expires
 	if run.Complete {
 		run.CompleteKey = "complete" // the run log's sparse index key
 	}
@@ -64,7 +68,7 @@ func putRun(t *testing.T, url, stack string, run audit.RunEntry, names []string)
 		age := 31 + i
 		put(stack+"-audit", audit.Record{SecretName: name, RunID: run.RunID, Status: audit.StatusNeedsRotation,
 			Reason: audit.ReasonOlderThanMaxAge, CheckedAt: run.CheckedAt, AgeDays: &age, Basis: audit.BasisLastChanged,
-			BasisDate: "2026-10-01T00:00:00Z", MaxAgeDays: 30})
+			BasisDate: "2026-10-01T00:00:00Z", MaxAgeDays: 30, ExpiresAt: expires})
 	}
 }
 

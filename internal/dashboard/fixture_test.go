@@ -119,8 +119,15 @@ func row(name string, at time.Time, age time.Duration) audit.Record {
 	days := int(age / day)
 	return audit.Record{SecretName: name, RunID: runID(at), Status: audit.StatusNeedsRotation, Reason: audit.ReasonOlderThanMaxAge,
 		CheckedAt: at.Format(time.RFC3339), SecretARN: "arn:aws:secretsmanager:us-east-1:000000000000:secret:x", AgeDays: &days,
-		Basis: audit.BasisLastRotated, BasisDate: at.Add(-age).Format(time.RFC3339), RotationEnabled: true, MaxAgeDays: 30}
+		Basis: audit.BasisLastRotated, BasisDate: at.Add(-age).Format(time.RFC3339), RotationEnabled: true, MaxAgeDays: 30,
+		ExpiresAt: expiresAt(at)}
 }
+
+// expiresAt is a fixture item's TTL: a year after its run, as the
+// function writes it. kumo's TTL sweep runs on real time and deletes an
+// item whose expires_at is 0 (the Unix epoch), so without it the rows
+// vanish while a slow test run (-race) still reads them.
+func expiresAt(at time.Time) int64 { return at.AddDate(1, 0, 0).Unix() }
 
 // runID is the ID of the scheduled run at that time.
 func runID(at time.Time) string { return fmt.Sprintf("run-%d", at.UnixMilli()) }
@@ -141,7 +148,8 @@ func putRun(ctx context.Context, s *report.Store, at time.Time, rows []audit.Rec
 		}
 	}
 	entry := audit.RunEntry{Month: tables.MonthOf(at), RunID: runID(at), CheckedAt: at.Format(time.RFC3339), Checked: len(rows),
-		Flagged: flagged, Written: len(rows), Complete: true, MaxAgeDays: 30, ScheduledTime: at.Format(time.RFC3339), CompleteKey: "complete"}
+		Flagged: flagged, Written: len(rows), Complete: true, MaxAgeDays: 30, ScheduledTime: at.Format(time.RFC3339), CompleteKey: "complete",
+		ExpiresAt: expiresAt(at)}
 	item, err := attributevalue.MarshalMap(entry)
 	if err != nil {
 		return err
