@@ -116,15 +116,21 @@ func MarshalASFF(ctx context.Context, findings []types.AwsSecurityFinding) ([]by
 	if _, err := client.BatchImportFindings(ctx, &securityhub.BatchImportFindingsInput{Findings: findings}); err != nil {
 		return nil, fmt.Errorf("encode ASFF findings: %w", err)
 	}
-	var body struct{ Findings json.RawMessage }
-	if err := json.Unmarshal(capture.body, &body); err != nil {
+	// Decoded and encoded again, for maps (ProductFields) in key order
+	// rather than the SDK's map order, and numbers exactly as sent.
+	var body struct{ Findings []any }
+	dec := json.NewDecoder(bytes.NewReader(capture.body))
+	dec.UseNumber()
+	if err := dec.Decode(&body); err != nil {
 		return nil, fmt.Errorf("encode ASFF findings: read the SDK's request: %w", err)
 	}
 	var out bytes.Buffer
-	if err := json.Indent(&out, body.Findings, "", "  "); err != nil {
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(body.Findings); err != nil {
 		return nil, fmt.Errorf("encode ASFF findings: %w", err)
 	}
-	out.WriteByte('\n')
 	return out.Bytes(), nil
 }
 
