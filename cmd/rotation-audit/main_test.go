@@ -135,7 +135,7 @@ func TestCommandsOnTheEmbeddedCloud(t *testing.T) {
 	// The finding formats: one finding per secret, in the secrets' account.
 	ocsf, err := out("report", "-format", "ocsf")
 	is.NoErr(err)
-	is.Equal(strings.Count(ocsf, "\n"), 2)                        // one line per secret of the run
+	is.Equal(strings.Count(ocsf, "\n"), 2)                             // one line per secret of the run
 	is.True(strings.Contains(ocsf, `"account":{"uid":"000000000000"`)) // read from the secret's ARN
 	asff, err := out("report", "-format", "asff")
 	is.NoErr(err)
