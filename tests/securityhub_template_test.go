@@ -60,7 +60,7 @@ func TestTemplateSecurityHubIsOptIn(t *testing.T) {
 	is.Equal(param.AllowedValues, []string{"true", "false"})
 
 	off := deployedJSON(t, nil)
-	is.True(!strings.Contains(strings.ToLower(off), "securityhub")) // no permission, no product ARN
+	is.True(!strings.Contains(strings.ToLower(off), "securityhub"))   // no permission, no product ARN
 	is.True(strings.Contains(off, `"SECURITY_HUB_FINDINGS":"false"`)) // and the function is told
 
 	on := deployedJSON(t, map[string]string{"SecurityHubFindings": "true"})
