@@ -23,10 +23,16 @@ func formatFlag(fs *flag.FlagSet) *string {
 // parseRead parses a read command's flags and its -format: how report,
 // history and runs all begin.
 func parseRead(fs *flag.FlagSet, args []string, stderr io.Writer, format *string) (report.Format, error) {
+	return parseReadAs(fs, args, stderr, format, report.ParseFormat)
+}
+
+// parseReadAs is parseRead with the command's own format parser: report
+// also offers the finding formats.
+func parseReadAs(fs *flag.FlagSet, args []string, stderr io.Writer, format *string, parse func(string) (report.Format, error)) (report.Format, error) {
 	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return "", err
 	}
-	f, err := report.ParseFormat(*format)
+	f, err := parse(*format)
 	if err != nil {
 		return f, fmt.Errorf("-format: %w: %w", err, errUsage)
 	}
@@ -39,7 +45,7 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	src.register(fs)
 	runID := fs.String("run", "latest", "the run: latest (the latest complete run) or a run ID such as run-1795615200000")
 	all := fs.Bool("all", false, "list every secret checked, not only those that need rotation")
-	format := formatFlag(fs)
+	format := fs.String("format", "table", "output format: table, csv, json, markdown, ocsf (OCSF 1.6.0 Compliance Findings, JSON lines) or asff (a Security Hub findings array)")
 	failOnFlagged := fs.Bool("fail-on-flagged", false, "exit with status 3 when any secret needs rotation (for pipelines)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: rotation-audit report [flags]
@@ -52,10 +58,15 @@ not complete is reported as such, with its error, and exit status 4. CSV columns
 this order: `+strings.Join(report.ReportColumns, ",")+`
 
 A CSV cell that begins with =, +, -, @, a tab or a carriage return is prefixed with a
-single quote, so a spreadsheet shows it as text, not as a formula.`)
+single quote, so a spreadsheet shows it as text, not as a formula.
+
+-format ocsf and -format asff write one finding per secret of the run, flagged or not
+(as with -all): OCSF 1.6.0 Compliance Findings as JSON lines, or the ASFF findings the
+function imports into Security Hub, as one JSON array for
+aws securityhub batch-import-findings --findings file://findings.json (100 at most a call).`)
 		fs.PrintDefaults()
 	}
-	f, err := parseRead(fs, args, stderr, format)
+	f, err := parseReadAs(fs, args, stderr, format, report.ParseReportFormat)
 	if err != nil {
 		return err
 	}
@@ -85,7 +96,7 @@ single quote, so a spreadsheet shows it as text, not as a formula.`)
 	if err != nil {
 		return src.tableError(err, store.Table, "audit")
 	}
-	r := report.NewReport(src.stack, run, rows, *all)
+	r := report.NewReport(src.stack, run, rows, *all || f.Findings())
 	if err := report.WriteReport(stdout, r, f); err != nil {
 		return err
 	}

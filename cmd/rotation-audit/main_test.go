@@ -26,7 +26,7 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"no command", nil, "no command given"},
 		{"unknown command", []string{"export"}, `unknown command "export"`},
-		{"bad format", []string{"report", "-format", "xml"}, `-format: format "xml"`},
+		{"bad format", []string{"report", "-format", "xml"}, `-format: format "xml": want table, csv, json, markdown, ocsf or asff`},
 		{"bad run", []string{"report", "-run", "yesterday"}, `-run: run ID "yesterday"`},
 		{"bad quarter", []string{"history", "-quarter", "2026Q5", "-endpoint-url", "http://127.0.0.1:1"}, `-quarter: quarter "2026Q5"`},
 		{"quarter and dates", []string{"history", "-quarter", "2026Q4", "-from", "2026-10-01", "-endpoint-url", "http://127.0.0.1:1"}, "not both"},
@@ -131,6 +131,20 @@ func TestCommandsOnTheEmbeddedCloud(t *testing.T) {
 	table, err := out("report")
 	is.NoErr(err)
 	is.True(strings.Contains(table, "2 checked, 2 need rotation (threshold 30 days)")) // the summary line
+
+	// The finding formats: one finding per secret, in the secrets' account.
+	ocsf, err := out("report", "-format", "ocsf")
+	is.NoErr(err)
+	is.Equal(strings.Count(ocsf, "\n"), 2)                             // one line per secret of the run
+	is.True(strings.Contains(ocsf, `"account":{"uid":"000000000000"`)) // read from the secret's ARN
+	asff, err := out("report", "-format", "asff")
+	is.NoErr(err)
+	var findings []struct{ Id, AwsAccountId string }
+	is.NoErr(json.Unmarshal([]byte(asff), &findings))
+	is.Equal(len(findings), 2)
+	is.Equal(findings[0].AwsAccountId, "000000000000")
+	_, err = out("runs", "-format", "ocsf")
+	is.True(errors.Is(err, errUsage)) // only a report has findings
 
 	history, err := out("history", "-quarter", "2026Q4", "-format", "json")
 	is.NoErr(err)

@@ -1,9 +1,9 @@
 // Package localcloud is the embedded local cloud: kumo, an in-process AWS
 // emulator, behind a front on a fixed address. The front adds what kumo
 // lacks: DynamoDB response checksums, a Secrets Manager on cloud time
-// (package localsecrets), a function runner that starts a deployed
-// function's real bootstrap against kumo's Lambda Runtime API (package
-// funcrunner), a scheduler that fires deployed schedules on a cloud clock
+// (package localsecrets), a Security Hub (package localsecurityhub), a
+// function runner that starts a deployed function's real bootstrap against
+// kumo's Lambda Runtime API (package funcrunner), a scheduler that fires deployed schedules on a cloud clock
 // (package schedule), SQS event source mappings polled on that clock
 // (package eventsource), and a small admin API (/_localcloud/...) to read and
 // move that clock.
@@ -46,6 +46,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/funcrunner"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/localsecrets"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/localsecurityhub"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/schedule"
 )
 
@@ -86,6 +87,7 @@ type Cloud struct {
 	scheduler *schedule.Scheduler
 	secrets   *localsecrets.Store
 	mappings  *eventsource.Mappings
+	hub       *localsecurityhub.Hub // one account for now: set hub.Account once the front derives a request's
 	logs      *linewriter.Synced
 	schedules *scheduler.Client // straight to kumo, to read back stored schedules
 	functions *lambda.Client    // straight to kumo, to check a function exists
@@ -128,6 +130,7 @@ func Start(opts Options) (*Cloud, error) {
 		kumo:      k,
 		logs:      logs,
 		secrets:   localsecrets.New(clock.Now, opts.Region, account),
+		hub:       localsecurityhub.New(clock.Now, opts.Region, account),
 		schedules: scheduler.NewFromConfig(clientConfig(k.URL, opts.Region)),
 		functions: lambda.NewFromConfig(clientConfig(k.URL, opts.Region)),
 	}
@@ -193,6 +196,9 @@ func (c *Cloud) FunctionStarted(name string) (time.Time, bool) { return c.runner
 // FunctionPID is the process ID of a function's current process.
 func (c *Cloud) FunctionPID(name string) (int, bool) { return c.runner.PID(name) }
 
+// SecurityHub is the cloud's Security Hub.
+func (c *Cloud) SecurityHub() *localsecurityhub.Hub { return c.hub }
+
 // Close stops the scheduler, then the front (so no request can start
 // another function), then every function process and kumo.
 func (c *Cloud) Close() error {
@@ -208,7 +214,7 @@ func (c *Cloud) Close() error {
 	return err
 }
 
-// serve answers the admin paths and Secrets Manager itself, and proxies
+// serve answers the admin paths, Secrets Manager and Security Hub itself, and proxies
 // everything else to kumo, keeping the bodies of the requests the front
 // must observe.
 func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
@@ -229,6 +235,9 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case queueChange(r):
 		c.serveQueueChange(w, r)
+		return
+	case localsecurityhub.Handles(r):
+		c.hub.ServeHTTP(w, r)
 		return
 	case invokeConfigPath.MatchString(r.URL.Path):
 		name, _ := url.PathUnescape(invokeConfigPath.FindStringSubmatch(r.URL.Path)[1])

@@ -26,8 +26,21 @@ const (
 	Markdown Format = "markdown"
 )
 
+// The finding formats, which only a report offers: one finding per secret
+// of the run, what Security Hub or a security lake reads.
+const (
+	// OCSF is OCSF 1.6.0 Compliance Findings, one JSON object a line.
+	OCSF Format = "ocsf"
+	// ASFF is a JSON array of Security Hub findings, ready for
+	// `aws securityhub batch-import-findings --findings file://...`.
+	ASFF Format = "asff"
+)
+
 // Formats lists the formats, for help and errors.
 var Formats = []Format{Table, CSV, JSON, Markdown}
+
+// FindingFormats lists the formats only a report offers.
+var FindingFormats = []Format{OCSF, ASFF}
 
 // ParseFormat reads a format's name; "md" is Markdown.
 func ParseFormat(s string) (Format, error) {
@@ -40,6 +53,24 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("format %q: want table, csv, json or markdown", s)
 }
 
+// ParseReportFormat reads the name of a report's format: any of Formats,
+// or a finding format.
+func ParseReportFormat(s string) (Format, error) {
+	switch f := Format(strings.ToLower(s)); f {
+	case OCSF, ASFF:
+		return f, nil
+	}
+	f, err := ParseFormat(s)
+	if err != nil {
+		return "", fmt.Errorf("format %q: want table, csv, json, markdown, ocsf or asff", s)
+	}
+	return f, nil
+}
+
+// Findings reports whether f is a finding format, whose report lists every
+// secret of the run, whether it needs rotation or not.
+func (f Format) Findings() bool { return f == OCSF || f == ASFF }
+
 // Ext is the file name extension of a format's downloads.
 func (f Format) Ext() string {
 	switch f {
@@ -47,6 +78,10 @@ func (f Format) Ext() string {
 		return "md"
 	case Table:
 		return "txt"
+	case OCSF:
+		return "ocsf.jsonl"
+	case ASFF:
+		return "asff.json"
 	}
 	return string(f)
 }
@@ -77,8 +112,14 @@ func reportRow(r audit.Record, run audit.RunEntry) []string {
 // run is incomplete, and why: the table and Markdown in a line before the
 // secrets, JSON in "complete" and "warning", CSV in the run_complete and
 // run_error columns.
+//
+// The finding formats (OCSF, ASFF) write one finding per row and nothing
+// else, so they cannot say it: the command says so on stderr and in its
+// exit status.
 func WriteReport(w io.Writer, r Report, f Format) error {
 	switch f {
+	case OCSF, ASFF:
+		return writeFindings(w, r.Rows, f)
 	case CSV:
 		rows := [][]string{ReportColumns}
 		for _, row := range r.Rows {

@@ -221,6 +221,28 @@ func functionRole(id string, policies any, tags, destinationPolicies, eventManag
 		list = []any{policies}
 	}
 	for i, pol := range list {
+		if cond, ok := conditionalPolicy(pol); ok {
+			if len(cond) != 3 {
+				return nil, fmt.Errorf("resource %s: policy %d: Fn::If needs [condition, then, else]", id, i)
+			}
+			// A policy under Fn::If: SAM names it as any other and keeps
+			// the Fn::If around it, so the condition decides at deploy.
+			name := fmt.Sprintf("%sRolePolicy%d", id, i)
+			branches := []any{cond[0]}
+			for _, b := range cond[1:] {
+				doc, ok := b.(map[string]any)
+				switch {
+				case ok && isNoValue(doc):
+					branches = append(branches, doc)
+				case ok && doc["Statement"] != nil:
+					branches = append(branches, map[string]any{"PolicyName": name, "PolicyDocument": doc})
+				default:
+					return nil, fmt.Errorf("resource %s: policy %d: each branch of its Fn::If must be a policy document with a Statement, or AWS::NoValue", id, i)
+				}
+			}
+			inline = append(inline, map[string]any{"Fn::If": branches})
+			continue
+		}
 		switch v := pol.(type) {
 		case map[string]any:
 			if _, ok := v["Statement"]; !ok {
@@ -253,6 +275,21 @@ func functionRole(id string, policies any, tags, destinationPolicies, eventManag
 	}
 	return role, nil
 }
+
+// conditionalPolicy returns the [condition, then, else] of a policy
+// written as Fn::If.
+func conditionalPolicy(pol any) ([]any, bool) {
+	m, ok := pol.(map[string]any)
+	if !ok || len(m) != 1 {
+		return nil, false
+	}
+	_, ok = m["Fn::If"]
+	args, _ := m["Fn::If"].([]any)
+	return args, ok
+}
+
+// isNoValue reports a {"Ref": "AWS::NoValue"}.
+func isNoValue(m map[string]any) bool { return len(m) == 1 && m["Ref"] == "AWS::NoValue" }
 
 // eventInvokeConfig expands a function's EventInvokeConfig into the
 // properties of an AWS::Lambda::EventInvokeConfig on $LATEST and the

@@ -205,6 +205,10 @@ func TestTransformRepoTemplateFunction(t *testing.T) {
 				"PolicyName":     "RotationCheckFunctionRolePolicy0",
 				"PolicyDocument": tmpl.Resources["RotationCheckFunction"].Properties["Policies"].([]any)[0], // the template's statements, as written
 			},
+			map[string]any{"Fn::If": []any{"ImportFindings", map[string]any{
+				"PolicyName":     "RotationCheckFunctionRolePolicy1",
+				"PolicyDocument": tmpl.Resources["RotationCheckFunction"].Properties["Policies"].([]any)[1].(map[string]any)["Fn::If"].([]any)[1],
+			}, map[string]any{"Ref": "AWS::NoValue"}}}, // Security Hub only when SecurityHubFindings is true
 		},
 		"Tags": []any{specSAMTag},
 	}) // the execution role: Lambda's trust, basic logging, the template's statements inline
@@ -374,6 +378,28 @@ func TestTransformTagsAndPolicies(t *testing.T) {
 	is.True(!inline) // no statements, no inline policies
 }
 
+// A policy under Fn::If keeps its condition: the deploy decides, and the
+// policy is named by its place in Policies like any other.
+func TestTransformConditionalPolicy(t *testing.T) {
+	is := is.New(t)
+	out := specTransform(t, "Conditions:\n  On: !Equals [a, b]\n"+specFunction(`      Policies:
+        - Statement:
+            - {Effect: Allow, Action: s3:GetObject, Resource: "*"}
+        - !If
+          - On
+          - Statement:
+              - {Effect: Allow, Action: securityhub:BatchImportFindings, Resource: "*"}
+          - !Ref AWS::NoValue
+`))
+	is.Equal(out.Resources["FnRole"].Properties["Policies"].([]any)[1], map[string]any{"Fn::If": []any{
+		"On",
+		map[string]any{"PolicyName": "FnRolePolicy1", "PolicyDocument": map[string]any{"Statement": []any{
+			map[string]any{"Effect": "Allow", "Action": "securityhub:BatchImportFindings", "Resource": "*"},
+		}}},
+		map[string]any{"Ref": "AWS::NoValue"},
+	}})
+}
+
 func TestTransformWithoutSAMIsUnchanged(t *testing.T) {
 	for _, src := range []string{
 		"Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n",
@@ -405,6 +431,9 @@ func TestTransformErrors(t *testing.T) {
 		{"managed policy by name", specFunction("      Policies: [AWSLambdaBasicExecutionRole]\n"),
 			[]string{"Fn", "AWSLambdaBasicExecutionRole"}},
 		{"policy neither statement nor ARN", specFunction("      Policies: [[a]]\n"), []string{"Fn", "policy 0"}},
+		{"policy template under Fn::If", specFunction("      Policies:\n        - !If [C, {DynamoDBCrudPolicy: {TableName: x}}, !Ref AWS::NoValue]\n"),
+			[]string{"Fn", "policy 0", "Fn::If", "Statement"}},
+		{"Fn::If policy malformed", specFunction("      Policies:\n        - !If [C, {Statement: []}]\n"), []string{"Fn", "policy 0", "Fn::If"}},
 		{"other serverless type", "Transform: AWS::Serverless-2016-10-31\nResources:\n  Table:\n    Type: AWS::Serverless::SimpleTable\n",
 			[]string{"Table", "AWS::Serverless::SimpleTable"}},
 		{"ScheduleV2 without ScheduleExpression", specFunction(`      Events:
@@ -599,6 +628,20 @@ Resources:
             - Effect: Allow
               Action: sqs:SendMessage
               Resource: !GetAtt Other.Arn
+        - !If
+          - Enabled
+          - Version: "2012-10-17"
+            Statement:
+              - Effect: Allow
+                Action: sqs:ReceiveMessage
+                Resource: !GetAtt Other.Arn
+          - !Ref AWS::NoValue
+        - !If
+          - Enabled
+          - Statement:
+              - {Effect: Allow, Action: sqs:GetQueueUrl, Resource: "*"}
+          - Statement:
+              - {Effect: Allow, Action: sqs:GetQueueAttributes, Resource: "*"}
       Events:
         Nightly:
           Type: ScheduleV2
