@@ -12,6 +12,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/accounts"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
@@ -21,15 +22,16 @@ import (
 
 // cloudFlags are the flags of the commands that serve an embedded cloud.
 type cloudFlags struct {
-	addr  string
-	speed float64
-	start string
+	addr, start, accounts, regions string
+	speed                          float64
 }
 
 func (c *cloudFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.addr, "addr", envOr("LOCALCLOUD_ADDR", localcloud.DefaultAddr), "listen address (env LOCALCLOUD_ADDR)")
 	fs.Float64Var(&c.speed, "clock-speed", 1, fmt.Sprintf("cloud seconds per real second, 1 to %d: 3600 makes rate(1 hour) fire every second", schedule.MaxSpeed))
 	fs.StringVar(&c.start, "clock-start", "", "cloud time at start, RFC 3339 or a date such as 2026-10-01 (default now)")
+	fs.StringVar(&c.accounts, "accounts", "", "an organization: N accounts (000000000000 manages; members 111111111111, 222222222222, ...) or a list of account IDs")
+	fs.StringVar(&c.regions, "regions", "", "the regions Secrets Manager answers in, e.g. us-east-1,eu-west-1 (default any)")
 }
 
 // options checks the flags: a bad speed or start time is the user's to fix.
@@ -37,6 +39,10 @@ func (c *cloudFlags) options(region string, logs io.Writer) (localcloud.Options,
 	opts := localcloud.Options{Addr: c.addr, Region: region, ClockSpeed: c.speed, Logs: logs}
 	if err := schedule.CheckSpeed(c.speed); err != nil {
 		return opts, fmt.Errorf("-clock-speed: %w: %w", err, errUsage)
+	}
+	var err error
+	if opts.Accounts, opts.Regions, err = accounts.ParseFlags(c.accounts, c.regions); err != nil {
+		return opts, fmt.Errorf("%w: %w", err, errUsage)
 	}
 	if c.start != "" {
 		t, err := schedule.ParseTime(c.start)
@@ -162,7 +168,7 @@ func startServing(opts localcloud.Options, out io.Writer) (*localcloud.Cloud, er
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "embedded cloud (kumo, in-process) ready at %s in %s\n", cloud.URL, round(time.Since(t)))
+	fmt.Fprintf(out, "embedded cloud (kumo, in-process) ready at %s in %s\n%s", cloud.URL, round(time.Since(t)), cloud.Banner())
 	return cloud, nil
 }
 
@@ -173,6 +179,7 @@ func endpointDeployer(ctx context.Context, name string, args []string, stdout, s
 	var sf stackFlags
 	sf.register(fs)
 	endpoint := endpointFlag(fs, "the endpoint: this tool's serve/up, LocalEmu, LocalStack or moto")
+	account := fs.String("account", "", "act as this account: a 12-digit access key ID (embedded cloud, LocalStack)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: localcloud %s [flags]\n\n", name)
 		fs.PrintDefaults()
@@ -197,7 +204,7 @@ func endpointDeployer(ctx context.Context, name string, args []string, stdout, s
 	}
 	fmt.Fprintf(stdout, "%s: stack %s at %s (%s)\n", name, sf.stack, *endpoint, kind)
 	d := &deploy.Deployer{
-		Clients: deploy.NewClients(*endpoint, sf.region), Stack: sf.stack, Params: sf.params,
+		Clients: deploy.NewAccountClients(*endpoint, sf.region, *account), Stack: sf.stack, Params: sf.params,
 		Code: c.builder.Code(embedded), Logs: linewriter.Prefixed(stdout, "  "), Embedded: embedded,
 	}
 	return d, c.tmpl, nil

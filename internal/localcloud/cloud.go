@@ -1,7 +1,9 @@
 // Package localcloud is the embedded local cloud: kumo, an in-process AWS
 // emulator, behind a front on a fixed address. The front adds what kumo
-// lacks: DynamoDB response checksums, a Secrets Manager on cloud time
-// (package localsecrets), a function runner that starts a deployed
+// lacks: DynamoDB response checksums, a Secrets Manager on cloud time per
+// account and region (package localsecrets), several accounts with their
+// own IAM roles, trust-checked AssumeRole and an organization (package
+// accounts), a function runner that starts a deployed
 // function's real bootstrap against kumo's Lambda Runtime API (package
 // funcrunner), a scheduler that fires deployed schedules on a cloud clock
 // (package schedule), and a small admin API (/_localcloud/...) to read and
@@ -13,6 +15,7 @@ package localcloud
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +28,7 @@ import (
 	"net/url"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,12 +36,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/sivchari/kumo"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/accounts"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/funcrunner"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/localsecrets"
@@ -51,9 +57,6 @@ const DefaultAddr = "127.0.0.1:4566"
 // DefaultRegion is the region local endpoints are used with.
 const DefaultRegion = "us-east-1"
 
-// account is the account ID kumo's STS reports, used in Secrets Manager ARNs.
-const account = "000000000000"
-
 // Options configure Start.
 type Options struct {
 	// Addr is the front's listen address; empty means a free loopback port.
@@ -66,6 +69,12 @@ type Options struct {
 	ClockSpeed float64
 	// Logs receives function output and scheduler lines; nil discards them.
 	Logs io.Writer
+	// Accounts are the organization's accounts, the management account
+	// 000000000000 first (see accounts.ParseAccounts); none means no
+	// organization, and Organizations is kumo's.
+	Accounts []string
+	// Regions are the regions Secrets Manager answers in; none means any.
+	Regions []string
 }
 
 // Cloud is a running embedded local cloud.
@@ -79,7 +88,9 @@ type Cloud struct {
 	proxy     *httputil.ReverseProxy
 	runner    *funcrunner.Runner
 	scheduler *schedule.Scheduler
-	secrets   *localsecrets.Store
+	secrets   *localsecrets.Service
+	accounts  *accounts.Directory
+	regions   []string
 	logs      *linewriter.Synced
 	schedules *scheduler.Client // straight to kumo, to read back stored schedules
 	functions *lambda.Client    // straight to kumo, to check a function exists
@@ -99,6 +110,9 @@ func Start(opts Options) (*Cloud, error) {
 	}
 	if opts.ClockSpeed == 0 {
 		opts.ClockSpeed = 1
+	}
+	if len(opts.Regions) > 0 && !slices.Contains(opts.Regions, opts.Region) {
+		return nil, fmt.Errorf("the region %s is not one of the cloud's regions (%s)", opts.Region, strings.Join(opts.Regions, ", "))
 	}
 	clock, err := schedule.NewClock(opts.ClockStart, opts.ClockSpeed)
 	if err != nil {
@@ -121,10 +135,15 @@ func Start(opts Options) (*Cloud, error) {
 		region:    opts.Region,
 		kumo:      k,
 		logs:      logs,
-		secrets:   localsecrets.New(clock.Now, opts.Region, account),
+		secrets:   localsecrets.NewService(clock.Now),
+		regions:   opts.Regions,
 		schedules: scheduler.NewFromConfig(clientConfig(k.URL, opts.Region)),
 		functions: lambda.NewFromConfig(clientConfig(k.URL, opts.Region)),
 	}
+	c.accounts = accounts.New(accounts.Options{
+		Accounts: opts.Accounts, Now: clock.Now,
+		DefaultRoles: kumoRoles(iam.NewFromConfig(clientConfig(k.URL, opts.Region))),
+	})
 	c.runner, err = funcrunner.New(funcrunner.Options{RuntimeAPI: backend.Host, Endpoint: c.URL, Region: opts.Region, Logs: logs})
 	if err != nil {
 		k.Close()
@@ -169,9 +188,23 @@ func clientConfig(endpoint, region string) aws.Config {
 // Scheduler is the cloud's scheduler, whose clock is the cloud time.
 func (c *Cloud) Scheduler() *schedule.Scheduler { return c.scheduler }
 
-// Secrets is the cloud's Secrets Manager, for tests that need what the API
-// cannot do (such as a secret owned by another service).
-func (c *Cloud) Secrets() *localsecrets.Store { return c.secrets }
+// Secrets is the cloud's Secrets Manager in the default account and region,
+// for tests that need what the API cannot do (such as a secret owned by
+// another service).
+func (c *Cloud) Secrets() *localsecrets.Store {
+	return c.secrets.Store(accounts.DefaultAccount, c.region)
+}
+
+// Banner is what the commands that serve print under their first line:
+// the organization and how to act as one of its accounts, or nothing when
+// there is no organization.
+func (c *Cloud) Banner() string {
+	org := c.accounts.Organization()
+	if org == "" {
+		return ""
+	}
+	return org + "\nAct as an account with AWS_ACCESS_KEY_ID=<its ID>; regions: " + cmp.Or(strings.Join(c.regions, ", "), "any") + "\n"
+}
 
 // FunctionStarted is when a function's current process started, for
 // measuring cold starts.
@@ -209,7 +242,9 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
 		c.serveClock(w, r)
 		return
 	case strings.HasPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager."):
-		c.secrets.ServeHTTP(w, r)
+		c.serveSecrets(w, r)
+		return
+	case c.accounts.Serve(w, r, c.accounts.Caller(r)):
 		return
 	case invokeConfigPath.MatchString(r.URL.Path):
 		name, _ := url.PathUnescape(invokeConfigPath.FindStringSubmatch(r.URL.Path)[1])
