@@ -236,9 +236,9 @@ func TestOrganizationListsItsAccountsToItsManagementAccount(t *testing.T) {
 		pages = append(pages, got)
 		all = append(all, got...)
 	}
-	is.Equal(len(pages), 3)                                                   // 5 accounts, 2 a page
-	is.Equal(all, ids)                                                        // every account once, in a stable order
-	is.Equal(pages[2], []string{"444444444444"})                              // the last page is short
+	is.Equal(len(pages), 3)                      // 5 accounts, 2 a page
+	is.Equal(all, ids)                           // every account once, in a stable order
+	is.Equal(pages[2], []string{"444444444444"}) // the last page is short
 	_, err = organizations.NewFromConfig(f.as("111111111111")).ListAccounts(f.ctx, &organizations.ListAccountsInput{})
 	is.Equal(code(err), "AccessDeniedException") // a member may not list them
 
