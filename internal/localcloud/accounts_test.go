@@ -38,9 +38,9 @@ func startOrganization(t *testing.T) *Cloud {
 	return c
 }
 
-// as is an SDK configuration for the cloud with the given keys and region.
-func as(c *Cloud, region, key, secret, token string) aws.Config {
-	return aws.Config{Region: region, BaseEndpoint: aws.String(c.URL), Credentials: credentials.NewStaticCredentialsProvider(key, secret, token)}
+// as is an SDK configuration for an endpoint with the given keys and region.
+func as(endpoint, region, key, secret, token string) aws.Config {
+	return aws.Config{Region: region, BaseEndpoint: aws.String(endpoint), Credentials: credentials.NewStaticCredentialsProvider(key, secret, token)}
 }
 
 func apiCode(err error) string {
@@ -69,18 +69,18 @@ func TestSecretsAreSeparatedByAccountAndRegion(t *testing.T) {
 	ctx := context.Background()
 	c := startOrganization(t)
 
-	made, err := secretsmanager.NewFromConfig(as(c, "us-east-1", "111111111111", "x", "")).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+	made, err := secretsmanager.NewFromConfig(as(c.URL, "us-east-1", "111111111111", "x", "")).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name: aws.String("payments/db"), SecretString: aws.String("v"),
 	})
 	is.NoErr(err)
 	is.True(strings.HasPrefix(*made.ARN, "arn:aws:secretsmanager:us-east-1:111111111111:secret:payments/db-")) // the ARN names region and account
 
-	is.Equal(secretARNs(t, as(c, "us-east-1", "111111111111", "x", "")), []string{*made.ARN})
-	is.Equal(secretARNs(t, as(c, "us-east-1", "222222222222", "x", "")), []string{}) // invisible to another account
-	is.Equal(secretARNs(t, as(c, "eu-west-1", "111111111111", "x", "")), []string{}) // and to the same account in another region
-	is.Equal(secretARNs(t, as(c, "us-east-1", "test", "test", "")), []string{})      // and to the default account
+	is.Equal(secretARNs(t, as(c.URL, "us-east-1", "111111111111", "x", "")), []string{*made.ARN})
+	is.Equal(secretARNs(t, as(c.URL, "us-east-1", "222222222222", "x", "")), []string{}) // invisible to another account
+	is.Equal(secretARNs(t, as(c.URL, "eu-west-1", "111111111111", "x", "")), []string{}) // and to the same account in another region
+	is.Equal(secretARNs(t, as(c.URL, "us-east-1", "test", "test", "")), []string{})      // and to the default account
 
-	_, err = secretsmanager.NewFromConfig(as(c, "ap-south-1", "111111111111", "x", "")).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
+	_, err = secretsmanager.NewFromConfig(as(c.URL, "ap-south-1", "111111111111", "x", "")).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
 	is.Equal(apiCode(err), "UnrecognizedClientException") // a region the cloud does not have
 	_, err = Start(Options{Region: "us-west-2", Regions: []string{"us-east-1"}})
 	is.True(err != nil) // the cloud's own region must be one of them
@@ -102,15 +102,15 @@ func TestAssumeRoleIntoADeployedMemberRole(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(stack.Outputs["RoleArn"], "arn:aws:iam::222222222222:role/member-audit")                                                      // the role is the member's
 	is.True(strings.HasPrefix(stack.Outputs["SecretArn"], "arn:aws:secretsmanager:eu-west-1:222222222222:secret:member-probe-eu-west-1-")) // in its region
-	_, err = iam.NewFromConfig(as(c, "us-east-1", "test", "test", "")).GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("member-audit")})
+	_, err = iam.NewFromConfig(as(c.URL, "us-east-1", "test", "test", "")).GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("member-audit")})
 	is.Equal(apiCode(err), "NoSuchEntity") // not in the default account's IAM
 
 	// A role whose trust policy names someone else.
 	other := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111111111111:root"},"Action":"sts:AssumeRole"}]}`
-	_, err = iam.NewFromConfig(as(c, "us-east-1", "222222222222", "x", "")).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("not-for-you"), AssumeRolePolicyDocument: aws.String(other)})
+	_, err = iam.NewFromConfig(as(c.URL, "us-east-1", "222222222222", "x", "")).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("not-for-you"), AssumeRolePolicyDocument: aws.String(other)})
 	is.NoErr(err)
 
-	scanner := sts.NewFromConfig(as(c, "us-east-1", "test", "test", ""))
+	scanner := sts.NewFromConfig(as(c.URL, "us-east-1", "test", "test", ""))
 	out, err := scanner.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(stack.Outputs["RoleArn"]), RoleSessionName: aws.String("audit")})
 	is.NoErr(err) // the trust policy names the management account, inside the organization
 	_, err = scanner.AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::222222222222:role/not-for-you"), RoleSessionName: aws.String("audit")})
@@ -119,7 +119,7 @@ func TestAssumeRoleIntoADeployedMemberRole(t *testing.T) {
 	is.Equal(apiCode(err), "AccessDenied")
 
 	keys := out.Credentials
-	session := as(c, "eu-west-1", *keys.AccessKeyId, *keys.SecretAccessKey, *keys.SessionToken)
+	session := as(c.URL, "eu-west-1", *keys.AccessKeyId, *keys.SecretAccessKey, *keys.SessionToken)
 	is.Equal(secretARNs(t, session), []string{stack.Outputs["SecretArn"]}) // the keys list 222222222222's secrets
 	who, err := sts.NewFromConfig(session).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	is.NoErr(err)
@@ -137,15 +137,15 @@ func TestAssumeRoleIntoTheDefaultAccountReadsKumosRole(t *testing.T) {
 	c := startOrganization(t)
 	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111111111111"},"Action":"sts:AssumeRole"}]}`
 	// kumo keeps its state per process: a name no other test uses.
-	_, err := iam.NewFromConfig(as(c, "us-east-1", "test", "test", "")).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("accounts-test-deployer"), AssumeRolePolicyDocument: aws.String(trust)})
+	_, err := iam.NewFromConfig(as(c.URL, "us-east-1", "test", "test", "")).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("accounts-test-deployer"), AssumeRolePolicyDocument: aws.String(trust)})
 	is.NoErr(err)
 
-	out, err := sts.NewFromConfig(as(c, "us-east-1", "111111111111", "x", "")).AssumeRole(ctx, &sts.AssumeRoleInput{
+	out, err := sts.NewFromConfig(as(c.URL, "us-east-1", "111111111111", "x", "")).AssumeRole(ctx, &sts.AssumeRoleInput{
 		RoleArn: aws.String("arn:aws:iam::000000000000:role/accounts-test-deployer"), RoleSessionName: aws.String("ci"),
 	})
 	is.NoErr(err)
 	is.Equal(*out.AssumedRoleUser.Arn, "arn:aws:sts::000000000000:assumed-role/accounts-test-deployer/ci")
-	_, err = sts.NewFromConfig(as(c, "us-east-1", "222222222222", "x", "")).AssumeRole(ctx, &sts.AssumeRoleInput{
+	_, err = sts.NewFromConfig(as(c.URL, "us-east-1", "222222222222", "x", "")).AssumeRole(ctx, &sts.AssumeRoleInput{
 		RoleArn: aws.String("arn:aws:iam::000000000000:role/accounts-test-deployer"), RoleSessionName: aws.String("ci"),
 	})
 	is.Equal(apiCode(err), "AccessDenied") // the trust policy names 111111111111 only
@@ -157,7 +157,7 @@ func TestOrganizationFromTheFront(t *testing.T) {
 	c := startOrganization(t)
 	var ids []string
 	pages := 0
-	p := organizations.NewListAccountsPaginator(organizations.NewFromConfig(as(c, "us-east-1", "test", "test", "")), &organizations.ListAccountsInput{MaxResults: aws.Int32(1)})
+	p := organizations.NewListAccountsPaginator(organizations.NewFromConfig(as(c.URL, "us-east-1", "test", "test", "")), &organizations.ListAccountsInput{MaxResults: aws.Int32(1)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		is.NoErr(err)
@@ -168,7 +168,7 @@ func TestOrganizationFromTheFront(t *testing.T) {
 	}
 	is.Equal(ids, []string{"000000000000", "111111111111", "222222222222"}) // the configured accounts
 	is.Equal(pages, 3)                                                      // one a page
-	_, err := organizations.NewFromConfig(as(c, "us-east-1", "111111111111", "x", "")).ListAccounts(ctx, &organizations.ListAccountsInput{})
+	_, err := organizations.NewFromConfig(as(c.URL, "us-east-1", "111111111111", "x", "")).ListAccounts(ctx, &organizations.ListAccountsInput{})
 	is.Equal(apiCode(err), "AccessDeniedException") // a member account may not
 	is.True(strings.Contains(c.Banner(), "o-localcloud"))
 }
@@ -178,14 +178,14 @@ func TestWithoutAccountsNothingChanges(t *testing.T) {
 	ctx := context.Background()
 	c := startCloud(t, nil)
 	is.Equal(c.Banner(), "") // no organization line
-	who, err := sts.NewFromConfig(as(c, "us-east-1", "test", "test", "")).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	who, err := sts.NewFromConfig(as(c.URL, "us-east-1", "test", "test", "")).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	is.NoErr(err)
 	is.Equal(*who.Account, "000000000000")
 	is.Equal(*who.Arn, "arn:aws:iam::000000000000:root") // what kumo answered before
-	made, err := secretsmanager.NewFromConfig(as(c, "us-east-1", "test", "test", "")).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("plain"), SecretString: aws.String("v")})
+	made, err := secretsmanager.NewFromConfig(as(c.URL, "us-east-1", "test", "test", "")).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("plain"), SecretString: aws.String("v")})
 	is.NoErr(err)
 	is.True(strings.HasPrefix(*made.ARN, "arn:aws:secretsmanager:us-east-1:000000000000:secret:plain-"))
 	is.Equal(c.Secrets().SetOwningService("plain", "rds"), nil) // the default store is the one the API writes
-	_, err = secretsmanager.NewFromConfig(as(c, "eu-central-1", "test", "test", "")).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
+	_, err = secretsmanager.NewFromConfig(as(c.URL, "eu-central-1", "test", "test", "")).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
 	is.NoErr(err) // without -regions any region answers
 }
