@@ -52,6 +52,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad account count", []string{"serve", "-accounts", "0"}, "-accounts 0: want 1 to 1000 accounts"},
 		{"bad account ID", []string{"up", "-accounts", "111,222"}, `-accounts: "111" is not a 12-digit account ID`},
 		{"bad region", []string{"serve", "-regions", "us-east-1,mars"}, `-regions: "mars" is not a region name`},
+		{"region outside regions", []string{"up", "-regions", "eu-west-1"}, "the cloud's region us-east-1 must be one of them"},
 		{"bad schedule expression", []string{"run", "-template", "../../template.yaml", "-param", "ScheduleExpression=rate(0 hours)"}, "rate(0 hours)"},
 	}
 	for _, tt := range tests {

@@ -41,7 +41,7 @@ func (c *cloudFlags) options(region string, logs io.Writer) (localcloud.Options,
 		return opts, fmt.Errorf("-clock-speed: %w: %w", err, errUsage)
 	}
 	var err error
-	if opts.Accounts, opts.Regions, err = accounts.ParseFlags(c.accounts, c.regions); err != nil {
+	if opts.Accounts, opts.Regions, err = accounts.ParseFlags(c.accounts, c.regions, region); err != nil {
 		return opts, fmt.Errorf("%w: %w", err, errUsage)
 	}
 	if c.start != "" {

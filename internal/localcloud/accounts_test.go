@@ -26,7 +26,7 @@ import (
 // us-east-1,eu-west-1` does.
 func startOrganization(t *testing.T) *Cloud {
 	t.Helper()
-	ids, regions, err := accounts.ParseFlags("3", "us-east-1,eu-west-1")
+	ids, regions, err := accounts.ParseFlags("3", "us-east-1,eu-west-1", DefaultRegion)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,7 +137,14 @@ func (d *Directory) Organization() string {
 	for i, a := range d.org.accounts {
 		ids[i] = a.id
 	}
-	return fmt.Sprintf("organization %s: management account %s, members %s", d.org.id, ids[0], strings.Join(ids[1:], ", "))
+	members := ids[1:]
+	switch {
+	case len(members) == 0:
+		return fmt.Sprintf("organization %s: management account %s, no members", d.org.id, ids[0])
+	case len(members) > 5:
+		members = []string{members[0], members[1], "...", members[len(members)-1], fmt.Sprintf("(%d members)", len(members))}
+	}
+	return fmt.Sprintf("organization %s: management account %s, members %s", d.org.id, ids[0], strings.Join(members, ", "))
 }
 
 // MaxAccounts bounds ParseAccounts' count form.
@@ -183,13 +191,20 @@ func ParseAccounts(spec string) ([]string, error) {
 	return ids, nil
 }
 
-// ParseFlags reads the -accounts and -regions flags.
-func ParseFlags(accountSpec, regionSpec string) (accounts, regions []string, err error) {
+// ParseFlags reads the -accounts and -regions flags of a cloud whose own
+// region (its functions', its stack's) is region, which must be one of the
+// regions when any are given.
+func ParseFlags(accountSpec, regionSpec, region string) (accounts, regions []string, err error) {
 	if accounts, err = ParseAccounts(accountSpec); err != nil {
 		return nil, nil, err
 	}
-	regions, err = ParseRegions(regionSpec)
-	return accounts, regions, err
+	if regions, err = ParseRegions(regionSpec); err != nil {
+		return nil, nil, err
+	}
+	if len(regions) > 0 && !slices.Contains(regions, region) {
+		return nil, nil, fmt.Errorf("-regions %s: the cloud's region %s must be one of them (see -region)", regionSpec, region)
+	}
+	return accounts, regions, nil
 }
 
 // ParseRegions reads the -regions flag: comma-separated region names.

@@ -275,6 +275,16 @@ func TestOrganizationListsItsAccountsToItsManagementAccount(t *testing.T) {
 
 	_, err = mgmt.ListAccounts(f.ctx, &organizations.ListAccountsInput{NextToken: aws.String("bogus")})
 	is.Equal(code(err), "InvalidInputException")
+	is.Equal(f.dir.Organization(), "organization o-localcloud: management account 000000000000, members 111111111111, 222222222222, 333333333333, 444444444444")
+}
+
+func TestOrganizationLineStaysShort(t *testing.T) {
+	is := is.New(t)
+	ids, err := ParseAccounts("40")
+	is.NoErr(err)
+	is.Equal(New(Options{Accounts: ids}).Organization(),
+		"organization o-localcloud: management account 000000000000, members 111111111111, 222222222222, ..., 100000000039, (39 members)")
+	is.Equal(New(Options{Accounts: ids[:1]}).Organization(), "organization o-localcloud: management account 000000000000, no members")
 }
 
 func TestNoOrganizationLeavesOrganizationsToKumo(t *testing.T) {
