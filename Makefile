@@ -25,7 +25,7 @@ help:
 	@echo "make demo            a quarter on a laptop: 40 secrets, 2,208 hourly runs, the evidence, then the dashboard (DEMO_SERVE=0: stop after printing)"
 	@echo "make cli             bin/rotation-audit: report, history, runs, dashboard (against AWS or an endpoint)"
 	@echo "make test            every test (scenario tests on the embedded cloud)"
-	@echo "make local-up        serve on $(ADDR) with the stack deployed until Ctrl-C (CLOCK_SPEED=3600 to watch)"
+	@echo "make local-up        serve on $(ADDR) with the stack deployed until Ctrl-C (CLOCK_SPEED=3600 to watch; ACCOUNTS=3 REGIONS=us-east-1,eu-west-1 for an organization)"
 	@echo "make serve           serve the embedded cloud alone on $(ADDR), like localemu start; then make deploy-local"
 	@echo "make clock           move the running cloud's clock forward by ADVANCE=$(ADVANCE), firing every schedule on the way"
 	@echo "make invoke-local    invoke the stack's function as its schedule would, at the cloud's time"
@@ -95,7 +95,8 @@ local: $(LOCALCLOUD)
 	@$(LOCALCLOUD) run -stack $(STACK)
 
 local-up: $(LOCALCLOUD)
-	@$(LOCALCLOUD) up -stack $(STACK) -addr $(ADDR) -clock-speed $(CLOCK_SPEED) $(if $(CLOCK_START),-clock-start $(CLOCK_START))
+	@$(LOCALCLOUD) up -stack $(STACK) -addr $(ADDR) -clock-speed $(CLOCK_SPEED) $(if $(CLOCK_START),-clock-start $(CLOCK_START)) \
+		$(if $(ACCOUNTS),-accounts $(ACCOUNTS)) $(if $(REGIONS),-regions $(REGIONS))
 
 serve: $(LOCALCLOUD)
 	@$(LOCALCLOUD) serve -addr $(ADDR) -clock-speed $(CLOCK_SPEED) $(if $(CLOCK_START),-clock-start $(CLOCK_START))

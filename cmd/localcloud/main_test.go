@@ -51,6 +51,10 @@ func TestUsageErrors(t *testing.T) {
 		{"demo too many days", []string{"demo", "-days", "93"}, "-days: 93 is not between 0 and the quarter's 92 days"},
 		{"bench-latency bad size", []string{"bench-latency", "-secrets", "1000,many"}, `-secrets: "many" is not a positive number`},
 		{"bench-latency bad percentage", []string{"bench-latency", "-edited", "101"}, "-edited: 101 is not a percentage"},
+		{"bad account count", []string{"serve", "-accounts", "0"}, "-accounts 0: want 1 to 1000 accounts"},
+		{"bad account ID", []string{"up", "-accounts", "111,222"}, `-accounts: "111" is not a 12-digit account ID`},
+		{"bad region", []string{"serve", "-regions", "us-east-1,mars"}, `-regions: "mars" is not a region name`},
+		{"region outside regions", []string{"up", "-regions", "eu-west-1"}, "the cloud's region us-east-1 must be one of them"},
 		{"bad schedule expression", []string{"run", "-template", "../../template.yaml", "-param", "ScheduleExpression=rate(0 hours)"}, "rate(0 hours)"},
 	}
 	for _, tt := range tests {
@@ -209,6 +213,22 @@ func TestDeployClockInvokeTeardown(t *testing.T) {
 	err = run(ctx, []string{"invoke", "-endpoint", cloud.URL, "-stack", "shell"}, &stdout, &stderr)
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "is stack shell deployed at")) // says what is missing
+}
+
+func TestDeployIntoAMemberAccount(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	cloud, err := localcloud.Start(localcloud.Options{Accounts: []string{"000000000000", "111111111111"}})
+	is.NoErr(err)
+	defer cloud.Close()
+	var stdout, stderr bytes.Buffer
+	args := []string{"-endpoint", cloud.URL, "-account", "111111111111", "-region", "eu-west-1", "-stack", "member",
+		"-template", "../../internal/localcloud/testdata/member-role.yaml"}
+	is.NoErr(run(ctx, append([]string{"deploy"}, args...), &stdout, &stderr))
+	is.True(strings.Contains(stdout.String(), "arn:aws:iam::111111111111:role/member-audit"))                       // the role is the member's
+	is.True(strings.Contains(stdout.String(), "arn:aws:secretsmanager:eu-west-1:111111111111:secret:member-probe")) // in the region asked for
+	is.NoErr(run(ctx, append([]string{"teardown"}, args...), &stdout, &stderr))
+	is.True(strings.Contains(stdout.String(), "2 resources deleted; clean: nothing left behind"))
 }
 
 // With SeedTestSecrets=false (what samconfig.toml deploys to AWS) the

@@ -9,12 +9,12 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/accounts"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/cycle"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
@@ -26,7 +26,8 @@ import (
 // cloudFlags are the flags of the commands that serve an embedded cloud.
 // A bad speed or start time fails the parse, as the user's to fix.
 type cloudFlags struct {
-	opts localcloud.Options
+	opts              localcloud.Options
+	accounts, regions string
 }
 
 func (c *cloudFlags) register(fs *flag.FlagSet) {
@@ -44,19 +45,31 @@ func (c *cloudFlags) register(fs *flag.FlagSet) {
 		c.opts.ClockStart, err = schedule.ParseTime(v)
 		return err
 	})
+	fs.StringVar(&c.accounts, "accounts", "", "an organization: N accounts (000000000000 manages; members 111111111111, 222222222222, ...) or a list of account IDs")
+	fs.StringVar(&c.regions, "regions", "", "the regions Secrets Manager answers in, e.g. us-east-1,eu-west-1 (default any)")
 }
 
-// start starts the embedded cloud for region, its logs on out, and says
-// where it serves.
-func (c *cloudFlags) start(region string, out io.Writer) (*localcloud.Cloud, error) {
+// check sets the cloud's region and reads -accounts and -regions, which
+// depend on it; a mistake there is the user's to fix.
+func (c *cloudFlags) check(region string) (err error) {
+	c.opts.Region = region
+	if c.opts.Accounts, c.opts.Regions, err = accounts.ParseFlags(c.accounts, c.regions, region); err != nil {
+		return fmt.Errorf("%w: %w", err, errUsage)
+	}
+	return nil
+}
+
+// start starts the embedded cloud, its logs on out, and says where it
+// serves.
+func (c *cloudFlags) start(out io.Writer) (*localcloud.Cloud, error) {
 	opts := c.opts
-	opts.Region, opts.Logs = region, out
+	opts.Logs = out
 	t := time.Now()
 	cloud, err := localcloud.Start(opts)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(out, "embedded cloud (kumo, in-process) ready at %s in %s\n", cloud.URL, cycle.Round(time.Since(t)))
+	fmt.Fprintf(out, "embedded cloud (kumo, in-process) ready at %s in %s\n%s", cloud.URL, cycle.Round(time.Since(t)), cloud.Banner())
 	return cloud, nil
 }
 
@@ -72,7 +85,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
-	cloud, err := cf.start(*region, stdout)
+	if err := cf.check(*region); err != nil {
+		return err
+	}
+	cloud, err := cf.start(stdout)
 	if err != nil {
 		return err
 	}
@@ -96,11 +112,14 @@ func cmdUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cmdline.Parse(fs, args, stderr); err != nil {
 		return err
 	}
+	if err := cf.check(sf.region); err != nil {
+		return err
+	}
 	c, err := newCycle(sf, stdout)
 	if err != nil {
 		return err
 	}
-	cloud, err := cf.start(sf.region, stdout)
+	cloud, err := cf.start(stdout)
 	if err != nil {
 		return err
 	}
@@ -137,26 +156,9 @@ AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=%[2]s):
 (AWS CLI v2 also needs --cli-binary-format raw-in-base64-out for --payload.)
 %[6]s
 Ctrl-C tears the stack down and stops.
-`, cloud.URL, sf.region, stack.Outputs["ScheduleName"], stack.Outputs["FunctionName"], stack.Outputs["TableName"], clockBanner(cloud))
+`, cloud.URL, sf.region, stack.Outputs["ScheduleName"], stack.Outputs["FunctionName"], stack.Outputs["TableName"], cloud.ClockBanner())
 	<-ctx.Done()
 	return nil
-}
-
-// clockBanner says what the cloud clock reads and when each armed schedule
-// fires next, in real time at the clock's speed.
-func clockBanner(cloud *localcloud.Cloud) string {
-	clock := cloud.Scheduler().Clock()
-	now := clock.Now()
-	var b strings.Builder
-	fmt.Fprintf(&b, "The cloud clock reads %s and runs at %gx real time.", now.UTC().Format(time.RFC3339), clock.Speed())
-	for _, s := range cloud.Scheduler().Schedules() {
-		wait := time.Duration(float64(s.NextFire.Sub(now)) / clock.Speed())
-		fmt.Fprintf(&b, "\nSchedule %s (%s) fires next at %s, in %s of real time.", s.Name, s.Expression, s.NextFire.UTC().Format(time.RFC3339), cycle.Round(wait))
-		if clock.Speed() == 1 && wait > time.Minute {
-			b.WriteString(" Use -clock-speed 3600 to watch it every second, or move the clock.")
-		}
-	}
-	return b.String()
 }
 
 // endpointDeployer reads the flags of deploy and teardown and returns a
@@ -166,6 +168,7 @@ func endpointDeployer(ctx context.Context, name string, args []string, stdout, s
 	var sf stackFlags
 	sf.register(fs)
 	endpoint := endpointFlag(fs, "the endpoint: this tool's serve/up, LocalEmu, LocalStack or moto")
+	account := fs.String("account", "", "act as this account: a 12-digit access key ID (embedded cloud, LocalStack)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: localcloud %s [flags]\n\n", name)
 		fs.PrintDefaults()
@@ -190,7 +193,7 @@ func endpointDeployer(ctx context.Context, name string, args []string, stdout, s
 	}
 	fmt.Fprintf(stdout, "%s: stack %s at %s (%s)\n", name, sf.stack, *endpoint, kind)
 	d := &deploy.Deployer{
-		Clients: deploy.NewClients(*endpoint, sf.region), Stack: sf.stack, Params: sf.params,
+		Clients: deploy.NewAccountClients(*endpoint, sf.region, *account), Stack: sf.stack, Params: sf.params,
 		Code: c.builder.Code(embedded), Logs: linewriter.Prefixed(stdout, "  "), Embedded: embedded,
 	}
 	return d, c.tmpl, nil

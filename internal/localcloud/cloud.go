@@ -1,12 +1,14 @@
 // Package localcloud is the embedded local cloud: kumo, an in-process AWS
 // emulator, behind a front on a fixed address. The front adds what kumo
-// lacks: DynamoDB response checksums, a Secrets Manager on cloud time
-// (package localsecrets), a Security Hub (package localsecurityhub), a
-// function runner that starts a deployed function's real bootstrap against
-// kumo's Lambda Runtime API (package funcrunner), a scheduler that fires deployed schedules on a cloud clock
-// (package schedule), SQS event source mappings polled on that clock
-// (package eventsource), and a small admin API (/_localcloud/...) to read and
-// move that clock.
+// lacks: DynamoDB response checksums, a Secrets Manager on cloud time per
+// account and region (package localsecrets), several accounts with their
+// own IAM roles, trust-checked AssumeRole and an organization (package
+// accounts), a Security Hub (package localsecurityhub), a function runner
+// that starts a deployed function's real bootstrap against kumo's Lambda
+// Runtime API (package funcrunner), a scheduler that fires deployed
+// schedules on a cloud clock (package schedule), SQS event source mappings
+// polled on that clock (package eventsource), and a small admin API
+// (/_localcloud/...) to read and move that clock.
 //
 // It imports kumo, the SDK clients it needs to read back what kumo stored,
 // and those packages; nothing imports it but the commands and tests. Every
@@ -17,6 +19,7 @@ package localcloud
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +32,7 @@ import (
 	"net/url"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,12 +40,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/sivchari/kumo"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/accounts"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/eventsource"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/funcrunner"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
@@ -57,9 +63,6 @@ const DefaultAddr = "127.0.0.1:4566"
 // DefaultRegion is the region local endpoints are used with.
 const DefaultRegion = "us-east-1"
 
-// account is the account ID kumo's STS reports, used in Secrets Manager ARNs.
-const account = "000000000000"
-
 // Options configure Start.
 type Options struct {
 	// Addr is the front's listen address; empty means a free loopback port.
@@ -72,6 +75,12 @@ type Options struct {
 	ClockSpeed float64
 	// Logs receives function output and scheduler lines; nil discards them.
 	Logs io.Writer
+	// Accounts are the organization's accounts, the management account
+	// 000000000000 first (see accounts.ParseAccounts); none means no
+	// organization, and Organizations is kumo's.
+	Accounts []string
+	// Regions are the regions Secrets Manager answers in; none means any.
+	Regions []string
 }
 
 // Cloud is a running embedded local cloud.
@@ -85,7 +94,9 @@ type Cloud struct {
 	proxy     *httputil.ReverseProxy
 	runner    *funcrunner.Runner
 	scheduler *schedule.Scheduler
-	secrets   *localsecrets.Store
+	secrets   *localsecrets.Service
+	accounts  *accounts.Directory
+	regions   []string
 	mappings  *eventsource.Mappings
 	hub       *localsecurityhub.Hub // one account for now: set hub.Account once the front derives a request's
 	logs      *linewriter.Synced
@@ -108,6 +119,9 @@ func Start(opts Options) (*Cloud, error) {
 	if opts.ClockSpeed == 0 {
 		opts.ClockSpeed = 1
 	}
+	if len(opts.Regions) > 0 && !slices.Contains(opts.Regions, opts.Region) {
+		return nil, fmt.Errorf("the region %s is not one of the cloud's regions (%s)", opts.Region, strings.Join(opts.Regions, ", "))
+	}
 	clock, err := schedule.NewClock(opts.ClockStart, opts.ClockSpeed)
 	if err != nil {
 		return nil, err
@@ -129,11 +143,18 @@ func Start(opts Options) (*Cloud, error) {
 		region:    opts.Region,
 		kumo:      k,
 		logs:      logs,
-		secrets:   localsecrets.New(clock.Now, opts.Region, account),
-		hub:       localsecurityhub.New(clock.Now, opts.Region, account),
+		secrets:   localsecrets.NewService(clock.Now),
+		regions:   opts.Regions,
+		hub:       localsecurityhub.New(clock.Now, opts.Region, accounts.DefaultAccount),
 		schedules: scheduler.NewFromConfig(clientConfig(k.URL, opts.Region)),
 		functions: lambda.NewFromConfig(clientConfig(k.URL, opts.Region)),
 	}
+	c.accounts = accounts.New(accounts.Options{
+		Accounts: opts.Accounts, Now: clock.Now,
+		DefaultRoles: kumoRoles(iam.NewFromConfig(clientConfig(k.URL, opts.Region))),
+	})
+	// Security Hub keeps each caller's findings in its own account.
+	c.hub.Account = func(r *http.Request) string { return c.accounts.Caller(r).Account }
 	c.runner, err = funcrunner.New(funcrunner.Options{RuntimeAPI: backend.Host, Endpoint: c.URL, Region: opts.Region, Logs: logs})
 	if err != nil {
 		k.Close()
@@ -185,9 +206,40 @@ func clientConfig(endpoint, region string) aws.Config {
 // Scheduler is the cloud's scheduler, whose clock is the cloud time.
 func (c *Cloud) Scheduler() *schedule.Scheduler { return c.scheduler }
 
-// Secrets is the cloud's Secrets Manager, for tests that need what the API
-// cannot do (such as a secret owned by another service).
-func (c *Cloud) Secrets() *localsecrets.Store { return c.secrets }
+// Secrets is the cloud's Secrets Manager in the default account and region,
+// for tests that need what the API cannot do (such as a secret owned by
+// another service).
+func (c *Cloud) Secrets() *localsecrets.Store {
+	return c.secrets.Store(accounts.DefaultAccount, c.region)
+}
+
+// Banner is what the commands that serve print under their first line:
+// the organization and how to act as one of its accounts, or nothing when
+// there is no organization.
+func (c *Cloud) Banner() string {
+	org := c.accounts.Organization()
+	if org == "" {
+		return ""
+	}
+	return org + "\nAct as an account with AWS_ACCESS_KEY_ID=<its ID>; regions: " + cmp.Or(strings.Join(c.regions, ", "), "any") + "\n"
+}
+
+// ClockBanner says what the cloud clock reads and when each armed
+// schedule fires next, in real time at the clock's speed.
+func (c *Cloud) ClockBanner() string {
+	clock := c.scheduler.Clock()
+	now := clock.Now()
+	var b strings.Builder
+	fmt.Fprintf(&b, "The cloud clock reads %s and runs at %gx real time.", now.UTC().Format(time.RFC3339), clock.Speed())
+	for _, s := range c.scheduler.Schedules() {
+		wait := time.Duration(float64(s.NextFire.Sub(now)) / clock.Speed()).Round(time.Millisecond)
+		fmt.Fprintf(&b, "\nSchedule %s (%s) fires next at %s, in %s of real time.", s.Name, s.Expression, s.NextFire.UTC().Format(time.RFC3339), wait)
+		if clock.Speed() == 1 && wait > time.Minute {
+			b.WriteString(" Use -clock-speed 3600 to watch it every second, or move the clock.")
+		}
+	}
+	return b.String()
+}
 
 // FunctionStarted is when a function's current process started, for
 // measuring cold starts.
@@ -228,7 +280,9 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
 		c.serveClock(w, r)
 		return
 	case strings.HasPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager."):
-		c.secrets.ServeHTTP(w, r)
+		c.serveSecrets(w, r)
+		return
+	case c.accounts.Serve(w, r, c.accounts.Caller(r)):
 		return
 	case eventsource.IsAPI(r.URL.Path):
 		c.mappings.ServeHTTP(w, r)

@@ -276,3 +276,14 @@ func processGone(pid int) bool {
 	p, err := os.FindProcess(pid)
 	return err != nil || p.Signal(syscall.Signal(0)) != nil
 }
+
+// The banner of up says what the cloud clock reads, its speed, and when
+// each armed schedule fires next in real time.
+func TestClockBanner(t *testing.T) {
+	is := is.New(t)
+	c := startCloud(t, nil)
+	banner := c.ClockBanner()
+	is.True(strings.HasPrefix(banner, "The cloud clock reads 2026-11-25T13:0")) // the cloud's time, not the machine's
+	is.True(strings.Contains(banner, "runs at 1x real time."))
+	is.True(!strings.Contains(banner, "Schedule ")) // nothing armed yet
+}

@@ -11,16 +11,17 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/findings"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/accounts"
 )
 
 // The front answers Security Hub itself (kumo has none), on the cloud
-// clock, in the account its Secrets Manager ARNs name.
+// clock, in the accounts.DefaultAccount its Secrets Manager ARNs name.
 func TestFrontAnswersSecurityHub(t *testing.T) {
 	is := is.New(t)
 	ctx := context.Background()
 	c := startCloud(t, nil)
 	hub := securityhub.NewFromConfig(clientConfig(c.URL, c.region))
-	s, err := findings.SecretOf("db", "arn:aws:secretsmanager:"+c.region+":"+account+":secret:db-AbCdEf")
+	s, err := findings.SecretOf("db", "arn:aws:secretsmanager:"+c.region+":"+accounts.DefaultAccount+":secret:db-AbCdEf")
 	is.NoErr(err)
 	s.Flagged, s.MaxAgeDays, s.CheckedAt = true, 30, cloudStart
 	out, err := hub.BatchImportFindings(ctx, &securityhub.BatchImportFindingsInput{Findings: []types.AwsSecurityFinding{findings.ASFF(s)}})

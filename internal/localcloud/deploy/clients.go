@@ -39,9 +39,20 @@ type Clients struct {
 // NewClients returns clients for a local endpoint (the embedded cloud,
 // LocalEmu, LocalStack or moto), which accept any credentials.
 func NewClients(endpoint, region string) *Clients {
+	return NewAccountClients(endpoint, region, "")
+}
+
+// NewAccountClients returns clients that act as account: their access key
+// ID is the account ID, which the embedded cloud and LocalStack take as the
+// caller's account. An empty account is the endpoint's default one.
+func NewAccountClients(endpoint, region, account string) *Clients {
+	key := "test"
+	if account != "" {
+		key = account
+	}
 	cfg := aws.Config{
 		Region:       region,
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(key, "test", ""),
 		BaseEndpoint: aws.String(endpoint),
 	}
 	return &Clients{

@@ -53,11 +53,13 @@ func (in valueInput) value() (value, string, error) {
 
 type createSecretInput struct {
 	valueInput
-	Name              string `json:"Name"`
-	Description       string `json:"Description"`
-	KmsKeyID          string `json:"KmsKeyId"`
-	Tags              []tag  `json:"Tags"`
-	AddReplicaRegions []any  `json:"AddReplicaRegions"`
+	Name        string `json:"Name"`
+	Description string `json:"Description"`
+	KmsKeyID    string `json:"KmsKeyId"`
+	Tags        []tag  `json:"Tags"`
+
+	AddReplicaRegions           []replicaRegion `json:"AddReplicaRegions"`
+	ForceOverwriteReplicaSecret bool            `json:"ForceOverwriteReplicaSecret"`
 }
 
 func (s *Store) createSecret(in *createSecretInput, now time.Time) (any, error) {
@@ -68,8 +70,9 @@ func (s *Store) createSecret(in *createSecretInput, now time.Time) (any, error) 
 		return nil, errValidation(in.Name, "name", "have length less than or equal to 512")
 	case !namePattern.MatchString(in.Name):
 		return nil, errInvalidName()
-	case len(in.AddReplicaRegions) > 0:
-		return nil, errInvalidRequest("Replication is not supported by the local cloud's Secrets Manager.")
+	}
+	if err := s.checkRegions(in.AddReplicaRegions); err != nil {
+		return nil, err
 	}
 	val, token, err := in.value()
 	if err != nil {
@@ -104,6 +107,10 @@ func (s *Store) createSecret(in *createSecretInput, now time.Time) (any, error) 
 		}
 		out.VersionID = v.id
 	}
+	if len(in.AddReplicaRegions) > 0 {
+		s.replicate(sec, in.AddReplicaRegions, in.ForceOverwriteReplicaSecret, now)
+		out.ReplicationStatus = s.replicationStatus(sec)
+	}
 	return out, nil
 }
 
@@ -118,6 +125,9 @@ func (s *Store) describeSecret(in *secretIDInput, _ time.Time) (any, error) {
 	}
 	e := sec.entry()
 	e.VersionIdsToStages = sec.stagesByVersion()
+	if len(sec.replicas) > 0 {
+		e.ReplicationStatus = s.replicationStatus(sec)
+	}
 	return e, nil
 }
 
@@ -259,6 +269,9 @@ func (s *Store) deleteSecret(in *deleteSecretInput, now time.Time) (any, error) 
 		days = *w
 	}
 	sec, err := s.find(in.SecretID)
+	if err == nil && len(sec.replicas) > 0 {
+		return nil, errInvalidRequest("You can't delete secret " + sec.name + " while it has replicas: remove them first with RemoveRegionsFromReplication.")
+	}
 	if in.ForceDeleteWithoutRecovery {
 		if err != nil {
 			// AWS documents that forcing the deletion of a secret that does

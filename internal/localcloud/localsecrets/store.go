@@ -34,11 +34,64 @@ const (
 	stagePrevious = "AWSPREVIOUS"
 )
 
+// Service is Secrets Manager in every account and region: each (account,
+// region) is a Store of its own, made on first use. The stores share one
+// lock, so that a request in one region can write the replicas of its
+// secrets into the others without two stores ever waiting on each other.
+type Service struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	stores map[partition]*Store
+}
+
+// partition is where a secret lives.
+type partition struct{ account, region string }
+
+// NewService returns Secrets Manager with no secrets anywhere. now is the
+// cloud clock (nil means time.Now), which every store reads.
+func NewService(now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{now: now, stores: make(map[partition]*Store)}
+}
+
+// Store returns the store of an account in a region, making it empty on
+// first use.
+func (v *Service) Store(account, region string) *Store {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.store(account, region)
+}
+
+// store is Store for a caller that holds the lock.
+func (v *Service) store(account, region string) *Store {
+	p := partition{account, region}
+	if s, ok := v.stores[p]; ok {
+		return s
+	}
+	var seed [32]byte
+	_, _ = crand.Read(seed[:]) // never fails since Go 1.24
+	s := &Store{
+		svc:     v,
+		mu:      &v.mu,
+		now:     v.now,
+		region:  region,
+		account: account,
+		secrets: make(map[string]*secret),
+		rng:     rand.New(rand.NewChaCha8(seed)),
+	}
+	v.stores[p] = s
+	return s
+}
+
 // Store is an in-memory Secrets Manager for one account in one region. It is
-// an http.Handler; every request runs under one mutex, so a Store is safe for
-// concurrent use. The zero value is not usable: call New.
+// an http.Handler; every request runs under its service's mutex, so a Store
+// is safe for concurrent use. The zero value is not usable: call New or
+// Service.Store.
 type Store struct {
-	mu      sync.Mutex
+	svc     *Service
+	mu      *sync.Mutex // the service's
 	now     func() time.Time
 	region  string
 	account string
@@ -48,7 +101,10 @@ type Store struct {
 	// sorted caches each listing order of every secret, so that a page of
 	// ListSecrets costs its own size, not a sort of every secret.
 	sorted map[listOrder][]*secret
-	rng    *rand.Rand // ChaCha8 seeded from crypto/rand: ARN suffixes, passwords
+	// primaries names the secrets that have replicas (false: had), so
+	// that a change reaches the replicas without looking at every secret.
+	primaries map[string]bool
+	rng       *rand.Rand // ChaCha8 seeded from crypto/rand: ARN suffixes, passwords
 }
 
 // secret is one secret and its versions.
@@ -72,8 +128,18 @@ type secret struct {
 	rotationLambda  string
 	rotationRules   *rotationRules
 
-	owningService string // set only through SetOwningService
-	primaryRegion string // set only through SetPrimaryRegion
+	owningService string    // set only through SetOwningService
+	primaryRegion string    // set on a replica, or through SetPrimaryRegion
+	replicas      []replica // on a primary: the regions it replicates to
+}
+
+// replica is one region a primary secret replicates to, as
+// ReplicationStatus reports it.
+type replica struct {
+	region   string
+	kmsKeyID string
+	status   string // InSync or Failed
+	message  string
 }
 
 // version is one version of a secret's value.
@@ -98,21 +164,11 @@ func (v value) equal(w value) bool {
 	return sameStr && string(v.bin) == string(w.bin)
 }
 
-// New returns an empty store. now is the cloud clock (nil means time.Now);
-// region and account go into ARNs.
+// New returns an empty store of its own service, for one account in one
+// region. now is the cloud clock (nil means time.Now); region and account
+// go into ARNs.
 func New(now func() time.Time, region, account string) *Store {
-	if now == nil {
-		now = time.Now
-	}
-	var seed [32]byte
-	_, _ = crand.Read(seed[:]) // never fails since Go 1.24
-	return &Store{
-		now:     now,
-		region:  region,
-		account: account,
-		secrets: make(map[string]*secret),
-		rng:     rand.New(rand.NewChaCha8(seed)),
-	}
+	return NewService(now).Store(account, region)
 }
 
 // SetOwningService marks the named secret as managed by another AWS service
@@ -123,10 +179,9 @@ func (s *Store) SetOwningService(name, service string) error {
 	return s.update(name, func(sec *secret) { sec.owningService = service })
 }
 
-// SetPrimaryRegion makes the named secret look replicated from region, which
-// the public API cannot do here (replication is not implemented). It is a
-// testing hook for the local cloud: the secret then reports PrimaryRegion and
-// matches the primary-region filter.
+// SetPrimaryRegion makes the named secret look replicated from region
+// without a primary there. It is a testing hook for the local cloud: the
+// secret then reports PrimaryRegion and matches the primary-region filter.
 func (s *Store) SetPrimaryRegion(name, region string) error {
 	return s.update(name, func(sec *secret) { sec.primaryRegion = region })
 }

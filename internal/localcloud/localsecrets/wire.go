@@ -41,6 +41,10 @@ var operations = map[string]handler{
 	"ListSecretVersionIds":     op((*Store).listSecretVersionIds),
 	"ListSecrets":              op((*Store).listSecrets),
 	"GetRandomPassword":        op((*Store).getRandomPassword),
+
+	"ReplicateSecretToRegions":     op((*Store).replicateSecretToRegions),
+	"RemoveRegionsFromReplication": op((*Store).removeRegionsFromReplication),
+	"StopReplicationToReplica":     op((*Store).stopReplicationToReplica),
 }
 
 // op adapts a typed operation to a handler by decoding the body into In.
@@ -90,7 +94,14 @@ func (s *Store) answer(name string, h handler, body []byte) (int, []byte) {
 	if !readOnly[name] {
 		s.changed()
 	}
-	out, err := h(s, body, now)
+	err := s.refuseOnReplica(name, body)
+	var out any
+	if err == nil {
+		out, err = h(s, body, now)
+	}
+	if err == nil && !readOnly[name] {
+		s.syncReplicas()
+	}
 	status := http.StatusOK
 	if err != nil {
 		var ae *apiError
@@ -203,6 +214,7 @@ type secretEntry struct {
 	OwningService          string              `json:"OwningService,omitempty"`
 	CreatedDate            *epoch              `json:"CreatedDate,omitempty"`
 	PrimaryRegion          string              `json:"PrimaryRegion,omitempty"`
+	ReplicationStatus      []replicationStatus `json:"ReplicationStatus,omitempty"` // DescribeSecret
 }
 
 // secretRef is the answer most operations give: the secret's ARN and name,
@@ -213,4 +225,6 @@ type secretRef struct {
 	VersionID     string   `json:"VersionId,omitempty"`
 	VersionStages []string `json:"VersionStages,omitempty"` // PutSecretValue
 	DeletionDate  *epoch   `json:"DeletionDate,omitempty"`  // DeleteSecret
+
+	ReplicationStatus []replicationStatus `json:"ReplicationStatus,omitempty"` // CreateSecret
 }
