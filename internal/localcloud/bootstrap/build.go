@@ -22,8 +22,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Builder builds the function's bootstrap with the flags `make build` uses
@@ -158,14 +160,29 @@ func (b *Builder) Cached(goos, goarch string) bool {
 	return err == nil
 }
 
-// pruneOld removes the other builds for goos/goarch and their locks, so
-// the cache holds one binary per platform, not one per edit.
+// keepBuilds is how many builds per platform the cache keeps: a few, so
+// that two checkouts (or branches) used in turn do not evict each other's
+// build on every call, but not one per edit.
+const keepBuilds = 4
+
+// pruneOld removes all but the newest keepBuilds builds for goos/goarch,
+// keep always among them, with their locks.
 func pruneOld(dir, goos, goarch, keep string) {
-	old, _ := filepath.Glob(filepath.Join(dir, "bootstrap-"+goos+"-"+goarch+"-*"))
-	for _, path := range old {
-		if path != keep && path != keep+".lock" && !strings.Contains(path, ".tmp-") {
-			_ = os.Remove(path)
+	builds, _ := filepath.Glob(filepath.Join(dir, "bootstrap-"+goos+"-"+goarch+"-*"))
+	builds = slices.DeleteFunc(builds, func(p string) bool {
+		return p == keep || strings.HasSuffix(p, ".lock") || strings.Contains(p, ".tmp-")
+	})
+	modTime := func(p string) time.Time {
+		info, err := os.Stat(p)
+		if err != nil {
+			return time.Time{}
 		}
+		return info.ModTime()
+	}
+	slices.SortFunc(builds, func(a, b string) int { return modTime(b).Compare(modTime(a)) }) // newest first
+	for _, path := range builds[min(len(builds), keepBuilds-1):] {
+		_ = os.Remove(path)
+		_ = os.Remove(path + ".lock")
 	}
 }
 

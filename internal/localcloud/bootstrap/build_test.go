@@ -2,10 +2,13 @@ package bootstrap
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 )
@@ -97,4 +100,36 @@ func TestZipBuildsOnceThenReusesTheCache(t *testing.T) {
 	_, err = (&Builder{ModuleDir: dir, Package: "./fn", OutDir: cache}).Zip(ctx, runtime.GOOS, runtime.GOARCH)
 	is.True(err != nil)     // a stale cache entry is never used
 	is.Equal(len(built), 2) // the binary and its lock file
+}
+
+// The cache keeps the newest few builds per platform, the one just built
+// always among them, and no other platform's build is touched.
+func TestPruneKeepsTheNewestBuilds(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	base := time.Now().Add(-time.Hour)
+	touch := func(name string, age int) string {
+		path := filepath.Join(dir, name)
+		is.NoErr(os.WriteFile(path, nil, 0o644))
+		at := base.Add(time.Duration(age) * time.Minute)
+		is.NoErr(os.Chtimes(path, at, at))
+		return path
+	}
+	for i := range 6 {
+		touch(fmt.Sprintf("bootstrap-linux-amd64-old%d", i), i) // old5 is the newest of them
+		touch(fmt.Sprintf("bootstrap-linux-amd64-old%d.lock", i), i)
+	}
+	other := touch("bootstrap-linux-arm64-x", 0)
+	keep := touch("bootstrap-linux-amd64-new", -10) // just built, though its mtime is old
+	pruneOld(dir, "linux", "amd64", keep)
+	left, _ := filepath.Glob(filepath.Join(dir, "bootstrap-linux-amd64-*"))
+	slices.Sort(left)
+	is.Equal(left, []string{
+		keep,
+		filepath.Join(dir, "bootstrap-linux-amd64-old3"), filepath.Join(dir, "bootstrap-linux-amd64-old3.lock"),
+		filepath.Join(dir, "bootstrap-linux-amd64-old4"), filepath.Join(dir, "bootstrap-linux-amd64-old4.lock"),
+		filepath.Join(dir, "bootstrap-linux-amd64-old5"), filepath.Join(dir, "bootstrap-linux-amd64-old5.lock"),
+	}) // keepBuilds in all
+	_, err := os.Stat(other)
+	is.NoErr(err) // another platform's build stays
 }
