@@ -2,8 +2,10 @@ package audit
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -523,4 +525,33 @@ func TestPriorOfARow(t *testing.T) {
 		_, ok := item[attr]
 		is.True(ok || attr == tables.Change) // every attribute read back is written (change is set by the run)
 	}
+}
+
+// The NewlyFlagged metric is the news an alarm notifies: every flagged
+// secret on the first run, then only those flagged since the previous
+// run, new ones included; the standing count stays in Flagged.
+func TestNewlyFlaggedMetric(t *testing.T) {
+	is := is.New(t)
+	w := &world{secrets: []smtypes.SecretListEntry{secret("old", 40*day, "Managed", "true"), secret("aging", 29*day, "Managed", "true")},
+		calls: map[string]int{}}
+	m := &memory{}
+	c := sinceChecker(w, m)
+	metric := func(at time.Time) (newly, flagged float64) {
+		var logs strings.Builder
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+		runAt(t, c, at)
+		var line map[string]any
+		is.NoErr(json.Unmarshal([]byte(strings.TrimSpace(logs.String())), &line))
+		checkEMF(t, line)
+		return line["NewlyFlagged"].(float64), line["Flagged"].(float64)
+	}
+	newly, flagged := metric(testNow)
+	is.Equal([]float64{newly, flagged}, []float64{1, 1}) // the first run's flagged secret is news
+	newly, flagged = metric(testNow.Add(time.Hour))
+	is.Equal([]float64{newly, flagged}, []float64{0, 1}) // nothing new: no news, one standing
+	w.mu.Lock()
+	w.secrets = append(w.secrets, secret("arriving", 100*day, "Managed", "true"))
+	w.mu.Unlock()
+	newly, flagged = metric(testNow.Add(2 * day))
+	is.Equal([]float64{newly, flagged}, []float64{2, 3}) // aging crossed the line, arriving came flagged
 }
