@@ -300,6 +300,7 @@ func (c *Checker) readRows(ctx context.Context, b *baseline) error {
 		TableName: aws.String(c.Config.TableName), IndexName: aws.String(tables.RunIndex),
 		KeyConditionExpression: expr.KeyCondition(), ProjectionExpression: expr.Projection(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		Limit: aws.Int32(rowsPage),
 	})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
