@@ -60,10 +60,11 @@ const (
 	// rowsPage take: make bench-latency), few enough to keep memory
 	// flat (a page of secrets is under 100 KB, so about 3 MB at most).
 	prefetch = 32
-	// rowsPage bounds a page of the previous run's rows, as AWS's 1 MB
-	// pages do (about 4,000 projected rows), so that an endpoint that
-	// answers in one page does not hold every row's JSON at once.
-	rowsPage = 2000
+	// rowsPage bounds a page of the previous run's rows to about what
+	// AWS's 1 MB pages hold (projected rows are about 250 bytes), so that
+	// an endpoint that answers in one page does not make the function
+	// hold every row's JSON at once.
+	rowsPage = 4000
 )
 
 // Secrets is the part of the Secrets Manager client the check uses.
