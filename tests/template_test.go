@@ -79,6 +79,11 @@ func TestTemplateContract(t *testing.T) {
 					is.Equal(s["Resource"], getAtt("AuditTable", "Arn")) // rows only to the audit table
 				case a == "dynamodb:PutItem":
 					is.Equal(s["Resource"], getAtt("RunsTable", "Arn")) // one entry per run only to the run log
+				case a == "dynamodb:Query":
+					is.Equal(s["Resource"], []any{ // the previous complete run, and its rows: two indexes, nothing else
+						sub("${RunsTable.Arn}/index/" + tables.CompleteIndex),
+						sub("${AuditTable.Arn}/index/" + tables.RunIndex),
+					})
 				case a == "secretsmanager:ListSecretVersionIds":
 					is.Equal(s["Condition"], map[string]any{"StringEquals": map[string]any{"aws:ResourceTag/Managed": "true"}}) // only on audited secrets
 				}
@@ -86,8 +91,9 @@ func TestTemplateContract(t *testing.T) {
 		}
 	}
 	slices.Sort(actions)
-	is.Equal(actions, []string{"dynamodb:BatchWriteItem", "dynamodb:PutItem", "secretsmanager:ListSecretVersionIds", "secretsmanager:ListSecrets"}) // never GetSecretValue
-	is.Equal(vars["STACK_NAME"], ref("AWS::StackName"))                                                                                             // the metrics' dimension
+	is.Equal(actions, []string{"dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query",
+		"secretsmanager:ListSecretVersionIds", "secretsmanager:ListSecrets"}) // never GetSecretValue
+	is.Equal(vars["STACK_NAME"], ref("AWS::StackName")) // the metrics' dimension
 	is.Equal(vars["UNUSED_DAYS"], ref("UnusedDays"))
 
 	// A failed run is retried twice by Lambda, then lands in the dead-letter queue.
@@ -107,9 +113,12 @@ func TestTemplateContract(t *testing.T) {
 		return a.Properties
 	}
 	flagged := alarm("FlaggedAlarm")
-	is.Equal(flagged["MetricName"], "Flagged") // any secret flagged
+	is.Equal(flagged["MetricName"], "NewlyFlagged") // news: secrets flagged since the previous run
 	is.Equal(flagged["ComparisonOperator"], "GreaterThanThreshold")
 	is.Equal(flagged["Threshold"], int64(0))
+	is.Equal(flagged["Period"], int64(60))                // one run a period...
+	is.Equal(flagged["TreatMissingData"], "notBreaching") // ...back to OK without one, so the next news notifies again
+	is.Equal(flagged["OKActions"], nil)                   // "no news" is no notification
 	noRun := alarm("NoRunAlarm")
 	is.Equal(noRun["MetricName"], "RunsCompleted") // no completed run...
 	is.Equal(noRun["EvaluationPeriods"], int64(2)) // ...for two periods...
@@ -152,6 +161,16 @@ func TestTemplateContract(t *testing.T) {
 	gsi := tp["GlobalSecondaryIndexes"].([]any)[0].(map[string]any)
 	is.Equal(gsi["IndexName"], tables.RunIndex)
 	is.Equal(gsi["KeySchema"].([]any)[0], map[string]any{"AttributeName": tables.RunID, "KeyType": "HASH"}) // one run = one Query
+	byChange := tp["GlobalSecondaryIndexes"].([]any)[1].(map[string]any)
+	is.Equal(byChange["IndexName"], tables.ChangeIndex)
+	is.Equal(byChange["KeySchema"], []any{ // a period's changes: a Query per month, on a run_id range
+		map[string]any{"AttributeName": tables.ChangeMonth, "KeyType": "HASH"},
+		map[string]any{"AttributeName": tables.RunID, "KeyType": "RANGE"},
+	})
+	is.Equal(byChange["Projection"], map[string]any{"ProjectionType": "ALL"})
+	is.True(slices.ContainsFunc(tp["AttributeDefinitions"].([]any), func(d any) bool {
+		return d.(map[string]any)["AttributeName"] == tables.ChangeMonth && d.(map[string]any)["AttributeType"] == "S"
+	})) // the index's key is a string
 	is.Equal(tp["TimeToLiveSpecification"], map[string]any{"AttributeName": "expires_at", "Enabled": true})
 	is.Equal(tp["SSESpecification"], map[string]any{"SSEEnabled": true})
 	is.Equal(tp["PointInTimeRecoverySpecification"], map[string]any{"PointInTimeRecoveryEnabled": true})

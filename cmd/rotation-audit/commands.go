@@ -45,17 +45,21 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	src.register(fs)
 	runID := fs.String("run", "latest", "the run: latest (the latest complete run) or a run ID such as run-1795615200000")
 	all := fs.Bool("all", false, "list every secret checked, not only those that need rotation")
+	changes := fs.Bool("changes", false, "list only what changed since the previous complete run: new, newly flagged and resolved secrets, those whose value or metadata changed, and the gone")
 	format := fs.String("format", "table", "output format: table, csv, json, markdown, ocsf (OCSF 1.6.0 Compliance Findings, JSON lines) or asff (a Security Hub findings array)")
 	failOnFlagged := fs.Bool("fail-on-flagged", false, "exit with status 3 when any secret needs rotation (for pipelines)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: rotation-audit report [flags]
 
 The answer for one run: the secrets that need rotation, oldest first, then a summary
-line (run, checked_at, checked, flagged, threshold). It costs two Queries: the run log
-(newest complete run first, one item) and the run's rows (the audit table's by-run
+line (run, checked_at, checked, flagged, threshold) and what changed since the previous
+complete run ("since the previous run: 0 new, 2 newly flagged, 1 resolved, 1 gone").
+Secrets gone since the previous run (deleted, or no longer tagged) are listed apart:
+they were not checked. -changes lists only what changed. It costs two Queries: the run
+log (newest complete run first, one item) and the run's rows (the audit table's by-run
 index). The latest run is the latest complete one; -run picks any, and a run that did
 not complete is reported as such, with its error, and exit status 4. CSV columns, in
-this order: `+strings.Join(report.ReportColumns, ",")+`
+this order (the gone secrets last, with change "gone" and no status): `+strings.Join(report.ReportColumns, ",")+`
 
 A CSV cell that begins with =, +, -, @, a tab or a carriage return is prefixed with a
 single quote, so a spreadsheet shows it as text, not as a formula.
@@ -69,6 +73,9 @@ aws securityhub batch-import-findings --findings file://findings.json (100 at mo
 	f, err := parseReadAs(fs, args, stderr, format, report.ParseReportFormat)
 	if err != nil {
 		return err
+	}
+	if *all && *changes {
+		return fmt.Errorf("give -all or -changes, not both: %w", errUsage)
 	}
 	if *runID != "latest" {
 		if _, err := tables.ParseRunID(*runID); err != nil {
@@ -97,6 +104,9 @@ aws securityhub batch-import-findings --findings file://findings.json (100 at mo
 		return src.tableError(err, store.Table, "audit")
 	}
 	r := report.NewReport(src.stack, run, rows, *all || f.Findings())
+	if *changes {
+		r = report.ChangesReport(src.stack, run, rows)
+	}
 	if err := report.WriteReport(stdout, r, f); err != nil {
 		return err
 	}

@@ -12,10 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
 )
 
 func TestUsageErrors(t *testing.T) {
@@ -28,6 +33,7 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown command", []string{"export"}, `unknown command "export"`},
 		{"bad format", []string{"report", "-format", "xml"}, `-format: format "xml": want table, csv, json, markdown, ocsf or asff`},
 		{"bad run", []string{"report", "-run", "yesterday"}, `-run: run ID "yesterday"`},
+		{"all and changes", []string{"report", "-all", "-changes"}, "give -all or -changes, not both"},
 		{"bad quarter", []string{"history", "-quarter", "2026Q5", "-endpoint-url", "http://127.0.0.1:1"}, `-quarter: quarter "2026Q5"`},
 		{"quarter and dates", []string{"history", "-quarter", "2026Q4", "-from", "2026-10-01", "-endpoint-url", "http://127.0.0.1:1"}, "not both"},
 		{"bad date", []string{"runs", "-from", "last week", "-endpoint-url", "http://127.0.0.1:1"}, `-from: "last week"`},
@@ -180,4 +186,46 @@ func stack(t *testing.T) string {
 		t.Fatal(fmt.Errorf("advance: %w", err))
 	}
 	return url
+}
+
+// report -changes on the embedded cloud, after the hourly runs of a stack
+// whose stale secret was deleted and a new one created: the new one is
+// listed, the gone one apart, and the summary says so.
+func TestReportChangesOnTheEmbeddedCloud(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	url, _ := deployAt(t, "clichg", time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC))
+	advance := func(by string) {
+		if _, err := clockapi.MoveClock(ctx, url, clockapi.ClockMove{Advance: by}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	advance("2h") // two hourly runs
+	sm := deploy.NewClients(url, localcloud.DefaultRegion).SecretsManager
+	_, err := sm.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("clichg-stale"), ForceDeleteWithoutRecovery: aws.Bool(true)})
+	is.NoErr(err)
+	_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("clichg-new"), SecretString: aws.String("x"),
+		Tags: []smtypes.Tag{{Key: aws.String("Managed"), Value: aws.String("true")}}})
+	is.NoErr(err)
+	advance("1h")
+
+	out := func(args ...string) string {
+		var stdout, stderr bytes.Buffer
+		is.NoErr(run(ctx, append(args, "-endpoint-url", url, "-stack", "clichg"), &stdout, &stderr))
+		return stdout.String()
+	}
+	table := out("report", "-changes")
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	is.True(strings.HasPrefix(lines[0], "SECRET  ")) // the changed rows...
+	is.True(strings.HasPrefix(lines[1], "clichg-new  new "))
+	is.Equal(len(lines), 6)                                // ...one, the gone apart, the summary and what changed
+	is.True(strings.HasPrefix(lines[3], "clichg-stale  ")) // gone, listed apart
+	is.True(strings.HasPrefix(lines[5], "since the previous run (run-"))
+	is.True(strings.HasSuffix(lines[5], "): 1 new, 0 newly flagged, 0 resolved, 1 gone"))
+
+	csv := out("report", "-all", "-format", "csv") // the checked secrets, then the gone one
+	rows := strings.Split(strings.TrimSpace(csv), "\n")
+	is.Equal(len(rows), 4)
+	is.True(strings.HasPrefix(rows[3], "clichg-stale,,,")) // no status: not checked
+	is.True(strings.Contains(rows[3], ",gone,"))
 }

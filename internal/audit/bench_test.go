@@ -71,3 +71,42 @@ func BenchmarkJudge(b *testing.B) {
 		_ = Judge(f, now, p)
 	}
 }
+
+// BenchmarkBaseline reads the previous run of n secrets, as a run does
+// before judging, and reports what the baseline it keeps weighs: the live
+// heap it adds, after garbage collection, per secret and in all.
+func BenchmarkBaseline(b *testing.B) {
+	for _, n := range []int{10_000, 50_000} {
+		b.Run(fmt.Sprintf("secrets=%d", n), func(b *testing.B) {
+			m := &memory{pageSize: 4000} // about 1 MB pages of projected rows
+			c := newTestChecker(generated(n), m.table(), nil)
+			c.Config.RunsTableName = "runs"
+			c.Secrets.(*fakeSecrets).ListSecretVersionIdsFn = func(context.Context, *secretsmanager.ListSecretVersionIdsInput) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+				return nil, fmt.Errorf("no lookup expected")
+			}
+			first, err := c.Run(context.Background(), Event{ScheduledTime: testNow})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var before, after runtime.MemStats
+			var base *baseline
+			for b.Loop() {
+				base = nil
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				base = &baseline{runID: first.RunID, secrets: map[string]prior{}}
+				if err := c.readRows(context.Background(), base); err != nil {
+					b.Fatal(err)
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+			}
+			if len(base.secrets) != n {
+				b.Fatalf("read %d of %d", len(base.secrets), n)
+			}
+			held := float64(after.HeapAlloc) - float64(before.HeapAlloc)
+			b.ReportMetric(held/float64(n), "B/secret")
+			b.ReportMetric(held/(1<<20), "baseline-MiB")
+		})
+	}
+}

@@ -29,6 +29,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/rotation-audit/rotation-audit/internal/tables"
 )
 
 const (
@@ -52,8 +54,17 @@ const (
 	// maxReported bounds how many unaudited secrets an error names.
 	maxReported = 10
 	// prefetch is how many pages may wait to be judged: enough to keep
-	// the paging going, few enough to keep memory flat.
-	prefetch = 4
+	// the paging going while the previous run is read, before the first
+	// page can be judged (at 20 ms a call, 32 pages are 640 ms of
+	// listing, more than the Queries of 10,000 rows in pages of
+	// rowsPage take: make bench-latency), few enough to keep memory
+	// flat (a page of secrets is under 100 KB, so about 3 MB at most).
+	prefetch = 32
+	// rowsPage bounds a page of the previous run's rows to about what
+	// AWS's 1 MB pages hold (projected rows are about 250 bytes), so that
+	// an endpoint that answers in one page does not make the function
+	// hold every row's JSON at once.
+	rowsPage = 4000
 )
 
 // Secrets is the part of the Secrets Manager client the check uses.
@@ -82,6 +93,39 @@ type Result struct {
 	LookedUp   int    `json:"looked_up"`
 	CheckedAt  string `json:"checked_at"`
 	DurationMS int64  `json:"duration_ms"`
+	// PreviousRunID is the complete run this one compared itself with;
+	// empty for the first run, whose secrets are all new.
+	PreviousRunID string `json:"previous_run_id,omitempty"`
+	// New, NewlyFlagged and Resolved count the rows by change, Gone the
+	// tombstones (package tables); NewFlagged is how many of the new
+	// secrets need rotation. Gone rows are written, not checked.
+	New          int `json:"new"`
+	NewFlagged   int `json:"new_flagged"`
+	NewlyFlagged int `json:"newly_flagged"`
+	Resolved     int `json:"resolved"`
+	Gone         int `json:"gone"`
+}
+
+// count adds a row written to the counts.
+func (res *Result) count(rec Record) {
+	switch rec.Change {
+	case tables.ChangeGone:
+		res.Gone++
+		return
+	case tables.ChangeNew:
+		res.New++
+		if rec.Flagged() {
+			res.NewFlagged++
+		}
+	case tables.ChangeNewlyFlagged:
+		res.NewlyFlagged++
+	case tables.ChangeResolved:
+		res.Resolved++
+	}
+	res.Checked++
+	if rec.Flagged() {
+		res.Flagged++
+	}
 }
 
 // Checker runs rotation checks. Build it with New; tests may then replace
@@ -89,6 +133,8 @@ type Result struct {
 type Checker struct {
 	Secrets Secrets
 	Table   BatchWriter
+	// Reads reads the previous complete run (with Config.RunsTableName).
+	Reads Querier
 	// Runs writes the run log; nil when Config.RunsTableName is empty.
 	Runs   RunLogger
 	Config Config
@@ -106,10 +152,11 @@ type Checker struct {
 }
 
 // Tables is the part of the DynamoDB client that writes the audit rows and
-// the run log.
+// the run log, and reads the previous run.
 type Tables interface {
 	BatchWriter
 	RunLogger
+	Querier
 }
 
 // New returns a Checker with the real clock, exponential backoff with full
@@ -118,6 +165,7 @@ func New(secrets Secrets, table Tables, cfg Config, logger *slog.Logger) *Checke
 	return &Checker{
 		Secrets:    secrets,
 		Table:      table,
+		Reads:      table,
 		Runs:       table,
 		Config:     cfg,
 		Logger:     logger,
@@ -167,6 +215,7 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 		checkedAt: checkedAt,
 		policy:    policy,
 		expiresAt: checkedAt.Add(time.Duration(c.Config.RetentionDays) * day),
+		month:     tables.MonthOf(checkedAt),
 	}
 	res := Result{RunID: r.id, CheckedAt: checkedAt.Format(time.RFC3339)}
 
@@ -197,7 +246,9 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 	}
 
 	attrs := []any{"run_id", res.RunID, "checked", res.Checked, "flagged", res.Flagged,
-		"written", res.Written, "unaudited", res.Unaudited, "looked_up", res.LookedUp, "duration_ms", res.DurationMS}
+		"written", res.Written, "unaudited", res.Unaudited, "looked_up", res.LookedUp, "duration_ms", res.DurationMS,
+		"previous_run_id", res.PreviousRunID, "new", res.New, "new_flagged", res.NewFlagged,
+		"newly_flagged", res.NewlyFlagged, "resolved", res.Resolved, "gone", res.Gone}
 	if !ev.ScheduledTime.IsZero() {
 		// Which execution and attempt this was, to match the scheduler's own records.
 		attrs = append(attrs, "scheduled_time", res.CheckedAt, "execution_id", ev.ExecutionID,
@@ -213,13 +264,22 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 	return res, nil
 }
 
-// pipeline is one run in flight: the lister judges pages and hands rows
-// to the batcher, lookups complete the verdicts that need a version date,
-// and writers send full batches. Counts are updated under mu.
+// pipeline is one run in flight: the reader loads the previous run while
+// the lister fetches the first pages, the lister judges pages and hands
+// rows to the batcher, lookups complete the verdicts that need a version
+// date, and writers send full batches. Counts are updated under mu.
 type pipeline struct {
 	c    *Checker
 	r    run
 	rows chan Record
+
+	// base is the previous run, set before ready is closed; only the
+	// lister uses it after that.
+	base  *baseline
+	ready chan struct{}
+	// nameless: a listed secret had no name, so it may be one of the
+	// previous run's, and no tombstone is written.
+	nameless bool
 
 	mu        sync.Mutex
 	res       *Result
@@ -229,16 +289,35 @@ type pipeline struct {
 	writers chan struct{} // one token per writer in flight
 }
 
-// run does the work of Run, updating res as rows are written. The lister,
-// the batcher and the writers share one group: the first error stops them
-// all, and it is the error returned.
+// run does the work of Run, updating res as rows are written. The reader
+// of the previous run, the lister, the batcher and the writers share one
+// group: the first error stops them all, and it is the error returned.
 func (c *Checker) run(ctx context.Context, r run, res *Result) error {
-	p := &pipeline{c: c, r: r, rows: make(chan Record, pageSize), res: res,
+	p := &pipeline{c: c, r: r, rows: make(chan Record, pageSize), res: res, ready: make(chan struct{}),
 		writers: make(chan struct{}, max(c.Writers, 1))}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
+		// A run that cannot read its baseline writes nothing: rows
+		// without a true change would mislead the history built on them.
+		b, err := c.previousRun(gctx, r.id)
+		if err != nil {
+			return err
+		}
+		p.base = b
+		if b != nil {
+			p.mu.Lock()
+			p.res.PreviousRunID = b.runID
+			p.mu.Unlock()
+		}
+		close(p.ready)
+		return nil
+	})
+	g.Go(func() error {
 		defer close(p.rows)
 		err := p.list(gctx)
+		if err == nil && !p.nameless {
+			err = p.bury(gctx)
+		}
 		if gctx.Err() == nil {
 			p.listErr = err // the rows already judged are still written
 			return nil
@@ -295,6 +374,13 @@ func (p *pipeline) list(ctx context.Context) error {
 	var lookups errgroup.Group
 	lookups.SetLimit(max(p.c.Lookups, 1))
 	defer lookups.Wait()
+	// Judging needs the previous run; the fetcher goes on meanwhile, up
+	// to prefetch pages ahead.
+	select {
+	case <-p.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	for page := range pages {
 		for _, s := range page {
 			if err := p.judge(ctx, s, &lookups); err != nil {
@@ -313,14 +399,20 @@ func (p *pipeline) judge(ctx context.Context, s smtypes.SecretListEntry, lookups
 	if !Selected(s.Tags, p.c.Config.TagKey, p.c.Config.TagValue) {
 		return nil
 	}
+	// Taken first: a secret listed but not audited is not gone.
+	pr, had := p.base.take(aws.ToString(s.Name))
 	if _, _, err := identify(s); err != nil {
+		p.nameless = p.nameless || aws.ToString(s.Name) == ""
 		p.unaudit(err.Error())
 		return nil
 	}
 	f := FactsOf(s)
 	v := Judge(f, p.r.checkedAt, p.r.policy)
+	if created, ok := pr.reuse(f); v.NeedsVersion && ok {
+		v = v.WithCurrentVersion(created, p.r.checkedAt, p.r.policy.MaxAgeDays)
+	}
 	if !v.NeedsVersion {
-		return p.send(ctx, newRecord(s, f, v, p.r))
+		return p.send(ctx, p.record(s, f, v, pr, had))
 	}
 	lookups.Go(func() error {
 		created, err := p.c.currentVersion(ctx, aws.ToString(s.ARN))
@@ -335,8 +427,38 @@ func (p *pipeline) judge(ctx context.Context, s smtypes.SecretListEntry, lookups
 			return nil
 		}
 		v := v.WithCurrentVersion(created, p.r.checkedAt, p.r.policy.MaxAgeDays)
-		return p.send(ctx, newRecord(s, f, v, p.r))
+		return p.send(ctx, p.record(s, f, v, pr, had))
 	})
+	return nil
+}
+
+// record is a secret's row, with what changed since its previous row
+// (had is false when the previous run had none).
+func (p *pipeline) record(s smtypes.SecretListEntry, f Facts, v Verdict, pr prior, had bool) Record {
+	rec := newRecord(s, f, v, p.r)
+	rec.Change, rec.Changed = compare(pr, had, f, v, p.base.judgedAt())
+	rec.FirstSeen = p.base.firstSeen(pr, had, rec.CheckedAt)
+	if tables.Changed(rec.Change) {
+		rec.ChangeMonth = p.r.month
+	}
+	return rec
+}
+
+// bury hands on a tombstone for each secret of the previous run that this
+// run did not list. Only a listing that completed may: one cut short
+// would bury every secret it did not reach.
+func (p *pipeline) bury(ctx context.Context) error {
+	for _, name := range p.base.gone() {
+		checkedAt := p.r.checkedAt.UTC().Format(time.RFC3339)
+		rec := Record{
+			SecretName: name, RunID: p.r.id, CheckedAt: checkedAt, MaxAgeDays: p.r.policy.MaxAgeDays,
+			Change: tables.ChangeGone, ChangeMonth: p.r.month,
+			FirstSeen: p.base.firstSeen(p.base.secrets[name], true, checkedAt), ExpiresAt: p.r.expiresAt.Unix(),
+		}
+		if err := p.send(ctx, rec); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -382,10 +504,7 @@ func (p *pipeline) batch(ctx context.Context, g *errgroup.Group) error {
 			continue // listed twice (ListSecrets is eventually consistent)
 		}
 		p.mu.Lock()
-		p.res.Checked++
-		if rec.Flagged() {
-			p.res.Flagged++
-		}
+		p.res.count(rec)
 		p.mu.Unlock()
 		if len(b.rows) == batchSize {
 			if err := send(b); err != nil {

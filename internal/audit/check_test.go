@@ -49,6 +49,14 @@ func (f *fakeSecrets) ListSecretVersionIds(ctx context.Context, in *secretsmanag
 type fakeTable struct {
 	BatchWriteItemFn func(context.Context, *dynamodb.BatchWriteItemInput) (*dynamodb.BatchWriteItemOutput, error)
 	PutItemFn        func(context.Context, *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error)
+	QueryFn          func(context.Context, *dynamodb.QueryInput) (*dynamodb.QueryOutput, error)
+}
+
+func (f *fakeTable) Query(ctx context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	if f.QueryFn == nil {
+		panic("Query called without a run log table")
+	}
+	return f.QueryFn(ctx, in)
 }
 
 func (f *fakeTable) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
@@ -278,25 +286,34 @@ func TestRunRecords(t *testing.T) {
 	res, err := c.Run(context.Background(), Event{ScheduledTime: testNow})
 	is.NoErr(err)
 	is.Equal(res, Result{RunID: "run-1795608000000", Checked: 4, Flagged: 1, Written: 4,
-		CheckedAt: "2026-11-25T12:00:00Z", DurationMS: res.DurationMS})
+		CheckedAt: "2026-11-25T12:00:00Z", DurationMS: res.DurationMS, New: 4, NewFlagged: 1}) // no run log: every secret is new
 
 	expires := testNow.Add(400 * day).Unix()
 	two, fortyFive := 2, 45
+	const at = "2026-11-25T12:00:00Z"
 	is.Equal(rec.records(t), []Record{
 		{SecretName: "fresh", RunID: "run-1795608000000", Status: StatusOK, Reason: ReasonWithinMaxAge,
-			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(fresh.ARN), AgeDays: &two,
-			Basis: BasisCreated, BasisDate: "2026-11-23T12:00:00Z", MaxAgeDays: 30, ExpiresAt: expires},
+			CheckedAt: at, SecretARN: aws.ToString(fresh.ARN), AgeDays: &two,
+			Basis: BasisCreated, BasisDate: "2026-11-23T12:00:00Z", MaxAgeDays: 30,
+			CreatedDate: "2026-11-23T12:00:00Z", LastChangedDate: "2026-11-23T12:00:00Z",
+			Change: "new", ChangeMonth: "2026-11", FirstSeen: at, ExpiresAt: expires},
 		{SecretName: "owned", RunID: "run-1795608000000", Status: StatusOK, Reason: ReasonOwnedByService,
-			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(owned.ARN), Basis: BasisCreated,
-			BasisDate: "2025-07-13T12:00:00Z", OwningService: "rds", MaxAgeDays: 30, Unused: true, ExpiresAt: expires},
+			CheckedAt: at, SecretARN: aws.ToString(owned.ARN), Basis: BasisCreated,
+			BasisDate: "2025-07-13T12:00:00Z", OwningService: "rds", MaxAgeDays: 30, Unused: true,
+			CreatedDate: "2025-07-13T12:00:00Z", LastChangedDate: "2025-07-13T12:00:00Z",
+			Change: "new", ChangeMonth: "2026-11", FirstSeen: at, ExpiresAt: expires},
 		{SecretName: "replica", RunID: "run-1795608000000", Status: StatusOK, Reason: ReasonReplica,
-			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(replica.ARN), Basis: BasisCreated,
-			BasisDate: "2025-07-13T12:00:00Z", PrimaryRegion: "eu-west-1", MaxAgeDays: 30, Unused: true, ExpiresAt: expires},
+			CheckedAt: at, SecretARN: aws.ToString(replica.ARN), Basis: BasisCreated,
+			BasisDate: "2025-07-13T12:00:00Z", PrimaryRegion: "eu-west-1", MaxAgeDays: 30, Unused: true,
+			CreatedDate: "2025-07-13T12:00:00Z", LastChangedDate: "2025-07-13T12:00:00Z",
+			Change: "new", ChangeMonth: "2026-11", FirstSeen: at, ExpiresAt: expires},
 		{SecretName: "stale", RunID: "run-1795608000000", Status: StatusNeedsRotation, Reason: ReasonOlderThanMaxAge,
-			CheckedAt: "2026-11-25T12:00:00Z", SecretARN: aws.ToString(stale.ARN), AgeDays: &fortyFive,
+			CheckedAt: at, SecretARN: aws.ToString(stale.ARN), AgeDays: &fortyFive,
 			Basis: BasisLastRotated, BasisDate: "2026-10-11T12:00:00Z", RotationEnabled: true, MaxAgeDays: 30,
 			RotationIntervalDays: 30, NextRotationDate: "2026-11-11T12:00:00Z", RotationOverdue: true,
-			LastAccessedDate: "2026-08-17T12:00:00Z", Unused: true, ExpiresAt: expires},
+			LastAccessedDate: "2026-08-17T12:00:00Z", Unused: true,
+			CreatedDate: "2025-10-21T12:00:00Z", LastChangedDate: "2025-10-21T12:00:00Z", LastRotatedDate: "2026-10-11T12:00:00Z",
+			Change: "new", ChangeMonth: "2026-11", FirstSeen: at, ExpiresAt: expires},
 	})
 
 	var item map[string]dbtypes.AttributeValue
@@ -313,7 +330,8 @@ func TestRunRecords(t *testing.T) {
 	is.Equal(item["max_age_days"], &dbtypes.AttributeValueMemberN{Value: "30"})
 	is.Equal(item["expires_at"], &dbtypes.AttributeValueMemberN{Value: strconv.FormatInt(expires, 10)}) // TTL is a number
 	is.Equal(item["rotation_enabled"], &dbtypes.AttributeValueMemberBOOL{Value: false})
-	is.Equal(len(item), 14) // exactly the documented attributes (the empty optional ones left out), no secret value
+	is.Equal(item["change_month"], &dbtypes.AttributeValueMemberS{Value: "2026-11"}) // the change index's key: a string
+	is.Equal(len(item), 19)                                                          // exactly the documented attributes (the empty optional ones left out), no secret value
 }
 
 // A scheduled run is judged at its scheduled time, not at the function's

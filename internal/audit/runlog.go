@@ -29,6 +29,15 @@ type RunEntry struct {
 	Error      string `dynamodbav:"error,omitempty" json:"error,omitempty"`
 	DurationMS int64  `dynamodbav:"duration_ms" json:"duration_ms"`
 	MaxAgeDays int    `dynamodbav:"max_age_days" json:"max_age_days"`
+	// PreviousRunID is the complete run this one compared itself with,
+	// empty for the first run; New, NewFlagged, NewlyFlagged, Resolved and
+	// Gone are its counts of what changed since (Result's).
+	PreviousRunID string `dynamodbav:"previous_run_id,omitempty" json:"previous_run_id,omitempty"`
+	New           int    `dynamodbav:"new" json:"new"`
+	NewFlagged    int    `dynamodbav:"new_flagged" json:"new_flagged"`
+	NewlyFlagged  int    `dynamodbav:"newly_flagged" json:"newly_flagged"`
+	Resolved      int    `dynamodbav:"resolved" json:"resolved"`
+	Gone          int    `dynamodbav:"gone" json:"gone"`
 	// ScheduledTime is set when the scheduler sent the run.
 	ScheduledTime string `dynamodbav:"scheduled_time,omitempty" json:"scheduled_time,omitempty"`
 	// CompleteKey is set only on complete runs: the sparse index's key.
@@ -51,6 +60,8 @@ func (c *Checker) logRun(ctx context.Context, ev Event, r run, res Result, runEr
 		Month: tables.MonthOf(r.checkedAt), RunID: res.RunID, CheckedAt: res.CheckedAt,
 		Checked: res.Checked, Flagged: res.Flagged, Written: res.Written, Unaudited: res.Unaudited, LookedUp: res.LookedUp,
 		Complete: runErr == nil, DurationMS: res.DurationMS, MaxAgeDays: r.policy.MaxAgeDays,
+		PreviousRunID: res.PreviousRunID, New: res.New, NewFlagged: res.NewFlagged,
+		NewlyFlagged: res.NewlyFlagged, Resolved: res.Resolved, Gone: res.Gone,
 		ExpiresAt: r.expiresAt.Unix(),
 	}
 	if runErr != nil {

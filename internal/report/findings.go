@@ -35,6 +35,14 @@ func FindingOf(r audit.Record) (findings.Secret, error) {
 	s.AgeDays, s.MaxAgeDays = r.AgeDays, r.MaxAgeDays
 	s.RotationEnabled, s.RotationOverdue = r.RotationEnabled, r.RotationOverdue
 	s.CheckedAt = checked
+	s.Change = r.Change
+	if r.FirstSeen != "" {
+		first, err := time.Parse(time.RFC3339, r.FirstSeen)
+		if err != nil {
+			return s, fmt.Errorf("secret %s: first_seen %q is not an RFC 3339 time", r.SecretName, r.FirstSeen)
+		}
+		s.FirstSeen = first
+	}
 	return s, nil
 }
 

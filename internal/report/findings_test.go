@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -19,6 +20,8 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/findings"
+	"github.com/rotation-audit/rotation-audit/internal/tables"
 )
 
 // ocsfRequired are the attributes the OCSF 1.6.0 schema (ocsf/ocsf-schema,
@@ -254,4 +257,23 @@ func TestParseReportFormat(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "ocsf or asff")) // the error lists them
 	_, err = ParseFormat("ocsf")
 	is.True(err != nil) // history and runs have no findings to write
+}
+
+// A row's change and first sighting reach its finding: a gone secret's
+// tombstone archives it, and CreatedAt is when the audit first saw the
+// secret, not this run.
+func TestFindingOfCarriesChangeAndFirstSeen(t *testing.T) {
+	is := is.New(t)
+	row := audit.Record{SecretName: "db", SecretARN: "arn:aws:secretsmanager:eu-west-1:111111111111:secret:db-AbCdEf",
+		CheckedAt: "2026-11-30T10:00:00Z", FirstSeen: "2026-10-01T00:00:00Z", Change: tables.ChangeGone}
+	s, err := FindingOf(row)
+	is.NoErr(err)
+	is.Equal(s.Change, tables.ChangeGone)
+	is.Equal(s.FirstSeen, time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC))
+	f := findings.ASFF(s)
+	is.Equal(f.RecordState, types.RecordStateArchived)              // gone: archived
+	is.Equal(aws.ToString(f.CreatedAt), "2026-10-01T00:00:00.000Z") // first seen
+	row.FirstSeen = "yesterday"
+	_, err = FindingOf(row)
+	is.True(err != nil && strings.Contains(err.Error(), `first_seen "yesterday"`)) // a bad date is named
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -89,12 +90,16 @@ func (f Format) Ext() string {
 // ReportColumns are the CSV columns of a report: the first eleven are the
 // documented contract, in this order; more may follow. run_complete and
 // run_error repeat the run's on every row, so a spreadsheet of an
-// incomplete run says so.
+// incomplete run says so, and so do the run's counts of what changed
+// since the previous run (run_new to run_gone). The gone secrets'
+// tombstones follow the secrets, with change "gone" and no status.
 var ReportColumns = []string{
 	"secret_name", "status", "reason", "age_days", "basis", "basis_date", "rotation_enabled", "owning_service",
 	"secret_arn", "run_id", "checked_at",
 	"max_age_days", "rotation_interval_days", "next_rotation_date", "rotation_overdue", "last_accessed_date", "unused", "primary_region",
 	"run_complete", "run_error",
+	"change", "changed", "first_seen",
+	"run_previous_run_id", "run_new", "run_newly_flagged", "run_resolved", "run_gone",
 }
 
 // reportRow is a row's cells, in ReportColumns' order.
@@ -105,13 +110,16 @@ func reportRow(r audit.Record, run audit.RunEntry) []string {
 		strconv.Itoa(r.MaxAgeDays), intCell(r.RotationIntervalDays), r.NextRotationDate,
 		strconv.FormatBool(r.RotationOverdue), r.LastAccessedDate, strconv.FormatBool(r.Unused), r.PrimaryRegion,
 		strconv.FormatBool(run.Complete), run.Error,
+		r.Change, r.Changed, r.FirstSeen,
+		run.PreviousRunID, strconv.Itoa(run.New), strconv.Itoa(run.NewlyFlagged), strconv.Itoa(run.Resolved), strconv.Itoa(run.Gone),
 	}
 }
 
 // WriteReport writes a report in the format. Every format says when the
 // run is incomplete, and why: the table and Markdown in a line before the
 // secrets, JSON in "complete" and "warning", CSV in the run_complete and
-// run_error columns.
+// run_error columns. Every format says what changed since the previous
+// run (Since) and lists the gone secrets apart from the checked ones.
 //
 // The finding formats (OCSF, ASFF) write one finding per row and nothing
 // else, so they cannot say it: the command says so on stderr and in its
@@ -119,10 +127,10 @@ func reportRow(r audit.Record, run audit.RunEntry) []string {
 func WriteReport(w io.Writer, r Report, f Format) error {
 	switch f {
 	case OCSF, ASFF:
-		return writeFindings(w, r.Rows, f)
+		return writeFindings(w, slices.Concat(r.Rows, r.Gone), f)
 	case CSV:
 		rows := [][]string{ReportColumns}
-		for _, row := range r.Rows {
+		for _, row := range slices.Concat(r.Rows, r.Gone) {
 			rows = append(rows, reportRow(row, r.Run))
 		}
 		return writeCSV(w, rows)
@@ -131,23 +139,48 @@ func WriteReport(w io.Writer, r Report, f Format) error {
 			Stack    string         `json:"stack"`
 			Run      audit.RunEntry `json:"run"`
 			All      bool           `json:"all"`
+			Changes  bool           `json:"changes"`
 			Complete bool           `json:"complete"`
 			Warning  string         `json:"warning,omitempty"`
+			Since    string         `json:"since,omitempty"`
 			Secrets  []audit.Record `json:"secrets"`
-		}{r.Stack, r.Run, r.All, r.Run.Complete, r.Incomplete(), nonNil(r.Rows)})
+			Gone     []audit.Record `json:"gone"`
+		}{r.Stack, r.Run, r.All, r.Changes, r.Run.Complete, r.Incomplete(), r.Since(), nonNil(r.Rows), nonNil(r.Gone)})
 	case Markdown:
 		fmt.Fprintf(w, "# Rotation report: %s\n\n", mdText(r.Stack))
 		if r.Incomplete() != "" {
 			fmt.Fprintf(w, "> **Incomplete run:** %s\n\n", mdText(r.Incomplete()))
 		}
 		fmt.Fprintf(w, "%s\n\n", mdText(r.Summary()))
-		if len(r.Rows) == 0 {
-			_, err := fmt.Fprintln(w, r.none())
-			return err
+		if since := r.Since(); since != "" {
+			fmt.Fprintf(w, "%s\n\n", mdText(upper(since)))
 		}
-		rows := [][]string{{"Secret", "Status", "Age (days)", "Basis", "Basis date", "Rotation", "Owner"}}
-		for _, row := range r.Rows {
-			rows = append(rows, []string{row.SecretName, string(row.Status), ageCell(row), string(row.Basis), day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService})
+		if len(r.Rows) == 0 {
+			fmt.Fprintln(w, r.none())
+		} else {
+			head := []string{"Secret", "Status", "Age (days)", "Basis", "Basis date", "Rotation", "Owner"}
+			if r.Changes {
+				head = slices.Insert(head, 1, "Change", "What changed")
+			}
+			rows := [][]string{head}
+			for _, row := range r.Rows {
+				cells := []string{row.SecretName, string(row.Status), ageCell(row), string(row.Basis), day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService}
+				if r.Changes {
+					cells = slices.Insert(cells, 1, row.Change, row.Changed)
+				}
+				rows = append(rows, cells)
+			}
+			if err := writeMarkdown(w, rows); err != nil {
+				return err
+			}
+		}
+		if len(r.Gone) == 0 {
+			return nil
+		}
+		fmt.Fprintf(w, "\n## Gone since the previous run\n\nIn the previous run, not in this one (deleted, or no longer tagged): not checked.\n\n")
+		rows := [][]string{{"Secret", "First seen"}}
+		for _, row := range r.Gone {
+			rows = append(rows, []string{row.SecretName, row.FirstSeen})
 		}
 		return writeMarkdown(w, rows)
 	}
@@ -155,16 +188,62 @@ func WriteReport(w io.Writer, r Report, f Format) error {
 	if r.Incomplete() != "" {
 		fmt.Fprintln(tw, "INCOMPLETE RUN: "+r.Incomplete())
 	}
-	if len(r.Rows) == 0 {
+	switch {
+	case len(r.Rows) == 0:
 		fmt.Fprintln(tw, r.none())
-	} else {
+	case r.Changes:
+		fmt.Fprintln(tw, "SECRET\tCHANGE\tWHAT CHANGED\tSTATUS\tAGE\tBASIS\tBASIS DATE\tROTATION\tOWNER")
+		for _, row := range r.Rows {
+			fmt.Fprintln(tw, tableRow(row.SecretName, row.Change, cmp.Or(row.Changed, "-"), string(row.Status), days(row), string(row.Basis), day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService))
+		}
+	default:
 		fmt.Fprintln(tw, "SECRET\tSTATUS\tAGE\tBASIS\tBASIS DATE\tROTATION\tOWNER")
 		for _, row := range r.Rows {
 			fmt.Fprintln(tw, tableRow(row.SecretName, string(row.Status), days(row), string(row.Basis), day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService))
 		}
 	}
-	fmt.Fprintln(tw, cell(r.Summary()))
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(r.Gone) > 0 {
+		fmt.Fprintln(tw, "GONE SINCE THE PREVIOUS RUN (not checked)\tFIRST SEEN")
+		for _, row := range r.Gone {
+			fmt.Fprintln(tw, tableRow(row.SecretName, row.FirstSeen))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w, cell(r.Summary()))
+	if since := r.Since(); since != "" {
+		fmt.Fprintln(w, cell(since))
+	}
+	return nil
+}
+
+// Since is the run's line on what changed since the previous complete
+// run, such as "since the previous run (run-1798366682000): 0 new, 2
+// newly flagged, 1 resolved, 1 gone". It is empty for a run that
+// recorded no comparison: one written before runs compared themselves.
+func (r Report) Since() string {
+	run := r.Run
+	switch {
+	case run.PreviousRunID != "":
+		return fmt.Sprintf("since the previous run (%s): %d new, %d newly flagged, %d resolved, %d gone",
+			run.PreviousRunID, run.New, run.NewlyFlagged, run.Resolved, run.Gone)
+	case run.New > 0:
+		return fmt.Sprintf("since the previous run: none, this is the first complete run of the stack, so all %d are new (%d need rotation)",
+			run.New, run.NewFlagged)
+	}
+	return ""
+}
+
+// upper capitalizes the first letter of a line.
+func upper(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // Summary is the report's one-line summary.
@@ -192,6 +271,12 @@ func (r Report) Incomplete() string {
 
 // none is what a report without rows says.
 func (r Report) none() string {
+	if r.Changes {
+		if r.Since() == "" {
+			return "This run did not record what changed: it predates the comparison with the previous run."
+		}
+		return "No secret changed since the previous run."
+	}
 	if !r.Run.Complete {
 		return "No secret the run checked needs rotation, but it did not check them all."
 	}
@@ -371,16 +456,19 @@ func historyJSON(h History) any {
 	return out
 }
 
-// RunColumns are the CSV columns of the run log.
+// RunColumns are the CSV columns of the run log; the last ones are what
+// changed since the previous complete run.
 var RunColumns = []string{"run_id", "checked_at", "scheduled_time", "complete", "checked", "flagged", "written",
-	"unaudited", "looked_up", "duration_ms", "max_age_days", "error"}
+	"unaudited", "looked_up", "duration_ms", "max_age_days", "error",
+	"previous_run_id", "new", "new_flagged", "newly_flagged", "resolved", "gone"}
 
 // WriteRuns writes the run log in the format.
 func WriteRuns(w io.Writer, runs []audit.RunEntry, f Format) error {
 	cells := func(r audit.RunEntry) []string {
 		return []string{r.RunID, r.CheckedAt, r.ScheduledTime, strconv.FormatBool(r.Complete), strconv.Itoa(r.Checked),
 			strconv.Itoa(r.Flagged), strconv.Itoa(r.Written), strconv.Itoa(r.Unaudited), strconv.Itoa(r.LookedUp),
-			strconv.FormatInt(r.DurationMS, 10), strconv.Itoa(r.MaxAgeDays), r.Error}
+			strconv.FormatInt(r.DurationMS, 10), strconv.Itoa(r.MaxAgeDays), r.Error,
+			r.PreviousRunID, strconv.Itoa(r.New), strconv.Itoa(r.NewFlagged), strconv.Itoa(r.NewlyFlagged), strconv.Itoa(r.Resolved), strconv.Itoa(r.Gone)}
 	}
 	switch f {
 	case CSV:

@@ -179,3 +179,91 @@ func TestAgo(t *testing.T) {
 	is.Equal(Ago(now.Add(-5*time.Hour), now), "5 hours ago")
 	is.Equal(Ago(now.Add(-72*time.Hour), now), "3 days ago")
 }
+
+// changedRun compares itself with a previous run: payments-db newly
+// flagged, api-key resolved by a rotation, a new secret, a tag edit on
+// legacy|token, and old-app gone.
+var (
+	changedRun = audit.RunEntry{RunID: "run-1798373882000", CheckedAt: "2026-12-27T12:18:02Z", Checked: 5, Flagged: 2,
+		Written: 6, Complete: true, DurationMS: 3, MaxAgeDays: 30, PreviousRunID: "run-1798370282000",
+		New: 1, NewlyFlagged: 1, Resolved: 1, Gone: 1}
+	changedRows = func() []audit.Record {
+		rows := []audit.Record{
+			{SecretName: "payments-db", Status: audit.StatusNeedsRotation, Reason: audit.ReasonOlderThanMaxAge, AgeDays: intp(31),
+				Basis: audit.BasisCurrentVersion, BasisDate: "2026-11-26T11:18:01Z", Change: tables.ChangeNewlyFlagged, ChangeMonth: "2026-12",
+				FirstSeen: "2026-10-01T00:00:00Z"},
+			{SecretName: "legacy|token", Status: audit.StatusNeedsRotation, Reason: audit.ReasonOlderThanMaxAge, AgeDays: intp(200),
+				Basis: audit.BasisCurrentVersion, BasisDate: "2026-06-10T00:00:00Z", Change: tables.ChangeUnchanged, Changed: audit.ChangedMetadata,
+				FirstSeen: "2026-10-01T00:00:00Z"},
+			{SecretName: "api-key", Status: audit.StatusOK, Reason: audit.ReasonWithinMaxAge, AgeDays: intp(0), Basis: audit.BasisLastRotated,
+				BasisDate: "2026-12-27T12:00:00Z", RotationEnabled: true, Change: tables.ChangeResolved, Changed: audit.ChangedRotation,
+				ChangeMonth: "2026-12", FirstSeen: "2026-10-01T00:00:00Z"},
+			{SecretName: "new-token", Status: audit.StatusOK, Reason: audit.ReasonWithinMaxAge, AgeDays: intp(0), Basis: audit.BasisCreated,
+				BasisDate: "2026-12-27T12:10:00Z", Change: tables.ChangeNew, ChangeMonth: "2026-12", FirstSeen: "2026-12-27T12:18:02Z"},
+			{SecretName: "quiet", Status: audit.StatusOK, Reason: audit.ReasonWithinMaxAge, AgeDays: intp(4), Basis: audit.BasisCreated,
+				BasisDate: "2026-12-23T12:10:00Z", Change: tables.ChangeUnchanged, FirstSeen: "2026-12-23T13:00:00Z"},
+			{SecretName: "old-app", Change: tables.ChangeGone, ChangeMonth: "2026-12", FirstSeen: "2026-10-01T00:00:00Z", MaxAgeDays: 30},
+		}
+		for i := range rows {
+			rows[i].RunID, rows[i].CheckedAt = changedRun.RunID, changedRun.CheckedAt
+		}
+		return rows
+	}()
+)
+
+// report -changes: only what changed, the news first, the gone apart;
+// the plain report never lists a tombstone among the checked secrets.
+func TestChangesReport(t *testing.T) {
+	is := is.New(t)
+	r := ChangesReport("rotcheck", changedRun, changedRows)
+	var names []string
+	for _, row := range r.Rows {
+		names = append(names, row.SecretName)
+	}
+	is.Equal(names, []string{"payments-db", "new-token", "api-key", "legacy|token"}) // newly flagged, new, resolved, then a tag edit; not quiet
+	is.Equal(len(r.Gone), 1)
+	is.Equal(r.Gone[0].SecretName, "old-app")
+	is.Equal(r.Since(), "since the previous run (run-1798370282000): 1 new, 1 newly flagged, 1 resolved, 1 gone")
+
+	all := NewReport("rotcheck", changedRun, changedRows, true)
+	is.Equal(len(all.Rows), 5) // every checked secret, not the gone one...
+	is.Equal(len(all.Gone), 1) // ...which is apart
+
+	first := audit.RunEntry{RunID: "run-1798370282000", Checked: 3, Flagged: 1, Complete: true, New: 3, NewFlagged: 1}
+	is.Equal(NewReport("rotcheck", first, nil, false).Since(),
+		"since the previous run: none, this is the first complete run of the stack, so all 3 are new (1 need rotation)")
+	is.Equal(NewReport("rotcheck", sampleRun, nil, false).Since(), "") // a run from before the comparison says nothing
+
+	for _, f := range Formats {
+		t.Run(string(f), func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := WriteReport(&buf, r, f); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "changes."+f.Ext(), buf.Bytes())
+		})
+	}
+}
+
+// Every format of the plain report says what changed and lists the gone
+// secrets apart.
+func TestReportSaysWhatChanged(t *testing.T) {
+	for _, f := range Formats {
+		t.Run(string(f), func(t *testing.T) {
+			is := is.New(t)
+			var buf bytes.Buffer
+			is.NoErr(WriteReport(&buf, NewReport("rotcheck", changedRun, changedRows, false), f))
+			out := buf.String()
+			switch f {
+			case CSV:
+				is.True(strings.Contains(out, "\nold-app,,,,,,false,,,run-1798373882000,2026-12-27T12:18:02Z,30,,,false,,false,,true,,gone,,2026-10-01T00:00:00Z,run-1798370282000,1,1,1,1\n")) // the tombstone, last, without a status
+			case JSON:
+				is.True(strings.Contains(out, `"since": "since the previous run (run-1798370282000): 1 new, 1 newly flagged, 1 resolved, 1 gone"`))
+				is.True(strings.Contains(out, `"gone": [`))
+			default:
+				is.True(strings.Contains(strings.ToLower(out), "since the previous run (run-1798370282000): 1 new, 1 newly flagged, 1 resolved, 1 gone"))
+				is.True(strings.Contains(out, "old-app"))
+			}
+		})
+	}
+}
