@@ -40,6 +40,11 @@ type Record struct {
 	Unused               bool   `dynamodbav:"unused" json:"unused"`
 	// ExpiresAt is the DynamoDB TTL attribute, in Unix seconds.
 	ExpiresAt int64 `dynamodbav:"expires_at" json:"expires_at"`
+	// AccountID and Region are set in organization mode only (package
+	// tables: the org audit table), where one table holds every account
+	// and region.
+	AccountID string `dynamodbav:"account_id,omitempty" json:"account_id,omitempty"`
+	Region    string `dynamodbav:"region,omitempty" json:"region,omitempty"`
 }
 
 // Flagged reports whether the row needs rotation.
@@ -51,6 +56,7 @@ type run struct {
 	checkedAt time.Time
 	policy    Policy
 	expiresAt time.Time
+	account   string // organization mode only
 }
 
 // identify returns a listed secret's name and ARN. A secret without either
@@ -88,6 +94,9 @@ func newRecord(s smtypes.SecretListEntry, f Facts, v Verdict, r run) Record {
 		LastAccessedDate:     formatDate(f.LastAccessed),
 		Unused:               v.Unused,
 		ExpiresAt:            r.expiresAt.Unix(),
+	}
+	if r.account != "" {
+		rec.AccountID, rec.Region = r.account, r.policy.Region
 	}
 	if v.Judged {
 		age := v.AgeDays
