@@ -463,8 +463,9 @@ func TestDeployEventSourceMappings(t *testing.T) {
 	is.Equal(work.FunctionResponseTypes, []ltypes.FunctionResponseType{ltypes.FunctionResponseTypeReportBatchItemFailures})
 	is.Equal(aws.ToInt32(work.ScalingConfig.MaximumConcurrency), int32(2))
 	is.Equal(aws.ToString(work.State), "Enabled")
-	is.Equal(aws.ToString(other.State), "Disabled")                   // Enabled: false
-	is.Equal(res.Outputs["OtherMappingId"], aws.ToString(other.UUID)) // Ref is the mapping's UUID
+	is.Equal(aws.ToString(other.State), "Disabled")                         // Enabled: false
+	is.Equal(aws.ToInt32(other.ScalingConfig.MaximumConcurrency), int32(3)) // a Number parameter, read as a number
+	is.Equal(res.Outputs["OtherMappingId"], aws.ToString(other.UUID))       // Ref is the mapping's UUID
 	// kumo has no AWS managed policies: the deploy says it could not
 	// attach the poller's, which shows the role asked for it.
 	is.True(strings.Contains(logs.String(), "WorkerRole: the endpoint has no AWS managed policy arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"))
