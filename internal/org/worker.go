@@ -109,7 +109,7 @@ func (w *Worker) unit(ctx context.Context, rec events.SQSMessage, s *sessions) e
 	case state != tables.UnitPending:
 		// Delivered again after it finished: counted once already.
 		log.Info("unit already finished", "state", state)
-		return w.complete(ctx, u, log)
+		return w.complete(ctx, u)
 	}
 
 	creds, err := s.assume(ctx, m.Account, m.RunID)
@@ -122,7 +122,8 @@ func (w *Worker) unit(ctx context.Context, rec events.SQSMessage, s *sessions) e
 	}
 	var res audit.Result
 	if err == nil {
-		c := audit.New(w.SecretsFor(m.Region, creds), w.Tables, w.unitConfig(m), log)
+		// The check's own log line names the run, account and region.
+		c := audit.New(w.SecretsFor(m.Region, creds), w.Tables, w.unitConfig(m), w.Logger.With("receive", receives))
 		if w.Prepare != nil {
 			w.Prepare(c)
 		}
@@ -246,15 +247,17 @@ func (w *Worker) finish(ctx context.Context, u unitRun, res audit.Result, runErr
 	default:
 		log.Info("unit finished", "state", state, "checked", res.Checked, "flagged", res.Flagged, "replicas", res.Replicas)
 	}
-	return w.complete(ctx, u, log)
+	return w.complete(ctx, u)
 }
 
 // complete marks the run complete if every unit has finished: the update
 // holds only when units_done has reached units_expected and the run is
 // not complete yet, so exactly one unit completes it, and logs the run's
-// totals with the metrics.
-func (w *Worker) complete(ctx context.Context, u unitRun, log *slog.Logger) error {
-	took := w.Now().Sub(time.UnixMilli(u.m.StartedMS))
+// totals with the metrics. The run's duration is from the coordinator's
+// start to now, both on the functions' own clocks (wall time), not on Now,
+// which may be a cloud's virtual time.
+func (w *Worker) complete(ctx context.Context, u unitRun) error {
+	took := time.Since(time.UnixMilli(u.m.StartedMS))
 	out, err := w.Tables.UpdateItem(ctx, completion(w.Config.Audit.RunsTableName, u.key, took))
 	var notYet *dbtypes.ConditionalCheckFailedException
 	switch {
@@ -272,11 +275,11 @@ func (w *Worker) complete(ctx context.Context, u unitRun, log *slog.Logger) erro
 	}
 	res := audit.Result{RunID: e.RunID, Checked: e.Checked, Flagged: e.Flagged, Written: e.Written, Unaudited: e.Unaudited,
 		LookedUp: e.LookedUp, Replicas: e.Replicas, CheckedAt: e.CheckedAt, DurationMS: e.DurationMS}
-	attrs := []any{"run_id", e.RunID, "units", e.UnitsExpected, "units_failed", e.UnitsFailed, "accounts", e.Accounts,
+	attrs := []any{"run_id", e.RunID, "completed_by", tables.UnitOf(u.m.Account, u.m.Region), "units", e.UnitsExpected, "units_failed", e.UnitsFailed, "accounts", e.Accounts,
 		"checked", e.Checked, "flagged", e.Flagged, "written", e.Written, "unaudited", e.Unaudited, "replicas", e.Replicas,
 		"duration_ms", e.DurationMS}
 	attrs = append(attrs, audit.Metrics(w.Config.Audit.StackName, res, true, time.UnixMilli(u.m.StartedMS))...)
-	log.Info("organization run complete", attrs...)
+	w.Logger.Info("organization run complete", attrs...)
 	return nil
 }
 

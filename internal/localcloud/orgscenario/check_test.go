@@ -43,12 +43,17 @@ func TestCheckNamesWhatIsWrong(t *testing.T) {
 		spoil func(*Outcome)
 		want  string
 	}{
-		"a row missing":     {func(o *Outcome) { o.Rows = o.Rows[1:] }, "no row for"},
-		"a row twice":       {func(o *Outcome) { o.Rows = append(o.Rows, o.Rows[0]) }, "two rows"},
-		"the replica's row": {func(o *Outcome) { r := o.Rows[1]; r.Region = "eu-west-1"; r.SecretARN = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:shared-key-x"; o.Rows = append(o.Rows, r) }, "unexpected row"},
-		"not complete":      {func(o *Outcome) { o.Entry.Complete, o.Entry.CompleteKey = false, "" }, "not complete"},
-		"denied but done":   {func(o *Outcome) { o.Units[0].State = tables.UnitDone }, "AccessDenied"},
-		"a foreign ARN":     {func(o *Outcome) { o.Rows[0].SecretARN = "arn:aws:secretsmanager:us-east-1:999999999999:secret:db-x" }, "another account"},
+		"a row missing": {func(o *Outcome) { o.Rows = o.Rows[1:] }, "no row for"},
+		"a row twice":   {func(o *Outcome) { o.Rows = append(o.Rows, o.Rows[0]) }, "two rows"},
+		"the replica's row": {func(o *Outcome) {
+			r := o.Rows[1]
+			r.Region = "eu-west-1"
+			r.SecretARN = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:shared-key-x"
+			o.Rows = append(o.Rows, r)
+		}, "unexpected row"},
+		"not complete":    {func(o *Outcome) { o.Entry.Complete, o.Entry.CompleteKey = false, "" }, "not complete"},
+		"denied but done": {func(o *Outcome) { o.Units[0].State = tables.UnitDone }, "AccessDenied"},
+		"a foreign ARN":   {func(o *Outcome) { o.Rows[0].SecretARN = "arn:aws:secretsmanager:us-east-1:999999999999:secret:db-x" }, "another account"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			is := is.New(t)

@@ -62,7 +62,7 @@ func (j *Job) Run(ctx context.Context) (o Outcome, err error) {
 	t := time.Now()
 	hub := &deploy.Deployer{Clients: deploy.NewClients(cloud.URL, Regions[0]), Stack: j.Stack, Code: j.Builder.Code(true),
 		Params: map[string]string{"Accounts": org.Organization, "Regions": strings.Join(Regions, ","), "SeedTestSecrets": "false"},
-		Logs: io.Discard, Embedded: true}
+		Logs:   io.Discard, Embedded: true}
 	cleanup := context.WithoutCancel(ctx)
 	defer func() {
 		t := time.Now()

@@ -52,7 +52,7 @@ func TestScenarioE(t *testing.T) {
 			dbs++
 		}
 	}
-	is.Equal(dbs, 2)            // one name, two accounts, two rows
+	is.Equal(dbs, 2)             // one name, two accounts, two rows
 	is.Equal(o.Entry.Flagged, 4) // all but the rotated cache
 	is.True(strings.Contains(report.String(), "PASS"))
 }
