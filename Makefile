@@ -74,7 +74,7 @@ lint:
 	@echo "gofmt"; out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
-	@if command -v cfn-lint >/dev/null; then echo "cfn-lint template.yaml"; cfn-lint template.yaml; \
+	@if command -v cfn-lint >/dev/null; then echo "cfn-lint template.yaml member-role.yaml"; cfn-lint template.yaml member-role.yaml; \
 	else echo "cfn-lint is not installed: template lint skipped (pip install cfn-lint)"; fi
 
 invoke:
