@@ -55,11 +55,13 @@ type Worker struct {
 	Now func() time.Time
 	// Prepare adjusts each unit's Checker before it runs (tests: backoff).
 	Prepare func(*audit.Checker)
+	// Sleep waits between the attempts of a conflicting transaction.
+	Sleep func(context.Context, time.Duration) error
 }
 
 // NewWorker returns a Worker with the real clock.
 func NewWorker(cfg Config, roles RoleAssumer, secretsFor func(string, aws.Credentials) audit.Secrets, tbl UnitTables, logger *slog.Logger) *Worker {
-	return &Worker{Config: cfg, Roles: roles, SecretsFor: secretsFor, Tables: tbl, Logger: logger, Now: time.Now}
+	return &Worker{Config: cfg, Roles: roles, SecretsFor: secretsFor, Tables: tbl, Logger: logger, Now: time.Now, Sleep: sleep}
 }
 
 // Handle audits every unit of an SQS batch at once and reports the ones
@@ -220,7 +222,7 @@ func (w *Worker) finish(ctx context.Context, u unitRun, res audit.Result, runErr
 	if runErr != nil {
 		unitNames["#e"] = tables.UnitError
 	}
-	_, err := w.Tables.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []dbtypes.TransactWriteItem{
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: []dbtypes.TransactWriteItem{
 		{Update: &dbtypes.Update{
 			TableName: &w.Config.UnitsTable, Key: u.unitKey(),
 			UpdateExpression:          aws.String(set),
@@ -236,7 +238,8 @@ func (w *Worker) finish(ctx context.Context, u unitRun, res audit.Result, runErr
 			ExpressionAttributeNames:  map[string]string{"#done": tables.UnitsDone, "#failed": tables.UnitsFailed},
 			ExpressionAttributeValues: runValues,
 		}},
-	}})
+	}}
+	err := w.transact(ctx, in)
 	var canceled *dbtypes.TransactionCanceledException
 	switch {
 	case errors.As(err, &canceled) && len(canceled.CancellationReasons) > 0 &&
@@ -248,6 +251,42 @@ func (w *Worker) finish(ctx context.Context, u unitRun, res audit.Result, runErr
 		log.Info("unit finished", "state", state, "checked", res.Checked, "flagged", res.Flagged, "replicas", res.Replicas)
 	}
 	return w.complete(ctx, u)
+}
+
+// transact runs the unit's transaction, again while it is canceled by a
+// conflict: every unit of a run updates the same run entry, and on AWS two
+// transactions on one item at once cancel one of them (TransactionConflict).
+func (w *Worker) transact(ctx context.Context, in *dynamodb.TransactWriteItemsInput) error {
+	for attempt := 1; ; attempt++ {
+		_, err := w.Tables.TransactWriteItems(ctx, in)
+		if !conflict(err) || attempt == attempts {
+			return err
+		}
+		if err := w.Sleep(ctx, backoff(attempt)); err != nil {
+			return err
+		}
+	}
+}
+
+// conflict reports whether a transaction was canceled by another one on
+// the same item, and by nothing else.
+func conflict(err error) bool {
+	var canceled *dbtypes.TransactionCanceledException
+	if !errors.As(err, &canceled) {
+		var tc *dbtypes.TransactionConflictException
+		return errors.As(err, &tc)
+	}
+	seen := false
+	for _, r := range canceled.CancellationReasons {
+		switch aws.ToString(r.Code) {
+		case "TransactionConflict":
+			seen = true
+		case "", "None":
+		default:
+			return false
+		}
+	}
+	return seen
 }
 
 // complete marks the run complete if every unit has finished: the update

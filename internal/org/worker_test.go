@@ -28,6 +28,7 @@ import (
 // hub is the hub's tables as far as workers use them: unit states, the
 // run's counts and completion, the rows written.
 type hub struct {
+	conflicts   int               // transactions to cancel for a conflict first
 	state       map[string]string // unit -> state
 	errs        map[string]string // unit -> error
 	expected    int
@@ -84,6 +85,11 @@ func (h *hub) tables(t *testing.T) *fakeTables {
 		},
 		TransactWriteItemsFn: func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
 			h.transacts++
+			if h.conflicts > 0 {
+				h.conflicts--
+				return nil, &dbtypes.TransactionCanceledException{CancellationReasons: []dbtypes.CancellationReason{
+					{Code: aws.String("None")}, {Code: aws.String("TransactionConflict")}}}
+			}
 			unit, run := in.TransactItems[0].Update, in.TransactItems[1].Update
 			u := s(unit.Key[tables.Unit])
 			if h.state[u] != tables.UnitPending {
@@ -141,6 +147,7 @@ func worker(t *testing.T, h *hub, members map[string][]string, logs *strings.Bui
 		w.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	}
 	w.Now = func() time.Time { return testNow.Add(time.Minute) }
+	w.Sleep = func(context.Context, time.Duration) error { return nil }
 	return w
 }
 
@@ -228,4 +235,19 @@ func TestWorkerRetriesAFailingUnitThenRecordsIt(t *testing.T) {
 	is.Equal(h.state["111111111111/us-east-1"], tables.UnitFailed)
 	is.True(strings.Contains(h.errs["111111111111/us-east-1"], "ThrottlingException"))
 	is.Equal(h.complete, 1) // the run completes without it
+}
+
+// Every unit of a run updates the same run entry: a transaction canceled
+// by another one on it is tried again, not left to the queue (whose
+// redelivery would audit the unit again after the visibility timeout).
+func TestWorkerRetriesAConflictingTransaction(t *testing.T) {
+	is := is.New(t)
+	h := newHub("111111111111/us-east-1")
+	h.conflicts = 2
+	w := worker(t, h, map[string][]string{"111111111111": {"db"}}, nil)
+	resp := w.Handle(context.Background(), sqsBatch("1", "111111111111/us-east-1"))
+	is.Equal(len(resp.BatchItemFailures), 0) // no redelivery
+	is.Equal(h.transacts, 3)                 // two conflicts, then through
+	is.Equal(h.done, 1)
+	is.Equal(h.complete, 1)
 }
