@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -85,12 +86,15 @@ var (
 
 // Result is what an invocation returns.
 type Result struct {
-	RunID      string `json:"run_id"`
-	Checked    int    `json:"checked"`
-	Flagged    int    `json:"flagged"`
-	Written    int    `json:"written"`
-	Unaudited  int    `json:"unaudited"`
-	LookedUp   int    `json:"looked_up"`
+	RunID     string `json:"run_id"`
+	Checked   int    `json:"checked"`
+	Flagged   int    `json:"flagged"`
+	Written   int    `json:"written"`
+	Unaudited int    `json:"unaudited"`
+	LookedUp  int    `json:"looked_up"`
+	// Replicas counts the replicas left to their primary's region
+	// (Config.AuditedRegions); always 0 in single-account mode.
+	Replicas   int    `json:"replicas,omitempty"`
 	CheckedAt  string `json:"checked_at"`
 	DurationMS int64  `json:"duration_ms"`
 	// PreviousRunID is the complete run this one compared itself with;
@@ -216,6 +220,7 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 		policy:    policy,
 		expiresAt: checkedAt.Add(time.Duration(c.Config.RetentionDays) * day),
 		month:     tables.MonthOf(checkedAt),
+		account:   c.Config.AccountID,
 	}
 	res := Result{RunID: r.id, CheckedAt: checkedAt.Format(time.RFC3339)}
 
@@ -254,7 +259,11 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 		attrs = append(attrs, "scheduled_time", res.CheckedAt, "execution_id", ev.ExecutionID,
 			"attempt_number", ev.AttemptNumber, "schedule_arn", ev.ScheduleARN)
 	}
-	attrs = append(attrs, metrics(c.Config.StackName, res, err == nil, start)...)
+	if c.Config.AccountID == "" {
+		attrs = append(attrs, metrics(c.Config.StackName, res, err == nil, start)...)
+	} else {
+		attrs = append(attrs, "account_id", c.Config.AccountID, "region", c.Config.Region, "replicas", res.Replicas)
+	}
 	if err != nil {
 		err = fmt.Errorf("rotation check %s incomplete, %d rows written: %w", res.RunID, res.Written, err)
 		c.Logger.Error("rotation check failed", append(attrs, "error", err.Error())...)
@@ -407,6 +416,12 @@ func (p *pipeline) judge(ctx context.Context, s smtypes.SecretListEntry, lookups
 		return nil
 	}
 	f := FactsOf(s)
+	if f.PrimaryRegion != "" && f.PrimaryRegion != p.r.policy.Region && slices.Contains(p.c.Config.AuditedRegions, f.PrimaryRegion) {
+		p.mu.Lock()
+		p.res.Replicas++ // judged once, by its primary's region
+		p.mu.Unlock()
+		return nil
+	}
 	v := Judge(f, p.r.checkedAt, p.r.policy)
 	if created, ok := pr.reuse(f); v.NeedsVersion && ok {
 		v = v.WithCurrentVersion(created, p.r.checkedAt, p.r.policy.MaxAgeDays)
