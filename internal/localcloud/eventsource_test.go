@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
@@ -73,6 +74,28 @@ func advance(t *testing.T, c *Cloud, by string) {
 	}
 }
 
+// waitLogs waits until the function's output satisfies done: the output
+// comes through the process's pipe, after its invocation has returned,
+// so a slow machine (go test -race) may read it a moment later. It waits
+// at most 10 s of real time; the assertions after it say what is wrong.
+func waitLogs(logs *linewriter.Buffer, done func(string) bool) {
+	for deadline := time.Now().Add(10 * time.Second); !done(logs.String()) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// receivedAll waits for n "got" lines of fn, then counts them per body.
+func receivedAll(logs *linewriter.Buffer, fn string, n int) map[string][]string {
+	waitLogs(logs, func(string) bool {
+		total := 0
+		for _, r := range received(logs, fn) {
+			total += len(r)
+		}
+		return total >= n
+	})
+	return received(logs, fn)
+}
+
 // received counts the function's "got BODY receive=N" lines per body.
 func received(logs *linewriter.Buffer, fn string) map[string][]string {
 	re := regexp.MustCompile(`(?m)^\[` + regexp.QuoteMeta(fn) + `\] got (\S+) receive=(\d+)`)
@@ -111,7 +134,7 @@ func TestSQSMappingRedrivesFailedItemsOnTheCloudClock(t *testing.T) {
 	}})
 	is.NoErr(err)
 	advance(t, c, "1s")
-	is.Equal(received(logs, "esm-redrive-fn"), map[string][]string{"ok-1": {"1"}, "fail-1": {"1"}}) // both reached the function
+	is.Equal(receivedAll(logs, "esm-redrive-fn", 2), map[string][]string{"ok-1": {"1"}, "fail-1": {"1"}}) // both reached the function
 	visible, err := cl.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(workURL), MaxNumberOfMessages: 10})
 	is.NoErr(err)
 	is.Equal(len(visible.Messages), 0) // ok-1 deleted, fail-1 invisible
@@ -119,7 +142,7 @@ func TestSQSMappingRedrivesFailedItemsOnTheCloudClock(t *testing.T) {
 	advance(t, c, "28s")
 	is.Equal(received(logs, "esm-redrive-fn")["fail-1"], []string{"1"}) // not back before its visibility timeout
 	advance(t, c, "3s")
-	is.Equal(received(logs, "esm-redrive-fn")["fail-1"], []string{"1", "2"}) // back after 30 cloud seconds, received twice
+	is.Equal(receivedAll(logs, "esm-redrive-fn", 3)["fail-1"], []string{"1", "2"}) // back after 30 cloud seconds, received twice
 	advance(t, c, "31s")
 	is.Equal(received(logs, "esm-redrive-fn"), map[string][]string{"ok-1": {"1"}, "fail-1": {"1", "2"}}) // maxReceiveCount 2: no third time
 
@@ -150,6 +173,7 @@ func TestSQSMappingHonoursBatchSize(t *testing.T) {
 	})
 	is.NoErr(err)
 	advance(t, c, "1s")
+	receivedAll(logs, "esm-batch-fn", 7)
 
 	var sizes []int
 	for _, m := range regexp.MustCompile(`(?m)^\[esm-batch-fn\] batch (\d+)$`).FindAllStringSubmatch(logs.String(), -1) {
@@ -254,7 +278,7 @@ func TestSQSMappingWithTheAWSCLI(t *testing.T) {
 	run("sqs", "send-message", "--queue-url", workURL, "--message-body", "from-cli")
 	run("sqs", "send-message", "--queue-url", workURL, "--message-body", "crash-cli")
 	advance(t, c, "1s")
-	got := received(logs, "esm-cli-fn")
+	got := receivedAll(logs, "esm-cli-fn", 2)
 	is.Equal(got["from-cli"], []string{"1"}) // the CLI's message reached the function
 	advance(t, c, "11s")                     // the crashed batch's visibility timeout ends: maxReceiveCount 1
 	out := run("sqs", "receive-message", "--queue-url", dlqURL, "--max-number-of-messages", "10")
