@@ -26,9 +26,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/hubimport"
 )
 
 // The checker receives raw payloads, so it can judge an empty or non-object
@@ -104,6 +106,13 @@ func newChecker(lookup func(string) (string, bool), hc aws.HTTPClient, logger *s
 	c := audit.New(secrets, table, cfg, logger)
 	if now := cloudClock(lookup, hc); now != nil {
 		c.Now = now
+	}
+	if cfg.SecurityHubFindings {
+		// One importer per execution environment, so its quota carries
+		// across warm invocations.
+		c.Findings = &hubimport.Importer{Client: securityhub.NewFromConfig(awsCfg, func(o *securityhub.Options) {
+			o.BaseEndpoint = endpoint(lookup, "SECURITYHUB")
+		})}
 	}
 	return c, nil
 }

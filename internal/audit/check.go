@@ -104,6 +104,12 @@ type Result struct {
 	NewlyFlagged int `json:"newly_flagged"`
 	Resolved     int `json:"resolved"`
 	Gone         int `json:"gone"`
+	// FindingsImported and FindingsFailed count the Security Hub findings
+	// of the run (SECURITY_HUB_FINDINGS); FindingsError is why an import
+	// stopped. A Security Hub failure never makes the run incomplete.
+	FindingsImported int    `json:"findings_imported,omitempty"`
+	FindingsFailed   int    `json:"findings_failed,omitempty"`
+	FindingsError    string `json:"findings_error,omitempty"`
 }
 
 // count adds a row written to the counts.
@@ -149,6 +155,9 @@ type Checker struct {
 	StopMargin time.Duration
 	// Lookups and Writers bound the calls in flight.
 	Lookups, Writers int
+	// Findings imports a complete run's Security Hub findings; nil (the
+	// default, SECURITY_HUB_FINDINGS off) makes no Security Hub call.
+	Findings Importer
 }
 
 // Tables is the part of the DynamoDB client that writes the audit rows and
@@ -229,7 +238,17 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 		workCtx, cancel = context.WithDeadline(ctx, deadline.Add(-c.StopMargin))
 		defer cancel()
 	}
+	var written []Record // kept for Security Hub only
+	if c.Findings != nil {
+		r.keep = &written
+	}
 	err := c.run(workCtx, r, &res)
+	if err == nil && c.Findings != nil {
+		if ierr := c.importFindings(workCtx, written, &res); ierr != nil {
+			res.FindingsError = truncate(ierr.Error(), 1000)
+			c.Logger.Error("security hub import stopped", "run_id", res.RunID, "error", res.FindingsError)
+		}
+	}
 	res.DurationMS = time.Since(start).Milliseconds()
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("stopped %s before the invocation deadline: %w", c.StopMargin, err)
@@ -249,6 +268,9 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 		"written", res.Written, "unaudited", res.Unaudited, "looked_up", res.LookedUp, "duration_ms", res.DurationMS,
 		"previous_run_id", res.PreviousRunID, "new", res.New, "new_flagged", res.NewFlagged,
 		"newly_flagged", res.NewlyFlagged, "resolved", res.Resolved, "gone", res.Gone}
+	if c.Findings != nil {
+		attrs = append(attrs, "findings_imported", res.FindingsImported, "findings_failed", res.FindingsFailed)
+	}
 	if !ev.ScheduledTime.IsZero() {
 		// Which execution and attempt this was, to match the scheduler's own records.
 		attrs = append(attrs, "scheduled_time", res.CheckedAt, "execution_id", ev.ExecutionID,
@@ -505,6 +527,9 @@ func (p *pipeline) batch(ctx context.Context, g *errgroup.Group) error {
 		}
 		p.mu.Lock()
 		p.res.count(rec)
+		if p.r.keep != nil {
+			*p.r.keep = append(*p.r.keep, rec)
+		}
 		p.mu.Unlock()
 		if len(b.rows) == batchSize {
 			if err := send(b); err != nil {

@@ -83,6 +83,8 @@ type run struct {
 	expiresAt time.Time
 	// month is the change index's key of the run's changed rows.
 	month string
+	// keep, when set, receives every row the run writes (for Security Hub).
+	keep *[]Record
 }
 
 // identify returns a listed secret's name and ARN. A secret without either
