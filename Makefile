@@ -14,14 +14,18 @@ CLOCK_SPEED ?= 1
 RUNS       ?= 10
 LATENCY    ?= 20ms
 SECRETS    ?= 1000,10000
+ORG_ACCOUNTS ?= 1000
+ORG_REGIONS  ?= 4
+ORG_SECRETS  ?= 50
 LOCALCLOUD = bin/localcloud
 
 .PHONY: build cli demo screenshot build-RotationCheckFunction sam-build test lint invoke deploy \
 	local local-up serve deploy-local teardown-local clock invoke-local samlocal-deploy samlocal-delete \
-	bench bench-cycle bench-latency clean help
+	bench bench-cycle bench-latency local-org bench-org clean help
 
 help:
 	@echo "make local           the main job on the embedded cloud: deploy, scenarios A/B/C/D, teardown"
+	@echo "make local-org       scenario E: an organization of 3 accounts and 2 regions audited in one run (Accounts=ORGANIZATION)"
 	@echo "make demo            a quarter on a laptop: 40 secrets, 2,208 hourly runs, the evidence, then the dashboard (DEMO_SERVE=0: stop after printing)"
 	@echo "make cli             bin/rotation-audit: report, history, runs, dashboard (against AWS or an endpoint)"
 	@echo "make test            every test (scenario tests on the embedded cloud)"
@@ -31,6 +35,7 @@ help:
 	@echo "make invoke-local    invoke the stack's function as its schedule would, at the cloud's time"
 	@echo "make deploy-local | teardown-local   against ENDPOINT=$(ENDPOINT) (this tool's serve/up or LocalEmu)"
 	@echo "make bench-latency   one run of 1,000 and 10,000 secrets with LATENCY=$(LATENCY) added to every AWS call"
+	@echo "make bench-org       one organization run: ORG_ACCOUNTS=$(ORG_ACCOUNTS) x ORG_REGIONS=$(ORG_REGIONS) x ORG_SECRETS=$(ORG_SECRETS), LATENCY=$(LATENCY)"
 	@echo "make build | lint | bench | bench-cycle | screenshot | invoke | deploy | sam-build | samlocal-deploy | samlocal-delete"
 	@echo "make clean           remove bin/ (the built commands and function) and .aws-sam/"
 
@@ -69,7 +74,7 @@ lint:
 	@echo "gofmt"; out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
-	@if command -v cfn-lint >/dev/null; then echo "cfn-lint template.yaml"; cfn-lint template.yaml; \
+	@if command -v cfn-lint >/dev/null; then echo "cfn-lint template.yaml member-role.yaml"; cfn-lint template.yaml member-role.yaml; \
 	else echo "cfn-lint is not installed: template lint skipped (pip install cfn-lint)"; fi
 
 invoke:
@@ -93,6 +98,11 @@ $(LOCALCLOUD): $(GO_SOURCES)
 
 local: $(LOCALCLOUD)
 	@$(LOCALCLOUD) run -stack $(STACK)
+
+# Scenario E: the hub with Accounts=ORGANIZATION, member-role.yaml in two of
+# three accounts, one run over two regions; then teardown.
+local-org: $(LOCALCLOUD)
+	@$(LOCALCLOUD) org
 
 local-up: $(LOCALCLOUD)
 	@$(LOCALCLOUD) up -stack $(STACK) -addr $(ADDR) -clock-speed $(CLOCK_SPEED) $(if $(CLOCK_START),-clock-start $(CLOCK_START)) \
@@ -140,6 +150,11 @@ bench-cycle: $(LOCALCLOUD)
 # every call; run time against the paging floor, calls, peak memory.
 bench-latency: $(LOCALCLOUD)
 	@$(LOCALCLOUD) bench-latency -latency $(LATENCY) -secrets $(SECRETS)
+
+# One organization run at AWS-like latency: fire to complete run, calls by
+# kind, units per second, peak memory of the coordinator and of a worker.
+bench-org: $(LOCALCLOUD)
+	@$(LOCALCLOUD) bench-org -accounts $(ORG_ACCOUNTS) -regions $(ORG_REGIONS) -secrets $(ORG_SECRETS) -latency $(LATENCY)
 
 # A quarter on a laptop, then the dashboard until Ctrl-C (DEMO_SERVE=0 to stop
 # after printing the evidence).

@@ -25,27 +25,77 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/endpointcreds"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
 	"github.com/rotation-audit/rotation-audit/internal/hubimport"
+	"github.com/rotation-audit/rotation-audit/internal/org"
 )
 
 // The checker receives raw payloads, so it can judge an empty or non-object
 // one itself.
 var _ lambda.Handler = (*audit.Checker)(nil)
 
+// In organization mode the function is the coordinator and the worker.
+var _ lambda.Handler = (*org.Handler)(nil)
+
 func main() {
 	logger := newLogger(os.Stdout)
-	c, err := newChecker(os.LookupEnv, httpClient(), logger)
+	h, err := newHandler(os.LookupEnv, httpClient(), logger)
 	if err != nil {
 		logger.Error("cannot start", "error", err.Error())
 		lambda.Start(failing{err})
 		return
 	}
-	lambda.Start(c)
+	lambda.Start(h)
+}
+
+// newHandler is the single-account check when ACCOUNTS is empty (the
+// tutorial, unchanged), else organization mode's coordinator and worker,
+// which share the check's configuration and clock.
+func newHandler(lookup func(string) (string, bool), hc aws.HTTPClient, logger *slog.Logger) (lambda.Handler, error) {
+	c, err := newChecker(lookup, hc, logger)
+	if err != nil {
+		return nil, err
+	}
+	cfg, on, err := org.ConfigFromEnv(lookup, c.Config)
+	if err != nil || !on {
+		return c, err
+	}
+	awsCfg, err := awsConfig(lookup, hc)
+	if err != nil {
+		return nil, err
+	}
+	table := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) {
+		o.BaseEndpoint = endpoint(lookup, "DYNAMODB")
+	})
+	accounts := organizations.NewFromConfig(awsCfg, func(o *organizations.Options) {
+		o.BaseEndpoint = endpoint(lookup, "ORGANIZATIONS")
+	})
+	queue := sqs.NewFromConfig(awsCfg, func(o *sqs.Options) {
+		o.BaseEndpoint = endpoint(lookup, "SQS")
+	})
+	roles := sts.NewFromConfig(awsCfg, func(o *sts.Options) {
+		o.BaseEndpoint = endpoint(lookup, "STS")
+	})
+	// A member account's secrets, in one region, with the credentials its
+	// reader role gave the worker.
+	secretsFor := func(region string, creds aws.Credentials) audit.Secrets {
+		return secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) {
+			o.Region = region
+			o.Credentials = credentials.StaticCredentialsProvider{Value: creds}
+			o.BaseEndpoint = endpoint(lookup, "SECRETS_MANAGER")
+		})
+	}
+	co := org.NewCoordinator(cfg, accounts, table, queue, logger)
+	w := org.NewWorker(cfg, roles, secretsFor, table, logger)
+	co.Now, w.Now = c.Now, c.Now
+	return &org.Handler{Coordinator: co, Worker: w}, nil
 }
 
 // newLogger returns the function's JSON logger on w, and routes the

@@ -24,6 +24,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/orgscenario"
 )
 
 const usage = `localcloud: the rotation-audit stack on a local AWS emulator, no account needed.
@@ -50,6 +51,8 @@ Commands:
             AWS call: run time against the paging floor, calls, memory (make bench-latency)
   demo      a quarter on a laptop: 40 secrets, a quarter of hourly runs, the
             evidence printed, then the dashboard                  (make demo)
+  org       scenario E: 3 accounts, 2 regions, one organization run (make local-org)
+  bench-org one organization run at AWS-like latency              (make bench-org)
 
 Run "localcloud <command> -h" for a command's flags.
 
@@ -98,7 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	commands := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"run": cmdRun, "up": cmdUp, "serve": cmdServe, "deploy": cmdDeploy, "teardown": cmdTeardown,
 		"clock": cmdClock, "invoke": cmdInvoke, "bench": cmdBench, "bench-latency": cmdBenchLatency,
-		"demo": cmdDemo,
+		"demo": cmdDemo, "org": orgscenario.Command, "bench-org": orgscenario.BenchCommand,
 	}
 	switch cmd {
 	case "help", "-h", "-help", "--help":

@@ -17,15 +17,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"golang.org/x/sync/errgroup"
@@ -85,12 +84,15 @@ var (
 
 // Result is what an invocation returns.
 type Result struct {
-	RunID      string `json:"run_id"`
-	Checked    int    `json:"checked"`
-	Flagged    int    `json:"flagged"`
-	Written    int    `json:"written"`
-	Unaudited  int    `json:"unaudited"`
-	LookedUp   int    `json:"looked_up"`
+	RunID     string `json:"run_id"`
+	Checked   int    `json:"checked"`
+	Flagged   int    `json:"flagged"`
+	Written   int    `json:"written"`
+	Unaudited int    `json:"unaudited"`
+	LookedUp  int    `json:"looked_up"`
+	// Replicas counts the replicas left to their primary's region
+	// (Config.AuditedRegions); always 0 in single-account mode.
+	Replicas   int    `json:"replicas,omitempty"`
 	CheckedAt  string `json:"checked_at"`
 	DurationMS int64  `json:"duration_ms"`
 	// PreviousRunID is the complete run this one compared itself with;
@@ -225,6 +227,7 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 		policy:    policy,
 		expiresAt: checkedAt.Add(time.Duration(c.Config.RetentionDays) * day),
 		month:     tables.MonthOf(checkedAt),
+		account:   c.Config.AccountID,
 	}
 	res := Result{RunID: r.id, CheckedAt: checkedAt.Format(time.RFC3339)}
 
@@ -276,7 +279,11 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 		attrs = append(attrs, "scheduled_time", res.CheckedAt, "execution_id", ev.ExecutionID,
 			"attempt_number", ev.AttemptNumber, "schedule_arn", ev.ScheduleARN)
 	}
-	attrs = append(attrs, metrics(c.Config.StackName, res, err == nil, start)...)
+	if c.Config.AccountID == "" {
+		attrs = append(attrs, metrics(c.Config.StackName, res, err == nil, start)...)
+	} else {
+		attrs = append(attrs, "account_id", c.Config.AccountID, "region", c.Config.Region, "replicas", res.Replicas)
+	}
 	if err != nil {
 		err = fmt.Errorf("rotation check %s incomplete, %d rows written: %w", res.RunID, res.Written, err)
 		c.Logger.Error("rotation check failed", append(attrs, "error", err.Error())...)
@@ -429,6 +436,12 @@ func (p *pipeline) judge(ctx context.Context, s smtypes.SecretListEntry, lookups
 		return nil
 	}
 	f := FactsOf(s)
+	if f.PrimaryRegion != "" && f.PrimaryRegion != p.r.policy.Region && slices.Contains(p.c.Config.AuditedRegions, f.PrimaryRegion) {
+		p.mu.Lock()
+		p.res.Replicas++ // judged once, by its primary's region
+		p.mu.Unlock()
+		return nil
+	}
 	v := Judge(f, p.r.checkedAt, p.r.policy)
 	if created, ok := pr.reuse(f); v.NeedsVersion && ok {
 		v = v.WithCurrentVersion(created, p.r.checkedAt, p.r.policy.MaxAgeDays)
@@ -501,121 +514,5 @@ func (p *pipeline) unaudit(why string) {
 	p.res.Unaudited++
 	if len(p.unaudited) < maxReported {
 		p.unaudited = append(p.unaudited, why)
-	}
-}
-
-// batch collects rows into batches of batchSize, across pages, and hands
-// each full batch to a writer in g, waiting while Writers are busy: that
-// wait is what holds the lister back, so memory stays bounded.
-func (p *pipeline) batch(ctx context.Context, g *errgroup.Group) error {
-	b := newBatch()
-	send := func(full *batch) error {
-		select {
-		case p.writers <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		g.Go(func() error {
-			defer func() { <-p.writers }()
-			return p.flush(ctx, full)
-		})
-		return nil
-	}
-	for rec := range p.rows {
-		if !b.add(rec) {
-			continue // listed twice (ListSecrets is eventually consistent)
-		}
-		p.mu.Lock()
-		p.res.count(rec)
-		if p.r.keep != nil {
-			*p.r.keep = append(*p.r.keep, rec)
-		}
-		p.mu.Unlock()
-		if len(b.rows) == batchSize {
-			if err := send(b); err != nil {
-				return err
-			}
-			b = newBatch()
-		}
-	}
-	if len(b.rows) == 0 {
-		return nil
-	}
-	return send(b)
-}
-
-// batch collects the rows of one BatchWriteItem call. DynamoDB rejects a
-// batch with two requests for one key, so a name is added at most once. A
-// secret listed twice in different batches (ListSecrets is eventually
-// consistent) is written twice under the same key, which is harmless, and
-// counted twice; remembering every name would cost memory per secret.
-type batch struct {
-	rows  []Record
-	names map[string]struct{}
-}
-
-func newBatch() *batch {
-	return &batch{rows: make([]Record, 0, batchSize), names: make(map[string]struct{}, batchSize)}
-}
-
-// add appends a row unless the batch already has one for its secret.
-func (b *batch) add(rec Record) bool {
-	if _, dup := b.names[rec.SecretName]; dup {
-		return false
-	}
-	b.names[rec.SecretName] = struct{}{}
-	b.rows = append(b.rows, rec)
-	return true
-}
-
-// flush marshals and writes one batch, counting what was written.
-func (p *pipeline) flush(ctx context.Context, b *batch) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	requests := make([]dbtypes.WriteRequest, 0, len(b.rows))
-	for _, rec := range b.rows {
-		item, err := attributevalue.MarshalMap(rec)
-		if err != nil {
-			return fmt.Errorf("marshal audit row for %s: %w", rec.SecretName, err)
-		}
-		requests = append(requests, dbtypes.WriteRequest{PutRequest: &dbtypes.PutRequest{Item: item}})
-	}
-	left, err := p.c.writeBatch(ctx, requests)
-	p.mu.Lock()
-	p.res.Written += len(requests) - left
-	p.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("write audit batch: %w", err)
-	}
-	return nil
-}
-
-// writeBatch sends one BatchWriteItem and retries it, in one loop of at
-// most maxAttempts calls, while it fails with a retryable error or leaves
-// UnprocessedItems (the SDK itself makes one attempt per call: see
-// retry.go). It returns how many of the rows are still unwritten.
-func (c *Checker) writeBatch(ctx context.Context, rows []dbtypes.WriteRequest) (int, error) {
-	for attempt := 1; ; attempt++ {
-		out, err := c.Table.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{
-			RequestItems: map[string][]dbtypes.WriteRequest{c.Config.TableName: rows},
-		}, oneAttempt)
-		switch {
-		case err != nil && !retryable(err):
-			return len(rows), err
-		case err != nil && attempt == maxAttempts:
-			return len(rows), fmt.Errorf("%d attempts: %w", attempt, err)
-		case err == nil:
-			rows = out.UnprocessedItems[c.Config.TableName]
-			if len(rows) == 0 {
-				return 0, nil
-			}
-			if attempt == maxAttempts {
-				return len(rows), fmt.Errorf("%d rows still unprocessed after %d attempts", len(rows), attempt)
-			}
-		}
-		if err := c.wait(ctx, attempt); err != nil {
-			return len(rows), err
-		}
 	}
 }

@@ -54,6 +54,15 @@ type Config struct {
 	// SecurityHubFindings (SECURITY_HUB_FINDINGS "true") imports a Security
 	// Hub finding per secret whose state changed, and all of them daily.
 	SecurityHubFindings bool
+	// AccountID is set when the check audits one account and region of an
+	// organization run (package org): rows then carry the account and
+	// Region, and the run's log line has no metrics (the run's are logged
+	// by the unit that completes it). Empty in single-account mode.
+	AccountID string
+	// AuditedRegions are the regions an organization run audits: a
+	// replica whose primary region is one of them gets no row here (it is
+	// counted as Replicas), because its primary's unit judges it.
+	AuditedRegions []string
 }
 
 // ConfigFromEnv reads the configuration from environment variables through

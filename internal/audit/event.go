@@ -83,6 +83,10 @@ func notAhead(ev Event, now time.Time, window time.Duration) error {
 		ev.ScheduledTime.UTC().Format(time.RFC3339), span(ahead), now.UTC().Format(time.RFC3339), span(window), span(clockSkew))
 }
 
+// NotAhead is notAhead for package org's coordinator, which validates the
+// scheduler's event as Handle does.
+func NotAhead(ev Event, now time.Time, window time.Duration) error { return notAhead(ev, now, window) }
+
 // span is a duration for a reader: whole days when it is days, else
 // hours, minutes and seconds.
 func span(d time.Duration) string {

@@ -41,3 +41,9 @@ func metrics(stack string, res Result, completed bool, at time.Time) []any {
 		"DurationMs", res.DurationMS, "RunsCompleted", done,
 	}
 }
+
+// Metrics is the Embedded Metric Format attributes of a run's log line:
+// package org logs them once per organization run, with the run's totals.
+func Metrics(stack string, res Result, completed bool, at time.Time) []any {
+	return metrics(stack, res, completed, at)
+}

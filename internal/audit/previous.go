@@ -187,12 +187,13 @@ type priorRow struct {
 	LastRotatedDate string `dynamodbav:"last_rotated_date"`
 	FirstSeen       string `dynamodbav:"first_seen"`
 	Change          string `dynamodbav:"change"`
+	Region          string `dynamodbav:"region"` // organization mode only
 }
 
 // comparedAttrs are the attributes of priorRow: the by-run Query of the
 // previous run projects only these.
 var comparedAttrs = []string{tables.SecretName, "status", "basis", "basis_date", "created_date",
-	"last_changed_date", "last_rotated_date", "first_seen", tables.Change}
+	"last_changed_date", "last_rotated_date", "first_seen", tables.Change, tables.Region}
 
 // prior is the compact form of a row; a date it cannot read counts as
 // none, which only costs a lookup.
@@ -284,20 +285,27 @@ func (c *Checker) previousRun(ctx context.Context, runID string) (*baseline, err
 }
 
 // readRows reads the previous run's rows into b, page by page; its
-// tombstones are not secrets of that run.
+// tombstones are not secrets of that run. In organization mode
+// (Config.AccountID) the table holds every account and region of the run,
+// so it reads the account's rows (the by-account index) and keeps those
+// of this run's region: a unit compares itself with the same unit.
 func (c *Checker) readRows(ctx context.Context, b *baseline) error {
 	names := make([]expression.NameBuilder, len(comparedAttrs))
 	for i, a := range comparedAttrs {
 		names[i] = expression.Name(a)
 	}
-	expr, err := expression.NewBuilder().
-		WithKeyCondition(expression.Key(tables.RunID).Equal(expression.Value(b.runID))).
+	index, key := tables.RunIndex, expression.Key(tables.RunID).Equal(expression.Value(b.runID))
+	if c.Config.AccountID != "" {
+		index = tables.AccountIndex
+		key = expression.Key(tables.AccountID).Equal(expression.Value(c.Config.AccountID)).And(key)
+	}
+	expr, err := expression.NewBuilder().WithKeyCondition(key).
 		WithProjection(expression.NamesList(names[0], names[1:]...)).Build()
 	if err != nil {
 		return fmt.Errorf("build query: %w", err)
 	}
 	pages := dynamodb.NewQueryPaginator(c.Reads, &dynamodb.QueryInput{
-		TableName: aws.String(c.Config.TableName), IndexName: aws.String(tables.RunIndex),
+		TableName: aws.String(c.Config.TableName), IndexName: aws.String(index),
 		KeyConditionExpression: expr.KeyCondition(), ProjectionExpression: expr.Projection(),
 		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 		Limit: aws.Int32(rowsPage),
@@ -312,7 +320,7 @@ func (c *Checker) readRows(ctx context.Context, b *baseline) error {
 			if err := attributevalue.UnmarshalMap(item, &row); err != nil {
 				return fmt.Errorf("read a row of run %s: %w", b.runID, err)
 			}
-			if row.SecretName == "" || row.Change == tables.ChangeGone {
+			if row.SecretName == "" || row.Change == tables.ChangeGone || row.Region != "" && row.Region != c.Config.Region {
 				continue
 			}
 			b.secrets[row.SecretName] = row.prior()

@@ -65,6 +65,11 @@ type Record struct {
 	FirstSeen string `dynamodbav:"first_seen,omitempty" json:"first_seen,omitempty"`
 	// ExpiresAt is the DynamoDB TTL attribute, in Unix seconds.
 	ExpiresAt int64 `dynamodbav:"expires_at" json:"expires_at"`
+	// AccountID and Region are set in organization mode only (package
+	// tables: the org audit table), where one table holds every account
+	// and region.
+	AccountID string `dynamodbav:"account_id,omitempty" json:"account_id,omitempty"`
+	Region    string `dynamodbav:"region,omitempty" json:"region,omitempty"`
 }
 
 // Gone reports whether the row is a tombstone: the secret was in the
@@ -82,7 +87,8 @@ type run struct {
 	policy    Policy
 	expiresAt time.Time
 	// month is the change index's key of the run's changed rows.
-	month string
+	month   string
+	account string // organization mode only
 	// keep, when set, receives every row the run writes (for Security Hub).
 	keep *[]Record
 }
@@ -125,6 +131,9 @@ func newRecord(s smtypes.SecretListEntry, f Facts, v Verdict, r run) Record {
 		LastChangedDate:      exactDate(f.LastChanged),
 		LastRotatedDate:      exactDate(f.LastRotated),
 		ExpiresAt:            r.expiresAt.Unix(),
+	}
+	if r.account != "" {
+		rec.AccountID, rec.Region = r.account, r.policy.Region
 	}
 	if v.Judged {
 		age := v.AgeDays

@@ -79,11 +79,25 @@ func (m *memory) runRows(in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error)
 	if m.fail != nil {
 		return nil, m.fail
 	}
-	if aws.ToString(in.IndexName) != tables.RunIndex {
-		return nil, fmt.Errorf("the audit table has no index %q", aws.ToString(in.IndexName))
+	index := aws.ToString(in.IndexName)
+	if index != tables.RunIndex && index != tables.AccountIndex {
+		return nil, fmt.Errorf("the audit table has no index %q", index)
 	}
 	run := m.rows[runIDIn(in)]
 	names := slices.Sorted(maps.Keys(run))
+	if index == tables.AccountIndex {
+		// the organization table's by-account index: the account's rows
+		var account string
+		for _, v := range in.ExpressionAttributeValues {
+			if s, ok := v.(*dbtypes.AttributeValueMemberS); ok && !strings.HasPrefix(s.Value, "run-") {
+				account = s.Value
+			}
+		}
+		names = slices.DeleteFunc(names, func(n string) bool {
+			a, _ := run[n][tables.AccountID].(*dbtypes.AttributeValueMemberS)
+			return a == nil || a.Value != account
+		})
+	}
 	if start, ok := in.ExclusiveStartKey[tables.SecretName].(*dbtypes.AttributeValueMemberS); ok {
 		i, _ := slices.BinarySearch(names, start.Value)
 		names = names[i+1:]
@@ -523,7 +537,7 @@ func TestPriorOfARow(t *testing.T) {
 	is.Equal(pr.firstSeen, time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC).Unix())
 	for _, attr := range comparedAttrs {
 		_, ok := item[attr]
-		is.True(ok || attr == tables.Change) // every attribute read back is written (change is set by the run)
+		is.True(ok || attr == tables.Change || attr == tables.Region) // every attribute read back is written (change is set by the run, region in organization mode only)
 	}
 }
 
@@ -554,4 +568,37 @@ func TestNewlyFlaggedMetric(t *testing.T) {
 	w.mu.Unlock()
 	newly, flagged = metric(testNow.Add(2 * day))
 	is.Equal([]float64{newly, flagged}, []float64{2, 3}) // aging crossed the line, arriving came flagged
+}
+
+// In organization mode one table holds every unit (account and region) of
+// a run, so a unit compares itself with the same unit of the previous run:
+// the secrets of another region or account are neither its baseline nor
+// gone from it.
+func TestUnitComparesWithItsOwnUnit(t *testing.T) {
+	is := is.New(t)
+	m := &memory{}
+	unit := func(account, region string, names ...string) (*Checker, *world) {
+		w := &world{calls: map[string]int{}}
+		for _, n := range names {
+			w.secrets = append(w.secrets, secret(n, 10*day, "Managed", "true"))
+		}
+		c := sinceChecker(w, m)
+		c.Config.AccountID, c.Config.Region = account, region
+		c.Config.AuditedRegions = []string{"us-east-1", "eu-west-1"}
+		return c, w
+	}
+	east, _ := unit("111111111111", "us-east-1", "east-db")
+	west, _ := unit("111111111111", "eu-west-1", "west-db")
+	other, _ := unit("222222222222", "us-east-1", "other-db")
+	for _, c := range []*Checker{east, west, other} {
+		runAt(t, c, testNow) // the first run: every unit's rows in one table
+	}
+	later := testNow.Add(time.Hour)
+	res := runAt(t, east, later)
+	is.Equal(res.PreviousRunID, RunID(Event{ScheduledTime: testNow}, testNow))
+	is.Equal(res.Gone, 0)    // west-db and other-db are other units' secrets, not gone
+	is.Equal(res.New, 0)     // east-db is the unit's own, seen before
+	is.Equal(res.Checked, 1) // and only it is checked
+	rows := m.records(t, res.RunID)
+	is.Equal(rows["east-db"].Change, tables.ChangeUnchanged)
 }

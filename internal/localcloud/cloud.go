@@ -155,7 +155,11 @@ func Start(opts Options) (*Cloud, error) {
 	})
 	// Security Hub keeps each caller's findings in its own account.
 	c.hub.Account = func(r *http.Request) string { return c.accounts.Caller(r).Account }
-	c.runner, err = funcrunner.New(funcrunner.Options{RuntimeAPI: backend.Host, Endpoint: c.URL, Region: opts.Region, Logs: logs})
+	// A function runs as a session of its execution role, as on Lambda.
+	credentials := func(fn funcrunner.Function) (string, string, string, error) {
+		return c.accounts.ExecutionSession(context.Background(), fn.Role, fn.FunctionName)
+	}
+	c.runner, err = funcrunner.New(funcrunner.Options{RuntimeAPI: backend.Host, Endpoint: c.URL, Region: opts.Region, Logs: logs, Credentials: credentials})
 	if err != nil {
 		k.Close()
 		ln.Close()

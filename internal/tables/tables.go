@@ -97,3 +97,53 @@ const (
 
 // Changed reports whether a change is one the change index holds.
 func Changed(change string) bool { return change != "" && change != ChangeUnchanged }
+
+// Organization mode (the template's Accounts parameter set): one hub stack
+// audits every account and region of an organization. Its rows go to
+// <stack>-org-audit, keyed by the secret's ARN, which names the account and
+// region, so two secrets of one name in two accounts or regions are two
+// rows; the by-run index (RunID, then SecretARN) makes one run's rows one
+// Query, and the by-account index (AccountID, then RunID) one account's
+// rows of a run. Every row carries AccountID and Region. The single-account
+// table and its key (SecretName, RunID) are unchanged and not used then.
+const (
+	OrgAuditSuffix = "-org-audit"
+	SecretARN      = "secret_arn" // partition key of the org audit table
+	AccountIndex   = "by-account"
+	AccountID      = "account_id" // the AccountIndex's partition key; its sort key is RunID
+	Region         = "region"
+)
+
+// The units of an organization run, <stack>-units: one item per account
+// and region the run expects (key RunID, then Unit), written as pending by
+// the coordinator before any work is sent, then set once to done or failed
+// by the worker that audits it, with its counts and, when failed, the
+// error (an AccessDenied on the member role, or the last attempt's error).
+// "Accounts not reporting" are the accounts of a run with a unit that is
+// not done: one Query on RunID lists every expected unit with its reason.
+const (
+	UnitsSuffix     = "-units"
+	Unit            = "unit"  // sort key: UnitOf(account, region)
+	UnitState       = "state" // UnitPending, UnitDone or UnitFailed
+	UnitPending     = "pending"
+	UnitDone        = "done"
+	UnitFailed      = "failed"
+	UnitError       = "error"
+	UnitAccount     = AccountID
+	UnitRegion      = Region
+	UnitFinishedAt  = "finished_at"
+	UnitsExpected   = "units_expected" // on an organization run's run log entry
+	UnitsDone       = "units_done"     // units finished, done or failed: the run completes when it reaches UnitsExpected
+	UnitsFailed     = "units_failed"   // of them, those failed
+	AccountsPlanned = "accounts"       // how many accounts the run expects
+	RegionsPlanned  = "regions"        // the regions it audits, comma-separated
+)
+
+// OrgAuditTable is the organization audit table's name for a stack.
+func OrgAuditTable(stack string) string { return stack + OrgAuditSuffix }
+
+// UnitsTable is the units table's name for a stack.
+func UnitsTable(stack string) string { return stack + UnitsSuffix }
+
+// UnitOf names the unit of an account and region: "111111111111/eu-west-1".
+func UnitOf(account, region string) string { return account + "/" + region }

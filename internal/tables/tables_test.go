@@ -43,3 +43,10 @@ func TestNames(t *testing.T) {
 	is.Equal(RunsTable("rotcheck"), "rotcheck-runs")
 	is.Equal(MonthOf(time.Date(2026, 12, 31, 23, 30, 0, 0, time.FixedZone("x", -2*3600))), "2027-01") // UTC month
 }
+
+func TestOrganizationNames(t *testing.T) {
+	is := is.New(t)
+	is.Equal(OrgAuditTable("hub"), "hub-org-audit")
+	is.Equal(UnitsTable("hub"), "hub-units")
+	is.Equal(UnitOf("111111111111", "eu-west-1"), "111111111111/eu-west-1") // account first, so a Query with begins_with reads one account
+}

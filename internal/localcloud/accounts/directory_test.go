@@ -295,3 +295,35 @@ func TestNoOrganizationLeavesOrganizationsToKumo(t *testing.T) {
 	is.Equal(code(err), "") // a 501 from the fixture, not an answer of the directory
 	is.Equal(f.dir.Organization(), "")
 }
+
+// A function runs as a session of its execution role, as on Lambda, so a
+// member's trust policy that names the hub's function role by
+// aws:PrincipalArn admits the function and nobody else of the hub account.
+func TestExecutionSessionActsAsTheFunctionsRole(t *testing.T) {
+	is := is.New(t)
+	fnRole := "arn:aws:iam::000000000000:role/hub-RotationCheckFunctionRole"
+	f := newFixture(t, Options{Accounts: []string{"000000000000", "111111111111"}, DefaultRoles: func(_ context.Context, name string) (Role, bool, error) {
+		if name != "hub-RotationCheckFunctionRole" {
+			return Role{}, false, nil
+		}
+		return Role{ARN: fnRole, ID: "AROAFN", TrustPolicy: allow(`{"Service":"lambda.amazonaws.com"}`, "")}, true, nil
+	}})
+	reader := f.createRole(t, "111111111111", "rotation-audit-reader", allow(`{"AWS":"arn:aws:iam::000000000000:root"}`,
+		`{"ArnEquals":{"aws:PrincipalArn":"`+fnRole+`"},"StringEquals":{"aws:PrincipalOrgID":"o-localcloud"}}`))
+
+	_, err := sts.NewFromConfig(f.config("test", "test", "")).AssumeRole(f.ctx, &sts.AssumeRoleInput{RoleArn: aws.String(reader), RoleSessionName: aws.String("root")})
+	is.Equal(code(err), "AccessDenied") // the hub account's root is not the function's role
+
+	// kumo writes 123456789012 into its role ARNs: the role is still found.
+	key, secret, token, err := f.dir.ExecutionSession(f.ctx, "arn:aws:iam::123456789012:role/hub-RotationCheckFunctionRole", "hub-check")
+	is.NoErr(err)
+	fn := f.config(key, secret, token)
+	who, err := sts.NewFromConfig(fn).GetCallerIdentity(f.ctx, &sts.GetCallerIdentityInput{})
+	is.NoErr(err)
+	is.Equal(*who.Arn, "arn:aws:sts::000000000000:assumed-role/hub-RotationCheckFunctionRole/hub-check")
+	_, err = sts.NewFromConfig(fn).AssumeRole(f.ctx, &sts.AssumeRoleInput{RoleArn: aws.String(reader), RoleSessionName: aws.String("unit")})
+	is.NoErr(err) // the function's role is admitted
+
+	_, _, _, err = f.dir.ExecutionSession(f.ctx, "arn:aws:iam::000000000000:role/Missing", "x")
+	is.True(err != nil) // no session for a role that does not exist
+}

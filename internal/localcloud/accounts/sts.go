@@ -143,3 +143,35 @@ func (d *Directory) getCallerIdentity(w http.ResponseWriter, c Caller) {
 		Account string `xml:"Account"`
 	}{c.ARN(), userID, c.Account})
 }
+
+// ExecutionSession issues keys for a session of a role, as Lambda gives a
+// function its execution role's credentials: the function's calls then come
+// from that role (aws:PrincipalArn is its ARN), so a member account's trust
+// policy can name the hub's function role. The role must exist; its ARN
+// may carry any account where the role is the default account's (kumo
+// writes 123456789012 into its ARNs).
+func (d *Directory) ExecutionSession(ctx context.Context, roleARN, sessionName string) (key, secret, token string, err error) {
+	m := roleARNPattern.FindStringSubmatch(roleARN)
+	if m == nil {
+		return "", "", "", fmt.Errorf("%q is not a role ARN", roleARN)
+	}
+	account := m[1]
+	role, ok, err := d.role(ctx, account, m[2])
+	if err == nil && !ok && account != DefaultAccount {
+		account = DefaultAccount
+		role, ok, err = d.role(ctx, account, m[2])
+	}
+	switch {
+	case err != nil:
+		return "", "", "", err
+	case !ok:
+		return "", "", "", fmt.Errorf("role %s does not exist", roleARN)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	key = "ASIA" + d.randomID(keyAlphabet, 16)
+	secret = d.randomID(secretAlphabet, 40)
+	token = d.randomID(secretAlphabet, 356)
+	d.sessions[key] = session{account: account, roleARN: role.ARN, roleID: role.ID, name: sessionName}
+	return key, secret, token, nil
+}

@@ -57,7 +57,7 @@ func TestParseTemplateReadsRepoTemplate(t *testing.T) {
 
 	is.Equal(tmpl.Transforms, []string{"AWS::Serverless-2016-10-31"}) // the SAM transform
 	is.True(strings.HasPrefix(tmpl.Description, "rotation-audit: every hour"))
-	is.Equal(len(tmpl.Parameters), 9) // with SecurityHubFindings
+	is.Equal(len(tmpl.Parameters), 13) // with SecurityHubFindings, and organization mode's Accounts, Regions, MemberRoleName, WorkerConcurrency
 	is.Equal(tmpl.Parameters["ScheduleExpression"], Parameter{
 		Type: "String", Default: specPtr("rate(1 hour)"),
 		Description: "When EventBridge Scheduler runs the check (rate(), cron() or at()).",

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/localcloud"
@@ -124,17 +126,20 @@ func TestPlanRepoTemplate(t *testing.T) {
 	is.NoErr(err) // the deployer implements everything template.yaml uses
 	is.Equal(p.Order, []string{
 		"AlarmTopic", "AuditTable", "DeadLetterQueue", "DeadLetterAlarm", "FlaggedAlarm",
-		"FreshSecret", "IgnoredSecret", "NoRunAlarm", "RunsTable",
+		"FreshSecret", "IgnoredSecret", "NoRunAlarm", "OrgAuditTable", "RunsTable", "UnitsQueue", "UnitsTable",
 		"RotationCheckFunctionRole", "RotationCheckFunction", "RotationCheckFunctionEventInvokeConfig",
 		"RotationCheckFunctionHourlyRole", "RotationCheckFunctionHourly",
-		"StaleSecret",
+		"StaleSecret", "UnitsMapping",
 	}) // dependencies first, otherwise alphabetical
+	for _, id := range []string{"OrgAuditTable", "UnitsQueue", "UnitsTable", "UnitsMapping"} {
+		is.True(!p.Enabled(id)) // organization mode's: not in the tutorial's stack
+	}
 
 	off, err := deployer("rotcheck", map[string]string{"SeedTestSecrets": "false"}).bind(repoTemplate(t), "123456789012")
 	is.NoErr(err)
 	for _, id := range p.Order {
 		seeded := strings.HasSuffix(id, "Secret")
-		is.Equal(off.Enabled(id), !seeded) // without seeding, exactly the test secrets are left out
+		is.Equal(off.Enabled(id), !seeded && p.Enabled(id)) // without seeding, exactly the test secrets are left out
 	}
 }
 
@@ -458,8 +463,9 @@ func TestDeployEventSourceMappings(t *testing.T) {
 	is.Equal(work.FunctionResponseTypes, []ltypes.FunctionResponseType{ltypes.FunctionResponseTypeReportBatchItemFailures})
 	is.Equal(aws.ToInt32(work.ScalingConfig.MaximumConcurrency), int32(2))
 	is.Equal(aws.ToString(work.State), "Enabled")
-	is.Equal(aws.ToString(other.State), "Disabled")                   // Enabled: false
-	is.Equal(res.Outputs["OtherMappingId"], aws.ToString(other.UUID)) // Ref is the mapping's UUID
+	is.Equal(aws.ToString(other.State), "Disabled")                         // Enabled: false
+	is.Equal(aws.ToInt32(other.ScalingConfig.MaximumConcurrency), int32(3)) // a Number parameter, read as a number
+	is.Equal(res.Outputs["OtherMappingId"], aws.ToString(other.UUID))       // Ref is the mapping's UUID
 	// kumo has no AWS managed policies: the deploy says it could not
 	// attach the poller's, which shows the role asked for it.
 	is.True(strings.Contains(logs.String(), "WorkerRole: the endpoint has no AWS managed policy arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"))
@@ -479,4 +485,48 @@ func TestDeployEventSourceMappings(t *testing.T) {
 	_, err = d2.Teardown(ctx, tmpl)
 	is.NoErr(err)
 	is.Equal(len(list()), 0) // gone with the stack
+}
+
+// A queue's RedrivePolicy, an object in the template, reaches SQS as the
+// JSON text its API takes, so a message received too often moves to the
+// dead-letter queue (template.yaml's units queue).
+func TestDeployQueueRedrivePolicy(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	tmpl := parse(t, `
+Resources:
+  Dead:
+    Type: AWS::SQS::Queue
+  Work:
+    Type: AWS::SQS::Queue
+    Properties:
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt Dead.Arn
+        maxReceiveCount: 3
+`)
+	d := deployer("redrive", nil)
+	teardownClean(t, d, tmpl)
+	res, err := d.Deploy(ctx, tmpl)
+	is.NoErr(err)
+	url, err := clients.SQS.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String("redrive-Work")})
+	is.NoErr(err)
+	got, err := clients.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: url.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameRedrivePolicy}})
+	is.NoErr(err)
+	var policy struct {
+		DeadLetterTargetArn string `json:"deadLetterTargetArn"`
+		MaxReceiveCount     json.Number
+	}
+	is.NoErr(json.Unmarshal([]byte(got.Attributes["RedrivePolicy"]), &policy))
+	is.Equal(policy.DeadLetterTargetArn, arnOfResource(res, "Dead"))
+	is.Equal(policy.MaxReceiveCount.String(), "3")
+}
+
+func arnOfResource(res *StackResult, id string) string {
+	for _, r := range res.Resources {
+		if r.LogicalID == id {
+			return r.ARN
+		}
+	}
+	return ""
 }

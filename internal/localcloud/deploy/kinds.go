@@ -80,7 +80,7 @@ var kinds = map[string]kind{
 	"AWS::SQS::Queue": {
 		name: nameRule{"QueueName", 80, regexp.MustCompile(`^[a-zA-Z0-9_-]+(\.fifo)?$`), "letters, digits, _ and -"},
 		props: []string{"QueueName", "DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
-			"ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "SqsManagedSseEnabled", "KmsMasterKeyId", "Tags"},
+			"ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "SqsManagedSseEnabled", "KmsMasterKeyId", "RedrivePolicy", "Tags"},
 		attrs:  []string{"Arn", "QueueName", "QueueUrl"},
 		deploy: deployQueue, remove: removeQueue, exists: queueExists,
 	},

@@ -182,8 +182,13 @@ func deployEventSourceMapping(ctx context.Context, d *Deployer, r *StackResource
 		return fmt.Errorf("property FunctionResponseTypes: %w", err)
 	}
 	var scaling *ltypes.ScalingConfig
-	if err := convert(p["ScalingConfig"], &scaling); err != nil {
-		return fmt.Errorf("property ScalingConfig: %w", err)
+	if sc, ok := p["ScalingConfig"].(map[string]any); ok {
+		// A Number parameter resolves to text: read it as a number.
+		n, err := int32Of(sc["MaximumConcurrency"])
+		if err != nil {
+			return fmt.Errorf("property ScalingConfig.MaximumConcurrency: %w", err)
+		}
+		scaling = &ltypes.ScalingConfig{MaximumConcurrency: n}
 	}
 	existing, err := l.ListEventSourceMappings(ctx, &lambda.ListEventSourceMappingsInput{FunctionName: &r.Name, EventSourceArn: &source})
 	if err != nil {

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +20,14 @@ func deployQueue(ctx context.Context, d *Deployer, r *StackResource, p map[strin
 		if v, ok := p[key]; ok {
 			attrs[key] = cfn.String(v)
 		}
+	}
+	if v, ok := p["RedrivePolicy"]; ok {
+		// CloudFormation takes the policy as an object; SQS as JSON text.
+		policy, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("RedrivePolicy: %w", err)
+		}
+		attrs["RedrivePolicy"] = string(policy)
 	}
 	tags := tagMap(p["Tags"])
 	if _, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: &r.Name}); err == nil {

@@ -32,6 +32,7 @@ import (
 type Function struct {
 	FunctionName  string
 	Handler       string
+	Role          string // the execution role's ARN
 	MemorySize    int
 	Environment   struct{ Variables map[string]string }
 	LoggingConfig struct{ LogFormat string }
@@ -49,6 +50,10 @@ type Options struct {
 	// Logs receives every process's output, each line prefixed with the
 	// function's name; nil discards it.
 	Logs io.Writer
+	// Credentials issues a session of the function's execution role, as
+	// Lambda does; nil, or an error, leaves the keys "test"/"test" (the
+	// default account's root).
+	Credentials func(fn Function) (key, secret, token string, err error)
 }
 
 // Runner runs each deployed function's bootstrap as a local process, as
@@ -195,6 +200,13 @@ func (r *Runner) environment(fn Function, dir string) []string {
 		"LAMBDA_TASK_ROOT":                dir,
 		"_HANDLER":                        fn.Handler,
 		"TZ":                              "UTC",
+	}
+	if r.opts.Credentials != nil && fn.Role != "" {
+		if key, secret, token, err := r.opts.Credentials(fn); err == nil {
+			env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"] = key, secret, token
+		} else {
+			r.logs.Printf("runner: %s runs as the default account, not its role: %v\n", fn.FunctionName, err)
+		}
 	}
 	maps.Copy(env, fn.Environment.Variables)
 	if env["AWS_ENDPOINT_URL"] == "" {

@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -255,4 +256,28 @@ func TestKill9LeavesNoBootstrap(t *testing.T) {
 	newRunner(t, &linewriter.Buffer{})
 	_, err = os.Stat(dir)
 	is.True(os.IsNotExist(err)) // ...so the next runner does
+}
+
+// A function runs with a session of its execution role, as on Lambda,
+// when the cloud can issue one; otherwise with the default account's keys.
+func TestEnvironmentCarriesTheRolesSession(t *testing.T) {
+	is := is.New(t)
+	logs := &linewriter.Buffer{}
+	r := newRunner(t, logs)
+	fn := Function{FunctionName: "role-fn", Role: "arn:aws:iam::000000000000:role/fn-role"}
+	is.True(strings.Contains(strings.Join(r.environment(fn, "/task"), "\n"), "AWS_ACCESS_KEY_ID=test")) // no issuer: the default account
+
+	r.opts.Credentials = func(got Function) (string, string, string, error) {
+		if got.Role != "arn:aws:iam::000000000000:role/fn-role" {
+			return "", "", "", errors.New("unknown role")
+		}
+		return "ASIAFN", "s3cret", "tok", nil
+	}
+	env := strings.Join(r.environment(fn, "/task"), "\n")
+	for _, want := range []string{"AWS_ACCESS_KEY_ID=ASIAFN", "AWS_SECRET_ACCESS_KEY=s3cret", "AWS_SESSION_TOKEN=tok"} {
+		is.True(strings.Contains(env, want)) // the role's session
+	}
+	fn.Role = "arn:aws:iam::000000000000:role/other"
+	is.True(strings.Contains(strings.Join(r.environment(fn, "/task"), "\n"), "AWS_ACCESS_KEY_ID=test")) // falls back, and says so
+	is.True(strings.Contains(logs.String(), "runs as the default account"))
 }

@@ -209,6 +209,10 @@ func TestTransformRepoTemplateFunction(t *testing.T) {
 				"PolicyName":     "RotationCheckFunctionRolePolicy1",
 				"PolicyDocument": tmpl.Resources["RotationCheckFunction"].Properties["Policies"].([]any)[1].(map[string]any)["Fn::If"].([]any)[1],
 			}, map[string]any{"Ref": "AWS::NoValue"}}}, // Security Hub only when SecurityHubFindings is true
+			map[string]any{"Fn::If": []any{"OrganizationMode", map[string]any{
+				"PolicyName":     "RotationCheckFunctionRolePolicy2",
+				"PolicyDocument": tmpl.Resources["RotationCheckFunction"].Properties["Policies"].([]any)[2].(map[string]any)["Fn::If"].([]any)[1],
+			}, map[string]any{"Ref": "AWS::NoValue"}}}, // accounts, member roles, the units queue and tables only in organization mode
 		},
 		"Tags": []any{specSAMTag},
 	}) // the execution role: Lambda's trust, basic logging, the template's statements inline

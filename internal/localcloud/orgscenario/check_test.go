@@ -1,0 +1,66 @@
+package orgscenario
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+)
+
+// Check passes the right outcome and names each way a run can be wrong:
+// a row missing or twice, a replica's row, an account not reporting that
+// reported, a run that did not complete.
+func TestCheckNamesWhatIsWrong(t *testing.T) {
+	accounts := []string{"000000000000", "111111111111", "222222222222"}
+	secrets := Population([3]string{accounts[0], accounts[1], accounts[2]}, "")
+	good := func() Outcome {
+		o := Outcome{RunID: "run-1", Entry: RunEntry{Complete: true, CompleteKey: tables.CompleteValue, Checked: 5, Written: 5, Replicas: 1,
+			UnitsExpected: 6, UnitsDone: 6, UnitsFailed: 2}}
+		for _, a := range accounts {
+			for _, r := range Regions {
+				u := UnitItem{Unit: a + "/" + r, AccountID: a, Region: r, State: tables.UnitDone}
+				if a == accounts[0] {
+					u.State, u.Error = tables.UnitFailed, "api error AccessDenied: no"
+				}
+				o.Units = append(o.Units, u)
+			}
+		}
+		for _, s := range secrets {
+			if s.Managed && s.Account != accounts[0] {
+				o.Rows = append(o.Rows, audit.Record{SecretName: s.Name, RunID: "run-1", AccountID: s.Account, Region: s.Region,
+					SecretARN: "arn:aws:secretsmanager:" + s.Region + ":" + s.Account + ":secret:" + s.Name + "-x"})
+			}
+		}
+		return o
+	}
+	is := is.New(t)
+	is.Equal(Check(good(), secrets, accounts, accounts[:1]), nil) // the right outcome passes
+
+	for name, tc := range map[string]struct {
+		spoil func(*Outcome)
+		want  string
+	}{
+		"a row missing": {func(o *Outcome) { o.Rows = o.Rows[1:] }, "no row for"},
+		"a row twice":   {func(o *Outcome) { o.Rows = append(o.Rows, o.Rows[0]) }, "two rows"},
+		"the replica's row": {func(o *Outcome) {
+			r := o.Rows[1]
+			r.Region = "eu-west-1"
+			r.SecretARN = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:shared-key-x"
+			o.Rows = append(o.Rows, r)
+		}, "unexpected row"},
+		"not complete":    {func(o *Outcome) { o.Entry.Complete, o.Entry.CompleteKey = false, "" }, "not complete"},
+		"denied but done": {func(o *Outcome) { o.Units[0].State = tables.UnitDone }, "AccessDenied"},
+		"a foreign ARN":   {func(o *Outcome) { o.Rows[0].SecretARN = "arn:aws:secretsmanager:us-east-1:999999999999:secret:db-x" }, "another account"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			o := good()
+			tc.spoil(&o)
+			problems := strings.Join(Check(o, secrets, accounts, accounts[:1]), "; ")
+			is.True(strings.Contains(problems, tc.want)) // named
+		})
+	}
+}
