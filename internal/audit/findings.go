@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/securityhub/types"
-
 	"github.com/rotation-audit/rotation-audit/internal/findings"
 	"github.com/rotation-audit/rotation-audit/internal/hubimport"
 	"github.com/rotation-audit/rotation-audit/internal/tables"
@@ -15,7 +13,7 @@ import (
 // Importer imports Security Hub findings in batches within the API's
 // quota: hubimport.Importer.
 type Importer interface {
-	Import(ctx context.Context, fs []types.AwsSecurityFinding) (hubimport.Result, error)
+	Import(ctx context.Context, fs []findings.SecurityFinding) (hubimport.Result, error)
 }
 
 var _ Importer = (*hubimport.Importer)(nil)
@@ -81,7 +79,7 @@ func (c *Checker) importFindings(ctx context.Context, rows []Record, res *Result
 	rows = toImport(rows, c.checkedAt(res), res.PreviousRunID)
 	for start := 0; start < len(rows); start += hubimport.BatchSize {
 		end := min(start+hubimport.BatchSize, len(rows))
-		var batch []types.AwsSecurityFinding
+		var batch []findings.SecurityFinding
 		for _, r := range rows[start:end] {
 			s, err := r.Finding()
 			if err != nil {

@@ -15,48 +15,117 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/service/securityhub"
-	"github.com/aws/aws-sdk-go-v2/service/securityhub/types"
+
+	"github.com/rotation-audit/rotation-audit/internal/findings"
 )
 
-// Transport sends BatchImportFindings as one SigV4-signed JSON request. It
-// exists for the function's size: the SDK's Security Hub client links a
-// serializer for every resource type ASFF knows, about 1.9 MB, which puts
-// the arm64 bootstrap over its 10 MB bound. Findings are the SDK's own
-// types, marshalled by their field names (ASFF's member names) with the
-// unset ones left out, as the SDK's serializer does.
+// MaxAttempts is how many times Transport sends one request that Security
+// Hub throttles or fails with a server error.
+const MaxAttempts = 3
+
+// firstBackoff is the wait before the second attempt; it doubles after.
+const firstBackoff = 200 * time.Millisecond
+
+// Transport sends BatchImportFindings as one SigV4-signed JSON request,
+// with the SDK's signer (which its core links anyway) and none of its
+// Security Hub client: that client and its types link a serializer for
+// every resource type ASFF knows, about 1.9 MB, which puts the arm64
+// bootstrap over its 10 MB bound. A throttled request (429) or a server
+// error (5xx, or no answer) is sent again, MaxAttempts times in all, after
+// a doubling wait.
 type Transport struct {
 	HTTP        aws.HTTPClient
 	Credentials aws.CredentialsProvider
 	Region      string
 	// Endpoint is the service's base URL; empty means AWS's, for Region.
 	Endpoint string
-	// Now stamps the signature; nil means time.Now.
-	Now func() time.Time
+	// Now stamps the signature and Sleep waits between attempts; nil means
+	// the real clock.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 var _ BatchImporter = (*Transport)(nil)
 
+// apiError is a refused request: its HTTP status and the service's error
+// code and message.
+type apiError struct {
+	status        int
+	code, message string
+}
+
+func (e *apiError) Error() string {
+	return strings.TrimSpace(fmt.Sprintf("%d %s %s", e.status, e.code, e.message))
+}
+
+// retry reports whether sending the same request again may succeed.
+func (e *apiError) retry() bool {
+	return e.status == http.StatusTooManyRequests || e.status >= 500 ||
+		e.code == "ThrottlingException" || e.code == "TooManyRequestsException"
+}
+
 // BatchImportFindings posts the findings to /findings/import and reads the
-// counts and the failed findings from the answer. A refused request (4xx
-// or 5xx) is an error naming the service's code and message.
-func (t *Transport) BatchImportFindings(ctx context.Context, in *securityhub.BatchImportFindingsInput, _ ...func(*securityhub.Options)) (*securityhub.BatchImportFindingsOutput, error) {
-	body, err := marshalFindings(in.Findings)
-	if err != nil {
-		return nil, err
+// counts and the failed findings from the answer. A finding that lacks a
+// required member stops the call before anything is sent, as the SDK's
+// validation does; a refused request is an error naming the service's
+// code and message.
+func (t *Transport) BatchImportFindings(ctx context.Context, fs []findings.SecurityFinding) (BatchOutput, error) {
+	for _, f := range fs {
+		if err := f.Validate(); err != nil {
+			return BatchOutput{}, fmt.Errorf("batch import findings: %w", err)
+		}
 	}
+	body, err := json.Marshal(struct {
+		Findings []findings.SecurityFinding
+	}{fs})
+	if err != nil {
+		return BatchOutput{}, fmt.Errorf("batch import findings: %w", err)
+	}
+	for attempt := 1; ; attempt++ {
+		out, err := t.send(ctx, body)
+		switch {
+		case err == nil:
+			return out, nil
+		case attempt == MaxAttempts:
+			return out, fmt.Errorf("batch import findings: %d attempts: %w", attempt, err)
+		case ctx.Err() != nil || !sendAgain(err):
+			return out, fmt.Errorf("batch import findings: %w", err)
+		}
+		if err := t.sleep(ctx, firstBackoff<<(attempt-1)); err != nil {
+			return BatchOutput{}, fmt.Errorf("batch import findings: %w", err)
+		}
+	}
+}
+
+// sendAgain reports whether a failed request is worth sending again: it
+// was throttled, the service failed, or no answer came. Security Hub
+// ignores a finding sent twice with the same UpdatedAt, so a request that
+// was in fact taken does no harm sent again.
+func sendAgain(err error) bool {
+	var api *apiError
+	if errors.As(err, &api) {
+		return api.retry()
+	}
+	return !errors.Is(err, errNoRetry)
+}
+
+// errNoRetry marks an error that happened before the request was sent.
+var errNoRetry = errors.New("not sent")
+
+// send makes one signed request.
+func (t *Transport) send(ctx context.Context, body []byte) (BatchOutput, error) {
 	endpoint := t.Endpoint
 	if endpoint == "" {
 		endpoint = "https://securityhub." + t.Region + ".amazonaws.com"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(endpoint, "/")+"/findings/import", bytes.NewReader(body))
 	if err != nil {
-		return nil, fmt.Errorf("batch import findings: %w", err)
+		return BatchOutput{}, fmt.Errorf("%w: %w", errNoRetry, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	creds, err := t.Credentials.Retrieve(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("batch import findings: credentials: %w", err)
+		return BatchOutput{}, fmt.Errorf("%w: credentials: %w", errNoRetry, err)
 	}
 	sum := sha256.Sum256(body)
 	now := time.Now
@@ -64,16 +133,16 @@ func (t *Transport) BatchImportFindings(ctx context.Context, in *securityhub.Bat
 		now = t.Now
 	}
 	if err := v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "securityhub", t.Region, now()); err != nil {
-		return nil, fmt.Errorf("batch import findings: sign: %w", err)
+		return BatchOutput{}, fmt.Errorf("%w: sign: %w", errNoRetry, err)
 	}
 	resp, err := t.HTTP.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("batch import findings: %w", err)
+		return BatchOutput{}, err
 	}
 	defer resp.Body.Close()
 	answer, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
-		return nil, fmt.Errorf("batch import findings: read the answer: %w", err)
+		return BatchOutput{}, fmt.Errorf("read the answer: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
 		var e struct{ Code, Message, Type string }
@@ -83,64 +152,27 @@ func (t *Transport) BatchImportFindings(ctx context.Context, in *securityhub.Bat
 			code = e.Type
 		}
 		if code == "" {
-			code = resp.Header.Get("X-Amzn-Errortype")
+			code, _, _ = strings.Cut(resp.Header.Get("X-Amzn-Errortype"), ":")
 		}
-		return nil, fmt.Errorf("batch import findings: %s: %s %s", resp.Status, code, e.Message)
+		return BatchOutput{}, &apiError{status: resp.StatusCode, code: code, message: e.Message}
 	}
-	var out struct {
-		FailedCount, SuccessCount int32
-		FailedFindings            []types.ImportFindingsError
-	}
+	var out BatchOutput
 	if err := json.Unmarshal(answer, &out); err != nil {
-		return nil, fmt.Errorf("batch import findings: the answer is not JSON: %w", err)
+		return BatchOutput{}, fmt.Errorf("%w: the answer is not JSON: %w", errNoRetry, err)
 	}
-	return &securityhub.BatchImportFindingsOutput{FailedCount: aws.Int32(out.FailedCount), SuccessCount: aws.Int32(out.SuccessCount),
-		FailedFindings: out.FailedFindings}, nil
+	return out, nil
 }
 
-// marshalFindings is {"Findings": [...]} with every unset member (a nil
-// pointer, slice or map, or an empty object) left out.
-func marshalFindings(findings []types.AwsSecurityFinding) ([]byte, error) {
-	raw, err := json.Marshal(findings)
-	if err != nil {
-		return nil, fmt.Errorf("marshal findings: %w", err)
+func (t *Transport) sleep(ctx context.Context, d time.Duration) error {
+	if t.Sleep != nil {
+		return t.Sleep(ctx, d)
 	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return nil, fmt.Errorf("marshal findings: %w", err)
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	list, ok := prune(v).([]any)
-	if !ok || len(list) != len(findings) {
-		return nil, errors.New("marshal findings: a finding marshalled to nothing")
-	}
-	return json.Marshal(map[string]any{"Findings": list})
-}
-
-// prune removes nulls and empty objects and lists, recursively.
-func prune(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			if e = prune(e); e == nil {
-				delete(x, k)
-			} else {
-				x[k] = e
-			}
-		}
-		if len(x) == 0 {
-			return nil
-		}
-	case []any:
-		kept := x[:0]
-		for _, e := range x {
-			if e = prune(e); e != nil {
-				kept = append(kept, e)
-			}
-		}
-		if len(kept) == 0 {
-			return nil
-		}
-		return kept
-	}
-	return v
 }

@@ -2,12 +2,9 @@ package report
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-
-	"github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/findings"
@@ -21,7 +18,7 @@ func FindingOf(r audit.Record) (findings.Secret, error) { return r.Finding() }
 // a row that cannot be one leaves nothing half-written.
 func writeFindings(w io.Writer, rows []audit.Record, f Format) error {
 	var out bytes.Buffer
-	var asff []types.AwsSecurityFinding
+	var asff []findings.SecurityFinding
 	enc := json.NewEncoder(&out)
 	enc.SetEscapeHTML(false)
 	for _, row := range rows {
@@ -38,7 +35,7 @@ func writeFindings(w io.Writer, rows []audit.Record, f Format) error {
 		}
 	}
 	if f == ASFF {
-		data, err := findings.MarshalASFF(context.Background(), asff)
+		data, err := findings.MarshalASFF(asff)
 		if err != nil {
 			return err
 		}
