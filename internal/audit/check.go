@@ -480,13 +480,13 @@ func (p *pipeline) record(s smtypes.SecretListEntry, f Facts, v Verdict, pr prio
 }
 
 // bury hands on a tombstone for each secret of the previous run that this
-// run did not list. Only a listing that completed may: one cut short
+// run did not list, with the secret's ARN (its finding's ID). Only a listing that completed may: one cut short
 // would bury every secret it did not reach.
 func (p *pipeline) bury(ctx context.Context) error {
 	for _, name := range p.base.gone() {
 		checkedAt := p.r.checkedAt.UTC().Format(time.RFC3339)
 		rec := Record{
-			SecretName: name, RunID: p.r.id, CheckedAt: checkedAt, MaxAgeDays: p.r.policy.MaxAgeDays,
+			SecretName: name, SecretARN: p.base.secrets[name].arn, RunID: p.r.id, CheckedAt: checkedAt, MaxAgeDays: p.r.policy.MaxAgeDays,
 			Change: tables.ChangeGone, ChangeMonth: p.r.month,
 			FirstSeen: p.base.firstSeen(p.base.secrets[name], true, checkedAt), ExpiresAt: p.r.expiresAt.Unix(),
 		}
