@@ -32,6 +32,7 @@ import (
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/clockapi"
+	"github.com/rotation-audit/rotation-audit/internal/hubimport"
 	"github.com/rotation-audit/rotation-audit/internal/org"
 )
 
@@ -154,6 +155,15 @@ func newChecker(lookup func(string) (string, bool), hc aws.HTTPClient, logger *s
 	c := audit.New(secrets, table, cfg, logger)
 	if now := cloudClock(lookup, hc); now != nil {
 		c.Now = now
+	}
+	if cfg.SecurityHubFindings {
+		// One importer per execution environment, so its quota carries
+		// across warm invocations. Its transport, not the SDK's Security
+		// Hub client, keeps the bootstrap under 10 MB.
+		c.Findings = &hubimport.Importer{Client: &hubimport.Transport{
+			HTTP: awsCfg.HTTPClient, Credentials: awsCfg.Credentials, Region: awsCfg.Region,
+			Endpoint: aws.ToString(endpoint(lookup, "SECURITYHUB")),
+		}}
 	}
 	return c, nil
 }

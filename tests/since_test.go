@@ -80,11 +80,14 @@ func TestSinceThePreviousRun(t *testing.T) {
 	const lookups = "secretsmanager.ListSecretVersionIds"
 
 	first := invokeAt(t, cloud, c, s)
-	is.Equal(proxy.Reset()[lookups], 3) // the first run looks up every edited secret
-	is.Equal(first.New, first.Checked)  // and every secret is new
-	is.Equal(first.Checked, 6)          // the three edited, young, and the seeded fresh and stale
-	is.Equal(first.NewFlagged, 5)       // all but young: 60-day-old values
-	is.Equal(first.PreviousRunID, "")   // the first run ever
+	firstCalls := proxy.Reset()
+	is.Equal(firstCalls[lookups], 3)    // the first run looks up every edited secret
+	is.Equal(firstCalls[importCall], 0) // SecurityHubFindings is off by default: no Security Hub call
+	is.Equal(first.FindingsImported, 0)
+	is.Equal(first.New, first.Checked) // and every secret is new
+	is.Equal(first.Checked, 6)         // the three edited, young, and the seeded fresh and stale
+	is.Equal(first.NewFlagged, 5)      // all but young: 60-day-old values
+	is.Equal(first.PreviousRunID, "")  // the first run ever
 	is.Equal(changesOf(t, c, s, first.RunID)["vsince-young"], tables.ChangeNew)
 
 	move("1h")

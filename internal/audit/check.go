@@ -106,6 +106,12 @@ type Result struct {
 	NewlyFlagged int `json:"newly_flagged"`
 	Resolved     int `json:"resolved"`
 	Gone         int `json:"gone"`
+	// FindingsImported and FindingsFailed count the Security Hub findings
+	// of the run (SECURITY_HUB_FINDINGS); FindingsError is why an import
+	// stopped. A Security Hub failure never makes the run incomplete.
+	FindingsImported int    `json:"findings_imported,omitempty"`
+	FindingsFailed   int    `json:"findings_failed,omitempty"`
+	FindingsError    string `json:"findings_error,omitempty"`
 }
 
 // count adds a row written to the counts.
@@ -151,6 +157,9 @@ type Checker struct {
 	StopMargin time.Duration
 	// Lookups and Writers bound the calls in flight.
 	Lookups, Writers int
+	// Findings imports a complete run's Security Hub findings; nil (the
+	// default, SECURITY_HUB_FINDINGS off) makes no Security Hub call.
+	Findings Importer
 }
 
 // Tables is the part of the DynamoDB client that writes the audit rows and
@@ -232,7 +241,17 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 		workCtx, cancel = context.WithDeadline(ctx, deadline.Add(-c.StopMargin))
 		defer cancel()
 	}
+	var written []Record // kept for Security Hub only
+	if c.Findings != nil {
+		r.keep = &written
+	}
 	err := c.run(workCtx, r, &res)
+	if err == nil && c.Findings != nil {
+		if ierr := c.importFindings(workCtx, written, &res); ierr != nil {
+			res.FindingsError = truncate(ierr.Error(), 1000)
+			c.Logger.Error("security hub import stopped", "run_id", res.RunID, "error", res.FindingsError)
+		}
+	}
 	res.DurationMS = time.Since(start).Milliseconds()
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("stopped %s before the invocation deadline: %w", c.StopMargin, err)
@@ -252,6 +271,9 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 		"written", res.Written, "unaudited", res.Unaudited, "looked_up", res.LookedUp, "duration_ms", res.DurationMS,
 		"previous_run_id", res.PreviousRunID, "new", res.New, "new_flagged", res.NewFlagged,
 		"newly_flagged", res.NewlyFlagged, "resolved", res.Resolved, "gone", res.Gone}
+	if c.Findings != nil {
+		attrs = append(attrs, "findings_imported", res.FindingsImported, "findings_failed", res.FindingsFailed)
+	}
 	if !ev.ScheduledTime.IsZero() {
 		// Which execution and attempt this was, to match the scheduler's own records.
 		attrs = append(attrs, "scheduled_time", res.CheckedAt, "execution_id", ev.ExecutionID,
@@ -458,13 +480,13 @@ func (p *pipeline) record(s smtypes.SecretListEntry, f Facts, v Verdict, pr prio
 }
 
 // bury hands on a tombstone for each secret of the previous run that this
-// run did not list. Only a listing that completed may: one cut short
+// run did not list, with the secret's ARN (its finding's ID). Only a listing that completed may: one cut short
 // would bury every secret it did not reach.
 func (p *pipeline) bury(ctx context.Context) error {
 	for _, name := range p.base.gone() {
 		checkedAt := p.r.checkedAt.UTC().Format(time.RFC3339)
 		rec := Record{
-			SecretName: name, RunID: p.r.id, CheckedAt: checkedAt, MaxAgeDays: p.r.policy.MaxAgeDays,
+			SecretName: name, SecretARN: p.base.secrets[name].arn, RunID: p.r.id, CheckedAt: checkedAt, MaxAgeDays: p.r.policy.MaxAgeDays,
 			Change: tables.ChangeGone, ChangeMonth: p.r.month,
 			FirstSeen: p.base.firstSeen(p.base.secrets[name], true, checkedAt), ExpiresAt: p.r.expiresAt.Unix(),
 		}

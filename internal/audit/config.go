@@ -51,6 +51,9 @@ type Config struct {
 	// (FLEXIBLE_WINDOW_MINUTES, 0 for OFF): with clockSkew, how far ahead
 	// of the function's clock a scheduled_time may be.
 	FlexibleWindow time.Duration
+	// SecurityHubFindings (SECURITY_HUB_FINDINGS "true") imports a Security
+	// Hub finding per secret whose state changed, and all of them daily.
+	SecurityHubFindings bool
 	// AccountID is set when the check audits one account and region of an
 	// organization run (package org): rows then carry the account and
 	// Region, and the run's log line has no metrics (the run's are logged
@@ -94,6 +97,13 @@ func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
 	}
 	if cfg.FlexibleWindow, err = minutes("FLEXIBLE_WINDOW_MINUTES", get("FLEXIBLE_WINDOW_MINUTES")); err != nil {
 		errs = append(errs, err)
+	}
+	switch v := get("SECURITY_HUB_FINDINGS"); v {
+	case "", "false":
+	case "true":
+		cfg.SecurityHubFindings = true
+	default:
+		errs = append(errs, fmt.Errorf("SECURITY_HUB_FINDINGS=%q: want true or false", v))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, fmt.Errorf("invalid configuration: %w", err)

@@ -59,6 +59,9 @@ type prior struct {
 	valueDated bool
 	// seen: this run listed the secret.
 	seen bool
+	// arn is the secret's ARN, for its tombstone: a gone secret's
+	// Security Hub finding is archived under the ID its ARN makes.
+	arn string
 }
 
 // dated reports whether the row recorded the dates it was judged from:
@@ -179,6 +182,7 @@ func (b *baseline) gone() []string {
 // priorRow is the part of an audit row a run reads back (comparedAttrs).
 type priorRow struct {
 	SecretName      string `dynamodbav:"secret_name"`
+	SecretARN       string `dynamodbav:"secret_arn"`
 	Status          Status `dynamodbav:"status"`
 	Basis           Basis  `dynamodbav:"basis"`
 	BasisDate       string `dynamodbav:"basis_date"`
@@ -192,7 +196,7 @@ type priorRow struct {
 
 // comparedAttrs are the attributes of priorRow: the by-run Query of the
 // previous run projects only these.
-var comparedAttrs = []string{tables.SecretName, "status", "basis", "basis_date", "created_date",
+var comparedAttrs = []string{tables.SecretName, tables.SecretARN, "status", "basis", "basis_date", "created_date",
 	"last_changed_date", "last_rotated_date", "first_seen", tables.Change, tables.Region}
 
 // prior is the compact form of a row; a date it cannot read counts as
@@ -202,6 +206,7 @@ func (r priorRow) prior() prior {
 		created: parseNanos(r.CreatedDate), lastChanged: parseNanos(r.LastChangedDate), lastRotated: parseNanos(r.LastRotatedDate),
 		flagged: r.Status == StatusNeedsRotation,
 		looked:  r.Basis == BasisCurrentVersion,
+		arn:     r.SecretARN,
 	}
 	pr.valueDated = pr.looked || r.Basis == BasisLastRotated
 	if pr.valueDated {

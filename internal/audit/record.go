@@ -89,6 +89,8 @@ type run struct {
 	// month is the change index's key of the run's changed rows.
 	month   string
 	account string // organization mode only
+	// keep, when set, receives every row the run writes (for Security Hub).
+	keep *[]Record
 }
 
 // identify returns a listed secret's name and ARN. A secret without either

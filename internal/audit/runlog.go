@@ -43,6 +43,11 @@ type RunEntry struct {
 	// CompleteKey is set only on complete runs: the sparse index's key.
 	CompleteKey string `dynamodbav:"complete_key,omitempty" json:"-"`
 	ExpiresAt   int64  `dynamodbav:"expires_at" json:"expires_at"`
+	// FindingsImported, FindingsFailed and FindingsError: the run's
+	// Security Hub import, when SECURITY_HUB_FINDINGS is on.
+	FindingsImported int    `dynamodbav:"findings_imported,omitempty" json:"findings_imported,omitempty"`
+	FindingsFailed   int    `dynamodbav:"findings_failed,omitempty" json:"findings_failed,omitempty"`
+	FindingsError    string `dynamodbav:"findings_error,omitempty" json:"findings_error,omitempty"`
 }
 
 // RunLogger is the part of the DynamoDB client the run log uses.
@@ -62,7 +67,8 @@ func (c *Checker) logRun(ctx context.Context, ev Event, r run, res Result, runEr
 		Complete: runErr == nil, DurationMS: res.DurationMS, MaxAgeDays: r.policy.MaxAgeDays,
 		PreviousRunID: res.PreviousRunID, New: res.New, NewFlagged: res.NewFlagged,
 		NewlyFlagged: res.NewlyFlagged, Resolved: res.Resolved, Gone: res.Gone,
-		ExpiresAt: r.expiresAt.Unix(),
+		ExpiresAt:        r.expiresAt.Unix(),
+		FindingsImported: res.FindingsImported, FindingsFailed: res.FindingsFailed, FindingsError: res.FindingsError,
 	}
 	if runErr != nil {
 		entry.Error = truncate(runErr.Error(), 1000)

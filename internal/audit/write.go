@@ -33,6 +33,9 @@ func (p *pipeline) batch(ctx context.Context, g *errgroup.Group) error {
 		}
 		p.mu.Lock()
 		p.res.count(rec)
+		if p.r.keep != nil {
+			*p.r.keep = append(*p.r.keep, rec)
+		}
 		p.mu.Unlock()
 		if len(b.rows) == batchSize {
 			if err := send(b); err != nil {

@@ -6,10 +6,10 @@
 // never from a run.
 //
 // It is pure: findings are built from a Secret and nothing else; it makes
-// no calls (MarshalASFF runs the SDK's serializer in memory). It imports
-// the SDK's Security Hub types and the tables contract, never the audit
-// package, so both the write side (the run) and the read side (the report)
-// can build the same finding from their own rows.
+// no calls. It imports the tables contract, never the audit package, so
+// both the write side (the run) and the read side (the report) build the
+// same finding from their own rows; and never the SDK's Security Hub
+// package, which the function cannot afford to link (see SecurityFinding).
 package findings
 
 import (

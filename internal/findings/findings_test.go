@@ -1,14 +1,11 @@
 package findings
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/tables"
@@ -67,33 +64,31 @@ func TestIDIsStablePerSecret(t *testing.T) {
 func TestASFFOfAFlaggedSecret(t *testing.T) {
 	is := is.New(t)
 	f := ASFF(secret(t))
-	is.Equal(aws.ToString(f.SchemaVersion), "2018-10-08")
-	is.Equal(aws.ToString(f.Id), "secret-rotation-age/"+secretARN)
-	is.Equal(aws.ToString(f.ProductArn), "arn:aws:securityhub:eu-west-1:123456789012:product/123456789012/default") // the account's own default product
-	is.Equal(aws.ToString(f.AwsAccountId), "123456789012")
-	is.Equal(aws.ToString(f.GeneratorId), GeneratorID)
-	is.Equal(aws.ToString(f.CreatedAt), "2026-10-01T09:00:00.000Z") // first seen
-	is.Equal(aws.ToString(f.UpdatedAt), "2026-12-27T11:00:00.000Z") // the run's checked_at
-	is.Equal(aws.ToString(f.Title), "Secrets Manager secrets should be rotated within 30 days")
-	is.True(strings.Contains(aws.ToString(f.Description), "payments-db is 31 days old, more than the 30 days allowed"))
-	is.Equal(f.FindingProviderFields.Severity.Label, types.SeverityLabelMedium) // as AWS's SecretsManager.4
+	is.Equal(f.SchemaVersion, "2018-10-08")
+	is.Equal(f.Id, "secret-rotation-age/"+secretARN)
+	is.Equal(f.ProductArn, "arn:aws:securityhub:eu-west-1:123456789012:product/123456789012/default") // the account's own default product
+	is.Equal(f.AwsAccountId, "123456789012")
+	is.Equal(f.GeneratorId, GeneratorID)
+	is.Equal(f.CreatedAt, "2026-10-01T09:00:00.000Z") // first seen
+	is.Equal(f.UpdatedAt, "2026-12-27T11:00:00.000Z") // the run's checked_at
+	is.Equal(f.Title, "Secrets Manager secrets should be rotated within 30 days")
+	is.True(strings.Contains(f.Description, "payments-db is 31 days old, more than the 30 days allowed"))
+	is.Equal(f.FindingProviderFields.Severity.Label, SeverityMedium) // as AWS's SecretsManager.4
 	is.Equal(f.FindingProviderFields.Types, []string{FindingType})
-	is.True(f.Severity == nil && f.Types == nil) // the top level is the customer's
-	is.Equal(f.Compliance.Status, types.ComplianceStatusFailed)
-	is.Equal(f.RecordState, types.RecordStateActive)
-	is.True(f.Workflow == nil) // the customer's
+	is.Equal(f.Compliance.Status, ComplianceFailed)
+	is.Equal(f.RecordState, RecordActive)
 	is.True(f.Remediation != nil)
 	is.Equal(len(f.Resources), 1)
 	r := f.Resources[0]
-	is.Equal(aws.ToString(r.Type), "AwsSecretsManagerSecret")
-	is.Equal(aws.ToString(r.Id), secretARN)
-	is.Equal(aws.ToString(r.Region), "eu-west-1")
-	is.Equal(r.Partition, types.PartitionAws)
+	is.Equal(r.Type, "AwsSecretsManagerSecret")
+	is.Equal(r.Id, secretARN)
+	is.Equal(r.Region, "eu-west-1")
+	is.Equal(r.Partition, "aws")
 	d := r.Details.AwsSecretsManagerSecret
-	is.Equal(aws.ToString(d.Name), "payments-db")
-	is.Equal(aws.ToBool(d.RotationEnabled), false)
-	is.Equal(aws.ToBool(d.RotationOccurredWithinFrequency), false) // no rotation at all
-	is.True(d.Deleted == nil)
+	is.Equal(d.Name, "payments-db")
+	is.Equal(d.RotationEnabled, false)
+	is.Equal(d.RotationOccurredWithinFrequency, false) // no rotation at all
+	is.Equal(d.Deleted, false)
 	is.Equal(f.ProductFields["rotation-audit/max_age_days"], "30")
 }
 
@@ -102,21 +97,21 @@ func TestASFFOfAnOKAndAGoneSecret(t *testing.T) {
 	ok := secret(t)
 	ok.Flagged, ok.Reason, ok.AgeDays, ok.RotationEnabled, ok.Change = false, "within_max_age", intp(2), true, tables.ChangeResolved
 	f := ASFF(ok)
-	is.Equal(f.FindingProviderFields.Severity.Label, types.SeverityLabelInformational)
-	is.Equal(f.Compliance.Status, types.ComplianceStatusPassed)
-	is.Equal(f.RecordState, types.RecordStateActive)
-	is.True(f.Remediation == nil)                                                                              // nothing to do
-	is.Equal(aws.ToBool(f.Resources[0].Details.AwsSecretsManagerSecret.RotationOccurredWithinFrequency), true) // enabled, not overdue
+	is.Equal(f.FindingProviderFields.Severity.Label, SeverityInformational)
+	is.Equal(f.Compliance.Status, CompliancePassed)
+	is.Equal(f.RecordState, RecordActive)
+	is.True(f.Remediation == nil)                                                                  // nothing to do
+	is.Equal(f.Resources[0].Details.AwsSecretsManagerSecret.RotationOccurredWithinFrequency, true) // enabled, not overdue
 	ok.RotationOverdue = true
-	is.Equal(aws.ToBool(ASFF(ok).Resources[0].Details.AwsSecretsManagerSecret.RotationOccurredWithinFrequency), false) // overdue
+	is.Equal(ASFF(ok).Resources[0].Details.AwsSecretsManagerSecret.RotationOccurredWithinFrequency, false) // overdue
 
 	gone := Secret{Name: "payments-db", ARN: secretARN, Partition: "aws", AccountID: "123456789012", Region: "eu-west-1",
 		MaxAgeDays: 30, Change: tables.ChangeGone, CheckedAt: checked, FirstSeen: firstSeen} // a tombstone: no status
 	g := ASFF(gone)
-	is.Equal(g.RecordState, types.RecordStateArchived) // gone: archived
-	is.Equal(g.Compliance.Status, types.ComplianceStatusNotAvailable)
-	is.Equal(aws.ToBool(g.Resources[0].Details.AwsSecretsManagerSecret.Deleted), true)
-	is.Equal(aws.ToString(g.Id), aws.ToString(f.Id)) // the same finding as before, archived
+	is.Equal(g.RecordState, RecordArchived) // gone: archived
+	is.Equal(g.Compliance.Status, ComplianceUnavailable)
+	is.Equal(g.Resources[0].Details.AwsSecretsManagerSecret.Deleted, true)
+	is.Equal(g.Id, f.Id) // the same finding as before, archived
 }
 
 // Until rows carry first_seen, a finding is created at the run's own time.
@@ -124,7 +119,7 @@ func TestCreatedWithoutFirstSeenIsTheRunsTime(t *testing.T) {
 	is := is.New(t)
 	s := secret(t)
 	s.FirstSeen = time.Time{}
-	is.Equal(aws.ToString(ASFF(s).CreatedAt), "2026-12-27T11:00:00.000Z")
+	is.Equal(ASFF(s).CreatedAt, "2026-12-27T11:00:00.000Z")
 	s.FirstSeen = checked.Add(time.Hour) // after the run: impossible, so not believed
 	is.Equal(s.Created(), checked)
 }
@@ -139,16 +134,22 @@ func TestDescriptionFitsSecurityHub(t *testing.T) {
 	is.True(strings.ToValidUTF8(d, "?") == d) // cut on a character boundary
 }
 
-// MarshalASFF writes what the SDK sends: AWS's field names, no nulls, and
-// it refuses what the SDK's own validation refuses.
+// MarshalASFF writes what BatchImportFindings takes: AWS's member names,
+// no nulls, nothing the builder does not set (the top-level Severity and
+// Types and Workflow are the customer's), and it refuses a finding that
+// lacks a required member.
 func TestMarshalASFF(t *testing.T) {
 	is := is.New(t)
-	out, err := MarshalASFF(context.Background(), []types.AwsSecurityFinding{ASFF(secret(t))})
+	out, err := MarshalASFF([]SecurityFinding{ASFF(secret(t))})
 	is.NoErr(err)
 	is.True(!strings.Contains(string(out), "null")) // unset fields are left out
 	var got []map[string]any
 	is.NoErr(json.Unmarshal(out, &got))
 	is.Equal(len(got), 1)
+	for _, customer := range []string{"Severity", "Types", "Workflow", "Note"} {
+		_, set := got[0][customer]
+		is.True(!set) // the customer's
+	}
 	is.Equal(got[0]["Id"], "secret-rotation-age/"+secretARN)
 	is.Equal(got[0]["SchemaVersion"], "2018-10-08")
 	is.Equal(got[0]["FindingProviderFields"], map[string]any{
@@ -160,14 +161,14 @@ func TestMarshalASFF(t *testing.T) {
 		"Name": "payments-db", "RotationEnabled": false, "RotationOccurredWithinFrequency": false,
 	}})
 
-	none, err := MarshalASFF(context.Background(), nil)
+	none, err := MarshalASFF(nil)
 	is.NoErr(err)
 	is.Equal(string(none), "[]\n") // an empty array, not null
 
 	bad := ASFF(secret(t))
-	bad.Title = nil
-	_, err = MarshalASFF(context.Background(), []types.AwsSecurityFinding{bad})
-	is.True(err != nil)                             // the SDK's validation ran
+	bad.Title = ""
+	_, err = MarshalASFF([]SecurityFinding{bad})
+	is.True(err != nil)                             // the validation ran
 	is.True(strings.Contains(err.Error(), "Title")) // and names the missing field
 }
 

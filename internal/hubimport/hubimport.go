@@ -15,17 +15,31 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/securityhub"
-	"github.com/aws/aws-sdk-go-v2/service/securityhub/types"
+	"github.com/rotation-audit/rotation-audit/internal/findings"
 )
 
-// BatchImporter is the one Security Hub call an Importer makes.
+// BatchImporter is the one Security Hub call an Importer makes:
+// BatchImportFindings (Transport makes it). It names no SDK type, so the
+// function does not link the SDK's Security Hub package (see
+// findings.SecurityFinding).
 type BatchImporter interface {
-	BatchImportFindings(ctx context.Context, in *securityhub.BatchImportFindingsInput, optFns ...func(*securityhub.Options)) (*securityhub.BatchImportFindingsOutput, error)
+	BatchImportFindings(ctx context.Context, fs []findings.SecurityFinding) (BatchOutput, error)
 }
 
-var _ BatchImporter = (*securityhub.Client)(nil)
+// BatchOutput is BatchImportFindings' answer: how many findings were
+// imported, and those that failed.
+type BatchOutput struct {
+	SuccessCount   int
+	FailedCount    int
+	FailedFindings []FailedFinding
+}
+
+// FailedFinding is a finding Security Hub did not import, and why.
+type FailedFinding struct {
+	Id           string
+	ErrorCode    string
+	ErrorMessage string
+}
 
 // The service's limits.
 const (
@@ -71,7 +85,7 @@ type Result struct {
 // failed. The error, nil only when every finding was imported, says why
 // the others were not: the first failed finding's error code and message,
 // or the call that failed (after which nothing more is sent).
-func (im *Importer) Import(ctx context.Context, findings []types.AwsSecurityFinding) (Result, error) {
+func (im *Importer) Import(ctx context.Context, fs []findings.SecurityFinding) (Result, error) {
 	var res Result
 	retries := im.Retries
 	switch {
@@ -81,56 +95,56 @@ func (im *Importer) Import(ctx context.Context, findings []types.AwsSecurityFind
 		retries = 0
 	}
 	var firstFailure error
-	pending := findings
+	pending := fs
 	for attempt := 0; attempt <= retries && len(pending) > 0; attempt++ {
-		var again []types.AwsSecurityFinding
+		var again []findings.SecurityFinding
 		for i := 0; i < len(pending); i += BatchSize {
 			batch := pending[i:min(i+BatchSize, len(pending))]
 			if err := im.bucket.take(ctx, im.now, im.sleep); err != nil {
-				res.Failed = len(findings) - res.Imported
-				return res, fmt.Errorf("import findings: %d of %d not imported: %w", res.Failed, len(findings), err)
+				res.Failed = len(fs) - res.Imported
+				return res, fmt.Errorf("import findings: %d of %d not imported: %w", res.Failed, len(fs), err)
 			}
 			res.Calls++
-			out, err := im.Client.BatchImportFindings(ctx, &securityhub.BatchImportFindingsInput{Findings: batch})
+			out, err := im.Client.BatchImportFindings(ctx, batch)
 			if err != nil {
-				res.Failed = len(findings) - res.Imported
-				return res, fmt.Errorf("import findings: %d of %d not imported: batch import findings: %w", res.Failed, len(findings), err)
+				res.Failed = len(fs) - res.Imported
+				return res, fmt.Errorf("import findings: %d of %d not imported: batch import findings: %w", res.Failed, len(fs), err)
 			}
-			res.Imported += int(aws.ToInt32(out.SuccessCount))
+			res.Imported += out.SuccessCount
 			if firstFailure == nil && len(out.FailedFindings) > 0 {
 				ff := out.FailedFindings[0]
-				firstFailure = fmt.Errorf("finding %s: %s: %s", aws.ToString(ff.Id), aws.ToString(ff.ErrorCode), aws.ToString(ff.ErrorMessage))
+				firstFailure = fmt.Errorf("finding %s: %s: %s", ff.Id, ff.ErrorCode, ff.ErrorMessage)
 			}
 			again = append(again, retryable(batch, out.FailedFindings)...)
 		}
 		pending = again
 	}
-	res.Failed = len(findings) - res.Imported
+	res.Failed = len(fs) - res.Imported
 	if res.Failed > 0 {
 		if firstFailure == nil {
 			firstFailure = errors.New("fewer findings imported than sent, and none reported as failed")
 		}
-		return res, fmt.Errorf("import findings: %d of %d not imported: %w", res.Failed, len(findings), firstFailure)
+		return res, fmt.Errorf("import findings: %d of %d not imported: %w", res.Failed, len(fs), firstFailure)
 	}
 	return res, nil
 }
 
 // retryable are a batch's failed findings worth sending again: not those
 // whose error says they never will be imported as they are.
-func retryable(batch []types.AwsSecurityFinding, failed []types.ImportFindingsError) []types.AwsSecurityFinding {
-	byID := make(map[string][]types.AwsSecurityFinding, len(batch))
+func retryable(batch []findings.SecurityFinding, failed []FailedFinding) []findings.SecurityFinding {
+	byID := make(map[string][]findings.SecurityFinding, len(batch))
 	for _, f := range batch {
-		byID[aws.ToString(f.Id)] = append(byID[aws.ToString(f.Id)], f)
+		byID[f.Id] = append(byID[f.Id], f)
 	}
-	var retry []types.AwsSecurityFinding
+	var retry []findings.SecurityFinding
 	for _, ff := range failed {
-		id := aws.ToString(ff.Id)
+		id := ff.Id
 		same := byID[id]
 		if len(same) == 0 {
 			continue // not one this batch sent
 		}
 		byID[id] = same[1:]
-		if !invalid(aws.ToString(ff.ErrorCode)) {
+		if !invalid(ff.ErrorCode) {
 			retry = append(retry, same[0])
 		}
 	}

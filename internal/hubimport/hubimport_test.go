@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
-	"github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/findings"
@@ -23,47 +22,47 @@ import (
 
 // fakeHub is a BatchImporter whose answer a test decides.
 type fakeHub struct {
-	BatchImportFindingsFn func(in *securityhub.BatchImportFindingsInput) (*securityhub.BatchImportFindingsOutput, error)
+	BatchImportFindingsFn func(fs []findings.SecurityFinding) (BatchOutput, error)
 	calls                 [][]string  // the Ids of each call
 	at                    []time.Time // when each call was made
 }
 
-func (f *fakeHub) BatchImportFindings(_ context.Context, in *securityhub.BatchImportFindingsInput, _ ...func(*securityhub.Options)) (*securityhub.BatchImportFindingsOutput, error) {
+func (f *fakeHub) BatchImportFindings(_ context.Context, fs []findings.SecurityFinding) (BatchOutput, error) {
 	var ids []string
-	for _, x := range in.Findings {
-		ids = append(ids, aws.ToString(x.Id))
+	for _, x := range fs {
+		ids = append(ids, x.Id)
 	}
 	f.calls = append(f.calls, ids)
 	f.at = append(f.at, time.Now())
-	return f.BatchImportFindingsFn(in)
+	return f.BatchImportFindingsFn(fs)
 }
 
 // importAll is a hub that imports every finding.
-func importAll(in *securityhub.BatchImportFindingsInput) (*securityhub.BatchImportFindingsOutput, error) {
-	return &securityhub.BatchImportFindingsOutput{SuccessCount: aws.Int32(int32(len(in.Findings))), FailedCount: aws.Int32(0)}, nil
+func importAll(fs []findings.SecurityFinding) (BatchOutput, error) {
+	return BatchOutput{SuccessCount: len(fs)}, nil
 }
 
 // failing is a hub that fails the findings whose Ids are in codes, with
 // those error codes, and imports the others.
-func failing(codes map[string]string) func(in *securityhub.BatchImportFindingsInput) (*securityhub.BatchImportFindingsOutput, error) {
-	return func(in *securityhub.BatchImportFindingsInput) (*securityhub.BatchImportFindingsOutput, error) {
-		out := &securityhub.BatchImportFindingsOutput{}
-		for _, f := range in.Findings {
-			if code, ok := codes[aws.ToString(f.Id)]; ok {
-				out.FailedFindings = append(out.FailedFindings, types.ImportFindingsError{Id: f.Id, ErrorCode: aws.String(code), ErrorMessage: aws.String("it failed")})
+func failing(codes map[string]string) func(fs []findings.SecurityFinding) (BatchOutput, error) {
+	return func(fs []findings.SecurityFinding) (BatchOutput, error) {
+		var out BatchOutput
+		for _, f := range fs {
+			if code, ok := codes[f.Id]; ok {
+				out.FailedFindings = append(out.FailedFindings, FailedFinding{Id: f.Id, ErrorCode: code, ErrorMessage: "it failed"})
 				continue
 			}
-			out.SuccessCount = aws.Int32(aws.ToInt32(out.SuccessCount) + 1)
+			out.SuccessCount++
 		}
-		out.FailedCount = aws.Int32(int32(len(out.FailedFindings)))
+		out.FailedCount = len(out.FailedFindings)
 		return out, nil
 	}
 }
 
-func some(n int) []types.AwsSecurityFinding {
-	fs := make([]types.AwsSecurityFinding, n)
+func some(n int) []findings.SecurityFinding {
+	fs := make([]findings.SecurityFinding, n)
 	for i := range fs {
-		fs[i].Id = aws.String(fmt.Sprintf("f%05d", i))
+		fs[i].Id = fmt.Sprintf("f%05d", i)
 	}
 	return fs
 }
@@ -134,12 +133,12 @@ func TestImportRetriesFailedFindings(t *testing.T) {
 	is := is.New(t)
 	first := true
 	hub := &fakeHub{}
-	hub.BatchImportFindingsFn = func(in *securityhub.BatchImportFindingsInput) (*securityhub.BatchImportFindingsOutput, error) {
+	hub.BatchImportFindingsFn = func(fs []findings.SecurityFinding) (BatchOutput, error) {
 		if first {
 			first = false
-			return failing(map[string]string{"f00003": "InternalException", "f00007": "ThrottlingException"})(in)
+			return failing(map[string]string{"f00003": "InternalException", "f00007": "ThrottlingException"})(fs)
 		}
-		return importAll(in)
+		return importAll(fs)
 	}
 	res, err := (&Importer{Client: hub}).Import(context.Background(), some(10))
 	is.NoErr(err)
@@ -170,11 +169,11 @@ func TestImportStopsOnAFailedCall(t *testing.T) {
 	is := is.New(t)
 	denied := errors.New("AccessDeniedException: not authorized to perform securityhub:BatchImportFindings")
 	hub := &fakeHub{}
-	hub.BatchImportFindingsFn = func(in *securityhub.BatchImportFindingsInput) (*securityhub.BatchImportFindingsOutput, error) {
+	hub.BatchImportFindingsFn = func(fs []findings.SecurityFinding) (BatchOutput, error) {
 		if len(hub.calls) == 2 {
-			return nil, denied
+			return BatchOutput{}, denied
 		}
-		return importAll(in)
+		return importAll(fs)
 	}
 	res, err := (&Importer{Client: hub}).Import(context.Background(), some(350))
 	is.Equal(res, Result{Imported: 100, Failed: 250, Calls: 2})
@@ -182,8 +181,8 @@ func TestImportStopsOnAFailedCall(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "250 of 350 not imported"))
 }
 
-// With the real SDK client and the embedded cloud's Security Hub, every
-// finding of three batches arrives.
+// Through the Transport and into the embedded cloud's Security Hub, every
+// finding of three batches arrives, as the real SDK client reads them back.
 func TestImportIntoTheLocalSecurityHub(t *testing.T) {
 	is := is.New(t)
 	const account = "123456789012"
@@ -192,7 +191,7 @@ func TestImportIntoTheLocalSecurityHub(t *testing.T) {
 	defer srv.Close()
 	client := securityhub.New(securityhub.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
-	var fs []types.AwsSecurityFinding
+	var fs []findings.SecurityFinding
 	for i := range 250 {
 		name := fmt.Sprintf("s%03d", i)
 		s, err := findings.SecretOf(name, "arn:aws:secretsmanager:us-east-1:"+account+":secret:"+name+"-AbCdEf")
@@ -200,7 +199,9 @@ func TestImportIntoTheLocalSecurityHub(t *testing.T) {
 		s.Flagged, s.MaxAgeDays, s.CheckedAt = i%2 == 0, 30, time.Date(2026, 12, 27, 11, 0, 0, 0, time.UTC)
 		fs = append(fs, findings.ASFF(s))
 	}
-	res, err := (&Importer{Client: client}).Import(context.Background(), fs)
+	tr := &Transport{HTTP: srv.Client(), Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Region: "us-east-1", Endpoint: srv.URL}
+	res, err := (&Importer{Client: tr}).Import(context.Background(), fs)
 	is.NoErr(err)
 	is.Equal(res, Result{Imported: 250, Calls: 3})
 	var got []string

@@ -2,6 +2,7 @@ package localcloud
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -24,7 +25,11 @@ func TestFrontAnswersSecurityHub(t *testing.T) {
 	s, err := findings.SecretOf("db", "arn:aws:secretsmanager:"+c.region+":"+accounts.DefaultAccount+":secret:db-AbCdEf")
 	is.NoErr(err)
 	s.Flagged, s.MaxAgeDays, s.CheckedAt = true, 30, cloudStart
-	out, err := hub.BatchImportFindings(ctx, &securityhub.BatchImportFindingsInput{Findings: []types.AwsSecurityFinding{findings.ASFF(s)}})
+	var f types.AwsSecurityFinding // the SDK's type reads the product's ASFF JSON as it is
+	data, err := json.Marshal(findings.ASFF(s))
+	is.NoErr(err)
+	is.NoErr(json.Unmarshal(data, &f))
+	out, err := hub.BatchImportFindings(ctx, &securityhub.BatchImportFindingsInput{Findings: []types.AwsSecurityFinding{f}})
 	is.NoErr(err)
 	is.Equal(aws.ToInt32(out.SuccessCount), int32(1))
 	got, err := hub.GetFindings(ctx, &securityhub.GetFindingsInput{Filters: &types.AwsSecurityFindingFilters{

@@ -196,7 +196,9 @@ func TestOCSFReportIsValidOCSF(t *testing.T) {
 }
 
 // report -format asff: a JSON array the SDK's own BatchImportFindings
-// validation accepts, and that the SDK sends as written.
+// validation accepts, and that the SDK sends as written. The findings are
+// the package's hand-written ASFF type, which the function imports too:
+// the SDK's types read them field for field.
 func TestASFFReportPassesTheSDKValidation(t *testing.T) {
 	is := is.New(t)
 	var buf bytes.Buffer
@@ -271,8 +273,8 @@ func TestFindingOfCarriesChangeAndFirstSeen(t *testing.T) {
 	is.Equal(s.Change, tables.ChangeGone)
 	is.Equal(s.FirstSeen, time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC))
 	f := findings.ASFF(s)
-	is.Equal(f.RecordState, types.RecordStateArchived)              // gone: archived
-	is.Equal(aws.ToString(f.CreatedAt), "2026-10-01T00:00:00.000Z") // first seen
+	is.Equal(f.RecordState, findings.RecordArchived)  // gone: archived
+	is.Equal(f.CreatedAt, "2026-10-01T00:00:00.000Z") // first seen
 	row.FirstSeen = "yesterday"
 	_, err = FindingOf(row)
 	is.True(err != nil && strings.Contains(err.Error(), `first_seen "yesterday"`)) // a bad date is named

@@ -54,7 +54,21 @@ func secretFinding(name string, flagged bool, at time.Time) types.AwsSecurityFin
 		panic(err)
 	}
 	s.Flagged, s.MaxAgeDays, s.CheckedAt = flagged, 30, at
-	return findings.ASFF(s)
+	return sdkFinding(findings.ASFF(s))
+}
+
+// sdkFinding is the product's finding as the SDK's type, which reads its
+// JSON field for field.
+func sdkFinding(f findings.SecurityFinding) types.AwsSecurityFinding {
+	data, err := json.Marshal(f)
+	if err != nil {
+		panic(err)
+	}
+	var out types.AwsSecurityFinding
+	if err := json.Unmarshal(data, &out); err != nil {
+		panic(err)
+	}
+	return out
 }
 
 func (f *fixture) importFindings(t *testing.T, fs ...types.AwsSecurityFinding) *securityhub.BatchImportFindingsOutput {
@@ -163,7 +177,7 @@ func TestReimportNeedsANewerUpdatedAt(t *testing.T) {
 
 	s, _ := findings.SecretOf("a", "arn:aws:secretsmanager:us-east-1:"+account+":secret:a-AbCdEf")
 	s.Change, s.CheckedAt, s.MaxAgeDays = tables.ChangeGone, start.Add(2*time.Hour), 30
-	f.importFindings(t, findings.ASFF(s))
+	f.importFindings(t, sdkFinding(findings.ASFF(s)))
 	is.Equal(get().RecordState, types.RecordStateArchived)
 	is.Equal(len(f.get(t, &types.AwsSecurityFindingFilters{RecordState: equals("ACTIVE")})), 0)
 }
