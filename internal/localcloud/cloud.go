@@ -89,6 +89,7 @@ type Cloud struct {
 
 	invokeConfigs invokeConfigs
 	scheduleDates scheduleDates
+	dynamoDB      gate // the DynamoDB requests kumo serves at once (limit.go)
 }
 
 // Start starts kumo in-process, the front on opts.Addr, the function runner
@@ -127,6 +128,7 @@ func Start(opts Options) (*Cloud, error) {
 		secrets:   localsecrets.New(clock.Now, opts.Region, account),
 		schedules: scheduler.NewFromConfig(clientConfig(k.URL, opts.Region)),
 		functions: lambda.NewFromConfig(clientConfig(k.URL, opts.Region)),
+		dynamoDB:  make(gate, dynamoDBInFlight),
 	}
 	c.runner, err = funcrunner.New(funcrunner.Options{RuntimeAPI: backend.Host, Endpoint: c.URL, Region: opts.Region, Logs: logs})
 	if err != nil {
@@ -228,6 +230,10 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r = r.WithContext(context.WithValue(r.Context(), requestBodyKey{}, body))
 	}
+	if !c.dynamoDB.enter(r) {
+		return // given up while queued
+	}
+	defer c.dynamoDB.leave(r)
 	c.proxy.ServeHTTP(w, r)
 }
 
