@@ -15,15 +15,12 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/tables"
 )
 
-// changesCounted is the run log attribute that says a run compared itself
-// with the previous complete run: the count of its new secrets, written
-// on every entry of a run that recorded its changes (zero included). A
-// run without it was written before rows carried their change, so a
-// history reads its rows in full where it needs them.
-const changesCounted = "new"
-
 // loggedRun is a run log entry as a history reads it: the entry, and
 // whether the run recorded what changed since the previous complete run.
+// New is the run log's count of its new secrets, which the write side
+// writes on every entry of a run that compared itself with the previous
+// one (zero included). A run without it was written before rows carried
+// their change, so a history reads its rows in full where it needs them.
 type loggedRun struct {
 	audit.RunEntry
 	New *int `dynamodbav:"new"`
