@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/benchread"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/report"
@@ -61,6 +62,17 @@ var (
 // fixtures are the table-only stacks the tests write rows into directly.
 var fixtures []*deploy.Deployer
 
+// The many fixture: 250 secrets at first, one run a day for ten days from
+// the quarter's start, written as the write side does since rows carry
+// their change (with the change index), and the dashboard's clock at noon
+// on the tenth day.
+const manySecrets = 250
+
+var (
+	manyRuns = 10
+	manyNow  = start.AddDate(0, 0, manyRuns-1).Add(12 * time.Hour)
+)
+
 // tablesOnly is the template's two tables, without the function.
 func tablesOnly() *cfn.Template {
 	t := *env.tmpl
@@ -100,6 +112,12 @@ func seedFixtures(ctx context.Context) error {
 		if err := putRun(ctx, odd, at, rows); err != nil {
 			return err
 		}
+	}
+	if err := benchread.CreateTables(ctx, env.clients.DynamoDB, "many"); err != nil {
+		return err
+	}
+	if _, err := benchread.Generate(ctx, env.clients.DynamoDB, benchread.Options{Stack: "many", Secrets: manySecrets, First: start, Runs: manyRuns, Seed: 7}); err != nil {
+		return fmt.Errorf("write the many fixture: %w", err)
 	}
 	ahead, err := fixture(ctx, "ahead")
 	if err != nil {
@@ -157,5 +175,13 @@ func fixtureServer(name string, at time.Time) *Server {
 	s := server(func() time.Time { return at })
 	s.Store = &report.Store{DB: env.clients.DynamoDB, Table: name + "-audit", RunsTable: name + "-runs"}
 	s.Stack, s.Scheduler = name, nil
+	return s
+}
+
+// manyServer is the dashboard of the many fixture, whose schedule is
+// daily, at its clock.
+func manyServer() *Server {
+	s := fixtureServer("many", manyNow)
+	s.Schedule = report.Schedule{Expression: "rate(1 day)", Timezone: "UTC"}
 	return s
 }
