@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ type fakeLog struct {
 	runs           []loggedRun
 	rows           map[string][]fakeRow // by run
 	page           int
+	mu             sync.Mutex // a history reads a few runs at once
 	queries, items int
 
 	runItems, rowItems []map[string]dbtypes.AttributeValue            // as stored, marshalled at the first Query
@@ -78,6 +80,8 @@ type fakeRow struct {
 var keyCondition = regexp.MustCompile(`(#\d+) (=|<=|<|>=|>|BETWEEN) (:\d+)(?: AND (:\d+))?`)
 
 func (f *fakeLog) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.queries++
 	str := func(av dbtypes.AttributeValue) string {
 		s, _ := av.(*dbtypes.AttributeValueMemberS)
