@@ -31,6 +31,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
+	"golang.org/x/sync/errgroup"
 	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
@@ -147,24 +148,35 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 	if v.flaggedPage, err = pageOf(r, "fpage"); err != nil {
 		return err
 	}
-	v.disabled = s.disabled(ctx)
-	latest, ahead, err := s.latestRun(ctx, now)
-	v.ahead = ahead
-	switch {
-	case errors.Is(err, report.ErrNoRuns):
-	case err != nil:
-		return fmt.Errorf("read the latest run: %w", err)
-	default:
+	// The history and the latest run are read at once: on a cold start
+	// each is a few Queries.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		if v.history, err = s.history(gctx, from, to, now); err != nil && !errors.Is(err, report.ErrNoRuns) {
+			return fmt.Errorf("read the history of %s: %w", q, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		v.disabled = s.disabled(gctx)
+		latest, ahead, err := s.latestRun(gctx, now)
+		v.ahead = ahead
+		switch {
+		case errors.Is(err, report.ErrNoRuns):
+			return nil
+		case err != nil:
+			return fmt.Errorf("read the latest run: %w", err)
+		}
 		v.latest = &latest
-		if v.flagged, err = s.flaggedRows(ctx, latest); err != nil {
+		if v.flagged, err = s.flaggedRows(gctx, latest); err != nil {
 			return fmt.Errorf("read the rows of run %s: %w", latest.RunID, err)
 		}
-		if v.missed, err = s.missedRuns(latest, now); err != nil {
-			return err
-		}
-	}
-	if v.history, err = s.history(ctx, from, to, now); err != nil && !errors.Is(err, report.ErrNoRuns) {
-		return fmt.Errorf("read the history of %s: %w", q, err)
+		v.missed, err = s.missedRuns(latest, now)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return render(w, http.StatusOK, "index", s.indexPage(v))
 }

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -155,4 +156,15 @@ func nextRun(ctx context.Context, stack string, at time.Time) error {
 	}
 	_, err = env.clients.DynamoDB.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tables.RunsTable(stack)), Item: item})
 	return err
+}
+
+// The stylesheet sizes the grid's cells as the grid lays them out: the
+// cells do not repeat it.
+func TestStylesheetSizesTheCells(t *testing.T) {
+	is := is.New(t)
+	css := get(manyServer().Handler(), "/style.css").Body.String()
+	is.True(strings.Contains(css, fmt.Sprintf("rect.cell { width: %dpx; height: %dpx; }", cellW, cellH)))
+	is.True(cellW < cellStep) // a gap between days
+	body := get(manyServer().Handler(), "/").Body.String()
+	is.True(strings.Contains(section(body, "grid"), `<rect class="cell st-flagged" x="0"><title>`))
 }

@@ -113,7 +113,7 @@ func niceStep(top int) int {
 
 // grid is one row per secret and one cell per day, coloured by status.
 type grid struct {
-	Width, Height, MonthsHeight, CellW int
+	Width, Height, MonthsHeight int // the cells' own size is in the stylesheet
 	Months                             []tick
 	Rows                               []gridRow
 }
@@ -174,7 +174,7 @@ func newStrip(name, q string, from, until time.Time, daily map[string]audit.Stat
 
 // gridOver sizes a grid for the dates and labels their months.
 func gridOver(dates []time.Time) grid {
-	g := grid{Width: max(1, len(dates)*cellStep), Height: cellH, MonthsHeight: monthsH, CellW: cellW}
+	g := grid{Width: max(1, len(dates)*cellStep), Height: cellH, MonthsHeight: monthsH}
 	for i, d := range dates {
 		if i == 0 || d.Day() == 1 {
 			g.Months = append(g.Months, tick{Pos: strconv.Itoa(i * cellStep), Label: d.Format("Jan")})

@@ -78,19 +78,14 @@ func (s *Store) eachStatus(ctx context.Context, runID string, f func(statusRow))
 	return s.projectedPages(ctx, in, expression.Key(tables.RunID).Equal(expression.Value(runID)), f)
 }
 
-// eachChange calls f for every row in the change index whose run is
-// dated from from to until (until excluded), in run order within each
-// month: one Query per month, keyed on the month and a run_id range.
-// Only rows whose change is not unchanged are in the index.
-func (s *Store) eachChange(ctx context.Context, from, until time.Time, f func(statusRow)) error {
-	for month := monthStart(from); month.Before(until); month = month.AddDate(0, 1, 0) {
-		in := &dynamodb.QueryInput{TableName: aws.String(s.Table), IndexName: aws.String(tables.ChangeIndex)}
-		key := expression.Key(tables.ChangeMonth).Equal(expression.Value(tables.MonthOf(month))).And(runsBetween(from, until))
-		if err := s.projectedPages(ctx, in, key, f); err != nil {
-			return err
-		}
-	}
-	return nil
+// eachChange calls f for every row in the change index of one month
+// whose run is dated from from to until (until excluded): one Query keyed
+// on the month and a run_id range, paged. Only rows whose change is not
+// unchanged are in the index.
+func (s *Store) eachChange(ctx context.Context, month, from, until time.Time, f func(statusRow)) error {
+	in := &dynamodb.QueryInput{TableName: aws.String(s.Table), IndexName: aws.String(tables.ChangeIndex)}
+	key := expression.Key(tables.ChangeMonth).Equal(expression.Value(tables.MonthOf(month))).And(runsBetween(from, until))
+	return s.projectedPages(ctx, in, key, f)
 }
 
 // projectedPages runs a Query of statusRows to its last page.

@@ -92,29 +92,43 @@ func (w *walk) read(ctx context.Context, s *Store) error {
 			return nil
 		})
 	}
+	var months [][]statusRow // each month's changes, read at once
 	if w.needChanges() {
-		g.Go(func() error {
-			until, err := tables.ParseRunID(w.last)
-			if err != nil {
-				return fmt.Errorf("day's run: %w", err)
-			}
-			counted := map[string]bool{}
-			for _, r := range w.runs {
-				counted[r.id] = r.changes
-			}
-			err = s.eachChange(gctx, w.from, until.Add(time.Millisecond), func(r statusRow) {
-				if counted[r.RunID] { // a failed run's changes are no complete run's
-					w.changes[r.RunID] = append(w.changes[r.RunID], r)
+		last, err := tables.ParseRunID(w.last)
+		if err != nil {
+			return fmt.Errorf("day's run: %w", err)
+		}
+		until := last.Add(time.Millisecond)
+		counted := map[string]bool{}
+		for _, r := range w.runs {
+			counted[r.id] = r.changes
+		}
+		var starts []time.Time
+		for month := monthStart(w.from); month.Before(until); month = month.AddDate(0, 1, 0) {
+			starts = append(starts, month)
+		}
+		months = make([][]statusRow, len(starts))
+		for i, month := range starts {
+			g.Go(func() error {
+				err := s.eachChange(gctx, month, w.from, until, func(r statusRow) {
+					if counted[r.RunID] { // a failed run's changes are no complete run's
+						months[i] = append(months[i], r)
+					}
+				})
+				if err != nil {
+					return fmt.Errorf("read the changes of %s: %w", tables.MonthOf(month), err)
 				}
+				return nil
 			})
-			if err != nil {
-				return fmt.Errorf("read the changes: %w", err)
-			}
-			return nil
-		})
+		}
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	for _, rows := range months {
+		for _, r := range rows {
+			w.changes[r.RunID] = append(w.changes[r.RunID], r)
+		}
 	}
 	return w.replay(ctx, s)
 }
