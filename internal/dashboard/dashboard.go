@@ -31,8 +31,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
-	"golang.org/x/sync/errgroup"
 	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/report"

@@ -114,8 +114,8 @@ func niceStep(top int) int {
 // grid is one row per secret and one cell per day, coloured by status.
 type grid struct {
 	Width, Height, MonthsHeight int // the cells' own size is in the stylesheet
-	Months                             []tick
-	Rows                               []gridRow
+	Months                      []tick
+	Rows                        []gridRow
 }
 
 // gridRow is one secret's days.
