@@ -17,11 +17,14 @@ SECRETS    ?= 1000,10000
 ORG_ACCOUNTS ?= 1000
 ORG_REGIONS  ?= 4
 ORG_SECRETS  ?= 50
+READ_SECRETS ?= 10000
+READ_RUNS  ?= 93
+READ_BURST ?= 200
 LOCALCLOUD = bin/localcloud
 
 .PHONY: build cli demo screenshot build-RotationCheckFunction sam-build test lint invoke deploy \
 	local local-up serve deploy-local teardown-local clock invoke-local samlocal-deploy samlocal-delete \
-	bench bench-cycle bench-latency local-org bench-org clean help
+	bench bench-cycle bench-latency bench-read local-org bench-org clean help
 
 help:
 	@echo "make local           the main job on the embedded cloud: deploy, scenarios A/B/C/D, teardown"
@@ -36,6 +39,7 @@ help:
 	@echo "make deploy-local | teardown-local   against ENDPOINT=$(ENDPOINT) (this tool's serve/up or LocalEmu)"
 	@echo "make bench-latency   one run of 1,000 and 10,000 secrets with LATENCY=$(LATENCY) added to every AWS call"
 	@echo "make bench-org       one organization run: ORG_ACCOUNTS=$(ORG_ACCOUNTS) x ORG_REGIONS=$(ORG_REGIONS) x ORG_SECRETS=$(ORG_SECRETS), LATENCY=$(LATENCY)"
+	@echo "make bench-read      history and the dashboard at READ_SECRETS=$(READ_SECRETS) for a quarter, then READ_BURST=$(READ_BURST) concurrent requests"
 	@echo "make build | lint | bench | bench-cycle | screenshot | invoke | deploy | sam-build | samlocal-deploy | samlocal-delete"
 	@echo "make clean           remove bin/ (the built commands and function) and .aws-sam/"
 
@@ -155,6 +159,16 @@ bench-latency: $(LOCALCLOUD)
 # kind, units per second, peak memory of the coordinator and of a worker.
 bench-org: $(LOCALCLOUD)
 	@$(LOCALCLOUD) bench-org -accounts $(ORG_ACCOUNTS) -regions $(ORG_REGIONS) -secrets $(ORG_SECRETS) -latency $(LATENCY)
+
+# The read side at scale: READ_SECRETS secrets and READ_RUNS daily runs (2026Q4
+# and the day before), about 1% of rows changing a day, written straight into
+# an embedded cloud of its own process; then history -quarter and the
+# dashboard's index page (Queries, items and bytes read, time, peak memory),
+# and READ_BURST concurrent requests to the dashboard, which must all answer
+# 200. The cloud holds every row: about 7 GB at 10,000 secrets x 93 runs.
+bench-read:
+	BENCH_READ_SECRETS=$(READ_SECRETS) BENCH_READ_RUNS=$(READ_RUNS) BENCH_READ_BURST=$(READ_BURST) \
+	$(GO) test -run '^$$' -bench BenchmarkReadQuarter -benchtime 1x -timeout 60m ./cmd/rotation-audit/
 
 # A quarter on a laptop, then the dashboard until Ctrl-C (DEMO_SERVE=0 to stop
 # after printing the evidence).

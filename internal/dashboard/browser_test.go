@@ -115,6 +115,47 @@ func TestBrowser(t *testing.T) {
 	is.True(strings.Contains(banner, "the schedule rate(1 hour) was due 5 times since"))
 }
 
+// Many secrets in a real browser: a hundred a page, flagged first; the
+// next page is a link away, and the filter form keeps the secrets whose
+// name holds what a person types, across pages; and a screenshot of it.
+func TestBrowserPagesAndFilters(t *testing.T) {
+	is := is.New(t)
+	ctx := browser(t)
+	ts := httptest.NewServer(manyServer().Handler())
+	defer ts.Close()
+
+	rows := func() []string {
+		return run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#grid tbody th.name')].map(th => th.innerText.trim())`))
+	}
+	is.NoErr(chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/")))
+	first := rows()
+	is.Equal(len(first), pageSize)
+	is.Equal(run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll('#needs-rotation tbody tr').length`)), pageSize)
+	is.True(linksAnswer(t, ctx) > 10)
+	png := run(t, ctx, chromedp.FullScreenshot(100))
+	is.NoErr(os.MkdirAll(filepath.Dir(screenshot), 0o755))
+	is.NoErr(os.WriteFile(strings.TrimSuffix(screenshot, ".png")+"-many.png", png, 0o644))
+
+	is.NoErr(chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#grid a[rel=next]`))))
+	is.NoErr(chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#grid a[rel=prev]`))))
+	second := rows()
+	is.Equal(len(second), pageSize)
+	is.True(!slices.Contains(first, second[0])) // the next hundred
+
+	is.NoErr(chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#filter`), "read-0001")))
+	is.NoErr(chromedp.Do(ctx, chromedp.Submit(chromedp.CSS(`form.filter`))))
+	is.NoErr(chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`form.filter a`)))) // "Show every secret"
+	filtered := rows()
+	is.Equal(len(filtered), 100) // bench-read-000100 to bench-read-000199
+	for _, name := range filtered {
+		is.True(strings.HasPrefix(name, "bench-read-0001"))
+	}
+	is.Equal(run(t, ctx, chromedp.Evaluate[string](`new URL(location.href).searchParams.get('q')`)), "read-0001")
+	is.Equal(run(t, ctx, chromedp.Evaluate[string](`document.querySelector('#filter').value`)), "read-0001")
+	png = run(t, ctx, chromedp.CaptureScreenshot()) // what the window shows: the form, the list it filtered
+	is.NoErr(os.WriteFile(strings.TrimSuffix(screenshot, ".png")+"-many-filtered.png", png, 0o644))
+}
+
 // Hostile names in a real browser: shown as text, no script of theirs
 // runs, and every link answers and opens the page of its own secret; and
 // screenshots of it.

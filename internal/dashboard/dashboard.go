@@ -13,6 +13,7 @@
 package dashboard
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"embed"
@@ -22,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	schedtypes "github.com/aws/aws-sdk-go-v2/service/scheduler/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/report"
@@ -50,6 +53,8 @@ type Server struct {
 	// Log receives the errors behind the error pages, which show a plain
 	// message instead (nil: slog.Default()).
 	Log *slog.Logger
+
+	work shared // turns to build a page, and what requests share
 }
 
 // ScheduleReader is the part of the EventBridge Scheduler client the
@@ -74,8 +79,13 @@ var pages = map[string]*template.Template{
 // index page links them all).
 var downloadFormats = []report.Format{report.CSV, report.JSON, report.Markdown}
 
-// maxSecretRows bounds the rows a secret's page lists.
+// maxSecretRows is how many rows a secret's page lists unless asked for
+// all of them (?rows=all).
 const maxSecretRows = 200
+
+// pageSize is how many secrets a page of the grid, or of the secrets
+// needing rotation, lists.
+const pageSize = 100
 
 // maxMissed bounds the missed fires counted for the banner.
 const maxMissed = 10_000
@@ -101,7 +111,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/", s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return &statusError{http.StatusNotFound, "Page not found", fmt.Errorf("there is no page at %s", r.URL.Path)}
 	}))
-	return secure(mux)
+	return secure(s.work.bounded(mux))
 }
 
 // Serve serves the dashboard on ln until ctx ends, then shuts down,
@@ -131,26 +141,95 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
-	v := indexData{now: now, quarter: q, disabled: s.disabled(ctx)}
-	latest, ahead, err := s.latestRun(ctx, now)
-	v.ahead = ahead
-	switch {
-	case errors.Is(err, report.ErrNoRuns):
-	case err != nil:
-		return fmt.Errorf("read the latest run: %w", err)
-	default:
+	v := indexData{now: now, quarter: q, filter: r.URL.Query().Get("q")}
+	if v.page, err = pageOf(r, "page"); err != nil {
+		return err
+	}
+	if v.flaggedPage, err = pageOf(r, "fpage"); err != nil {
+		return err
+	}
+	// The history and the latest run are read at once: on a cold start
+	// each is a few Queries.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		if v.history, err = s.history(gctx, from, to, now); err != nil && !errors.Is(err, report.ErrNoRuns) {
+			return fmt.Errorf("read the history of %s: %w", q, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		v.disabled = s.disabled(gctx)
+		latest, ahead, err := s.latestRun(gctx, now)
+		v.ahead = ahead
+		switch {
+		case errors.Is(err, report.ErrNoRuns):
+			return nil
+		case err != nil:
+			return fmt.Errorf("read the latest run: %w", err)
+		}
 		v.latest = &latest
-		if v.rows, err = s.Store.Rows(ctx, latest.RunID); err != nil {
+		if v.flagged, err = s.flaggedRows(gctx, latest); err != nil {
 			return fmt.Errorf("read the rows of run %s: %w", latest.RunID, err)
 		}
-		if v.missed, err = s.missedRuns(latest, now); err != nil {
-			return err
-		}
-	}
-	if v.history, err = report.BuildHistory(ctx, s.Store, s.Stack, from, to, now, s.Schedule); err != nil && !errors.Is(err, report.ErrNoRuns) {
-		return fmt.Errorf("read the history of %s: %w", q, err)
+		v.missed, err = s.missedRuns(latest, now)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return render(w, http.StatusOK, "index", s.indexPage(v))
+}
+
+// history is the evidence for a period as of now: the run log's part read
+// for each request, the secrets' part shared by the requests until a run
+// lands in the period.
+func (s *Server) history(ctx context.Context, from, to, now time.Time) (report.History, error) {
+	h, err := report.ReadPeriod(ctx, s.Store, s.Stack, from, to, now, s.Schedule)
+	if err != nil {
+		return h, err
+	}
+	secrets, err := s.work.value(ctx, "secrets "+from.Format(dateLayout), h.SecretsKey(), func(ctx context.Context) (any, error) {
+		read := h
+		err := read.ReadSecrets(ctx, s.Store)
+		return read.Secrets, err
+	})
+	if err != nil {
+		return h, err
+	}
+	h.Secrets = secrets.([]report.SecretHistory)
+	return h, nil
+}
+
+// flaggedRows are the rows of a run that need rotation, in the report's
+// order: read once per run, for every request until the next run.
+func (s *Server) flaggedRows(ctx context.Context, run audit.RunEntry) ([]audit.Record, error) {
+	rows, err := s.work.value(ctx, "flagged", run.RunID, func(ctx context.Context) (any, error) {
+		var flagged []audit.Record
+		err := s.Store.EachRow(ctx, run.RunID, func(r audit.Record) {
+			if r.Flagged() {
+				flagged = append(flagged, r)
+			}
+		})
+		return report.NewReport(s.Stack, run, flagged, false).Rows, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rows.([]audit.Record), nil
+}
+
+// pageOf reads a page number (?page=, ?fpage=), 1 when absent.
+func pageOf(r *http.Request, param string) (int, error) {
+	v := r.URL.Query().Get(param)
+	if v == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, &statusError{http.StatusBadRequest, "Not a page", fmt.Errorf("?%s=%s: want a page number from 1, such as ?%s=2", param, v, param)}
+	}
+	return n, nil
 }
 
 // latestRun is the newest complete run at or before now, and the newest
@@ -188,11 +267,28 @@ func (s *Server) secret(w http.ResponseWriter, r *http.Request) error {
 		return &statusError{http.StatusBadRequest, "Which secret?",
 			errors.New("want the secret's name, such as /secret?name=prod/db/password; the dashboard links every secret it lists")}
 	}
-	ctx, v := r.Context(), secretData{name: name, quarter: q, from: from, to: to, now: now}
-	if v.rows, err = s.Store.SecretHistory(ctx, v.name, from, to); err != nil {
+	ctx, v := r.Context(), secretData{name: name, quarter: q, from: from, to: to, now: now, daily: map[string]audit.Status{},
+		all: r.URL.Query().Get("rows") == "all"}
+	err = s.Store.EachSecretRow(ctx, v.name, from, to, func(r audit.Record) {
+		if v.total == 0 {
+			v.last = r
+		}
+		v.first = r
+		v.total++
+		if r.Flagged() {
+			v.flaggedRows++
+		}
+		if v.all || len(v.rows) < maxSecretRows {
+			v.rows = append(v.rows, r)
+		}
+		if day := dateOf(r.CheckedAt); !has(v.daily, day) {
+			v.daily[day] = r.Status // newest first: the day's last row
+		}
+	})
+	if err != nil {
 		return fmt.Errorf("read the history of secret %s: %w", v.name, err)
 	}
-	if len(v.rows) == 0 {
+	if v.total == 0 {
 		return &statusError{http.StatusNotFound, "No such secret in " + q,
 			fmt.Errorf("the audit has no row for a secret named %q in %s; it lists only the secrets it checks", v.name, q)}
 	}
@@ -223,6 +319,12 @@ func (s *Server) secret(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return render(w, http.StatusOK, "secret", s.secretPage(v))
+}
+
+// has says whether a map has a key.
+func has[K comparable, V any](m map[K]V, k K) bool {
+	_, ok := m[k]
+	return ok
 }
 
 // seen says whether a secret has rows in [from, to).
@@ -266,7 +368,7 @@ func (s *Server) historyFile(f report.Format) func(http.ResponseWriter, *http.Re
 		if err != nil {
 			return err
 		}
-		h, err := report.BuildHistory(r.Context(), s.Store, s.Stack, from, to, now, s.Schedule)
+		h, err := s.history(r.Context(), from, to, now)
 		if err != nil {
 			return fmt.Errorf("read the history of %s: %w", q, err)
 		}
@@ -347,6 +449,10 @@ func (s *Server) handle(h func(http.ResponseWriter, *http.Request) error) http.H
 		if err == nil || errors.Is(err, context.Canceled) {
 			return // done, or nobody is waiting for the answer
 		}
+		if errors.Is(err, errStreamed) {
+			s.log().Warn("dashboard: "+r.Method+" "+r.URL.RequestURI(), "error", err)
+			return
+		}
 		p := errorPage{layout: s.layout("Error", "/", "", time.Time{}, false, false)}
 		var se *statusError
 		var netErr *net.OpError
@@ -385,18 +491,28 @@ func (s *Server) log() *slog.Logger {
 	return s.Log
 }
 
-// render executes a page's template, and writes it only when it is whole.
+// render executes a page's template, streaming it as it renders: the
+// data is prepared before, so what can fail part way is the connection.
+// An error part way cannot become an error page (the status is sent), so
+// it is logged, and the page ends there.
 func render(w http.ResponseWriter, status int, name string, data any) error {
-	var b bytes.Buffer
-	if err := pages[name].ExecuteTemplate(&b, "layout", data); err != nil {
-		return fmt.Errorf("render the %s page: %w", name, err)
-	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(b.Bytes()) // an error here means the client has gone
+	b := bufio.NewWriterSize(w, 32<<10)
+	err := pages[name].ExecuteTemplate(b, "layout", data)
+	if err == nil {
+		err = b.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("render the %s page: %w: %w", name, errStreamed, err)
+	}
 	return nil
 }
+
+// errStreamed is wrapped by an error that came after a page had started:
+// the log says it, nothing else can.
+var errStreamed = errors.New("after the page had started")
 
 // secure sets the headers every answer carries: nothing but this server's
 // own stylesheet may load, and no page may be framed.

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +146,10 @@ func teardown() error {
 	var errs []error
 	for _, d := range fixtures {
 		_, err := d.Teardown(context.Background(), tablesOnly())
+		errs = append(errs, err)
+	}
+	for _, table := range []string{"many-audit", "many-runs"} {
+		_, err := env.clients.DynamoDB.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
 		errs = append(errs, err)
 	}
 	if env.deployer != nil {
@@ -288,6 +295,13 @@ func TestSecretPage(t *testing.T) {
 	is.Equal(strings.Count(section(body, "rows"), `<td class="mono">run-`), maxSecretRows) // 200 rows
 	is.True(strings.Contains(body, `<span class="badge st-ok">ok</span>`))                 // rotated: ok now
 	is.True(strings.Contains(body, "every 30 days"))
+	more := regexp.MustCompile(`<a href="([^"]*rows=all)">Show all of them</a>`).FindStringSubmatch(body)
+	is.True(more != nil) // a link to every row of the period
+	total := regexp.MustCompile(`Rows in period</dt><dd>(\d+),`).FindStringSubmatch(body)
+	is.True(total != nil)
+	all := get(server(nil).Handler(), html.UnescapeString(more[1])).Body.String()
+	is.Equal(strconv.Itoa(strings.Count(section(all, "rows"), `<td class="mono">run-`)), total[1]) // every row
+	is.True(!strings.Contains(all, "Showing the latest"))
 }
 
 // The banner appears when two scheduled runs are missed, and goes when

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/benchread"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/report"
@@ -61,6 +62,17 @@ var (
 // fixtures are the table-only stacks the tests write rows into directly.
 var fixtures []*deploy.Deployer
 
+// The many fixture: 250 secrets at first, one run a day for ten days from
+// the quarter's start, written as the write side does since rows carry
+// their change (with the change index), and the dashboard's clock at noon
+// on the tenth day.
+const manySecrets = 250
+
+var (
+	manyRuns = 10
+	manyNow  = start.AddDate(0, 0, manyRuns-1).Add(12 * time.Hour)
+)
+
 // tablesOnly is the template's two tables, without the function.
 func tablesOnly() *cfn.Template {
 	t := *env.tmpl
@@ -101,6 +113,12 @@ func seedFixtures(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := benchread.CreateTables(ctx, env.clients.DynamoDB, "many"); err != nil {
+		return err
+	}
+	if _, err := benchread.Generate(ctx, env.clients.DynamoDB, benchread.Options{Stack: "many", Secrets: manySecrets, First: start, Runs: manyRuns, Seed: 7}); err != nil {
+		return fmt.Errorf("write the many fixture: %w", err)
+	}
 	ahead, err := fixture(ctx, "ahead")
 	if err != nil {
 		return err
@@ -133,9 +151,21 @@ func expiresAt(at time.Time) int64 { return at.AddDate(1, 0, 0).Unix() }
 func runID(at time.Time) string { return fmt.Sprintf("run-%d", at.UnixMilli()) }
 
 // putRun writes a complete scheduled run and its rows.
+// Like the function, it records what changed since the fixture's previous
+// run (every row here is new or unchanged: a fixture's secrets stay), and
+// counts the new ones in the run log entry.
 func putRun(ctx context.Context, s *report.Store, at time.Time, rows []audit.Record) error {
-	flagged := 0
+	flagged, added := 0, 0
+	if seen[s.Table] == nil {
+		seen[s.Table] = map[string]bool{}
+	}
 	for _, r := range rows {
+		r.Change = tables.ChangeUnchanged
+		if !seen[s.Table][r.SecretName] {
+			r.Change, r.ChangeMonth, r.FirstSeen = tables.ChangeNew, tables.MonthOf(at), r.CheckedAt
+			seen[s.Table][r.SecretName] = true
+			added++
+		}
 		item, err := attributevalue.MarshalMap(r)
 		if err != nil {
 			return err
@@ -149,7 +179,7 @@ func putRun(ctx context.Context, s *report.Store, at time.Time, rows []audit.Rec
 	}
 	entry := audit.RunEntry{Month: tables.MonthOf(at), RunID: runID(at), CheckedAt: at.Format(time.RFC3339), Checked: len(rows),
 		Flagged: flagged, Written: len(rows), Complete: true, MaxAgeDays: 30, ScheduledTime: at.Format(time.RFC3339), CompleteKey: "complete",
-		ExpiresAt: expiresAt(at)}
+		ExpiresAt: expiresAt(at), New: added}
 	item, err := attributevalue.MarshalMap(entry)
 	if err != nil {
 		return err
@@ -160,10 +190,21 @@ func putRun(ctx context.Context, s *report.Store, at time.Time, rows []audit.Rec
 	return nil
 }
 
+// seen holds, by audit table, the secrets of the fixture's runs so far.
+var seen = map[string]map[string]bool{}
+
 // fixtureServer is the dashboard of a fixture's tables at a fixed clock.
 func fixtureServer(name string, at time.Time) *Server {
 	s := server(func() time.Time { return at })
 	s.Store = &report.Store{DB: env.clients.DynamoDB, Table: name + "-audit", RunsTable: name + "-runs"}
 	s.Stack, s.Scheduler = name, nil
+	return s
+}
+
+// manyServer is the dashboard of the many fixture, whose schedule is
+// daily, at its clock.
+func manyServer() *Server {
+	s := fixtureServer("many", manyNow)
+	s.Schedule = report.Schedule{Expression: "rate(1 day)", Timezone: "UTC"}
 	return s
 }

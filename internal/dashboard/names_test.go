@@ -117,9 +117,9 @@ func TestStripTellsNoRunFromNotSeen(t *testing.T) {
 	is := is.New(t)
 	page := get(fixtureServer("odd", oddNow).Handler(), secretHref("@x", "")).Body.String()
 	strip := section(page, "strip")
-	is.True(strings.Contains(strip, `<rect class="cell st-unseen" x="0" width="8" height="14"><title>2026-10-01: not seen (a run without this secret)</title>`))
-	is.True(strings.Contains(strip, `<rect class="cell st-norun" x="10" width="8" height="14"><title>2026-10-02: no complete run</title>`))
-	is.True(strings.Contains(strip, `<rect class="cell st-flagged" x="20" width="8" height="14"><title>2026-10-03: needs rotation</title>`))
+	is.True(strings.Contains(strip, `<rect class="cell st-unseen" x="0"><title>2026-10-01: not seen (a run without this secret)</title>`))
+	is.True(strings.Contains(strip, `<rect class="cell st-norun" x="10"><title>2026-10-02: no complete run</title>`))
+	is.True(strings.Contains(strip, `<rect class="cell st-flagged" x="20"><title>2026-10-03: needs rotation</title>`))
 	is.True(strings.Contains(strip, `<span class="swatch st-norun"></span> no complete run that day`)) // and the legend says so
 }
 

@@ -113,9 +113,9 @@ func niceStep(top int) int {
 
 // grid is one row per secret and one cell per day, coloured by status.
 type grid struct {
-	Width, Height, MonthsHeight, CellW int
-	Months                             []tick
-	Rows                               []gridRow
+	Width, Height, MonthsHeight int // the cells' own size is in the stylesheet
+	Months                      []tick
+	Rows                        []gridRow
 }
 
 // gridRow is one secret's days.
@@ -130,26 +130,27 @@ type cell struct {
 	Class, Title string
 }
 
-// newGrid lays out every secret of the history over its days so far.
-func newGrid(h report.History, q string) grid {
+// newGrid lays out secrets of the history (a page of them) over its days
+// so far.
+func newGrid(h report.History, q string, secrets []report.SecretHistory) grid {
 	dates := make([]time.Time, len(h.Days))
 	judged := make([]bool, len(h.Days))
 	for i, d := range h.Days {
 		dates[i], judged[i] = d.Date, d.RunID != ""
 	}
 	g := gridOver(dates)
-	for _, sh := range h.Secrets {
+	for _, sh := range secrets {
 		note := fmt.Sprintf("%d of %d days flagged", sh.DaysFlagged, sh.DaysSeen)
 		g.Rows = append(g.Rows, gridRow{Name: sh.Name, Href: secretHref(sh.Name, q), Note: note, Cells: cells(dates, sh.Status, judged)})
 	}
 	return g
 }
 
-// newStrip is one secret's grid row from its rows (oldest first): each day
-// shows the day's last row; a day without one is "not seen" when a
-// complete run that day did not list the secret (judged, by date), and
-// "no complete run" otherwise, as in the dashboard's grid.
-func newStrip(name, q string, from, until time.Time, rows []audit.Record, judged map[string]bool) grid {
+// newStrip is one secret's grid row from each day's last status (by
+// date); a day without one is "not seen" when a complete run that day did
+// not list the secret (judged, by date), and "no complete run" otherwise,
+// as in the dashboard's grid.
+func newStrip(name, q string, from, until time.Time, daily map[string]audit.Status, judged map[string]bool) grid {
 	var dates []time.Time
 	index := map[string]int{}
 	for d := from; d.Before(until); d = d.AddDate(0, 0, 1) {
@@ -157,9 +158,9 @@ func newStrip(name, q string, from, until time.Time, rows []audit.Record, judged
 		dates = append(dates, d)
 	}
 	status := make([]audit.Status, len(dates))
-	for _, r := range rows {
-		if i, ok := index[dateOf(r.CheckedAt)]; ok {
-			status[i] = r.Status
+	for day, st := range daily {
+		if i, ok := index[day]; ok {
+			status[i] = st
 		}
 	}
 	ran := make([]bool, len(dates))
@@ -173,7 +174,7 @@ func newStrip(name, q string, from, until time.Time, rows []audit.Record, judged
 
 // gridOver sizes a grid for the dates and labels their months.
 func gridOver(dates []time.Time) grid {
-	g := grid{Width: max(1, len(dates)*cellStep), Height: cellH, MonthsHeight: monthsH, CellW: cellW}
+	g := grid{Width: max(1, len(dates)*cellStep), Height: cellH, MonthsHeight: monthsH}
 	for i, d := range dates {
 		if i == 0 || d.Day() == 1 {
 			g.Months = append(g.Months, tick{Pos: strconv.Itoa(i * cellStep), Label: d.Format("Jan")})

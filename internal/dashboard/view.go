@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,10 +64,14 @@ type indexData struct {
 	quarter  string
 	latest   *audit.RunEntry // the newest complete run at or before now; nil for none
 	ahead    *audit.RunEntry // a complete run dated after now, left out; nil for none
-	rows     []audit.Record  // the latest run's
+	flagged  []audit.Record  // the latest run's rows needing rotation, in the report's order
 	missed   int             // scheduled runs since the latest
 	disabled bool            // the schedule is disabled now
 	history  report.History
+	// filter keeps the secrets whose name holds it (any case); page and
+	// flaggedPage are the pages of the grid and of the flagged list.
+	filter            string
+	page, flaggedPage int
 }
 
 // indexPage is the dashboard of a period.
@@ -79,10 +82,20 @@ type indexPage struct {
 	Run     runSummary
 	Banner  string
 	Ahead   string // a run dated after now, left out
+	Filter  string
 	Flagged []flaggedRow
-	Chart   chart
-	Grid    grid
-	Lines   []line
+	// FlaggedPages and GridPages say which page of each list is shown
+	// and link the others.
+	FlaggedPages, GridPages pager
+	Chart                   chart
+	Grid                    grid
+	Lines                   []line
+}
+
+// pager is where a page is in its list: what it shows, and the pages
+// before and after it (empty when there is none).
+type pager struct {
+	Label, Prev, Next string
 }
 
 // runSummary is the header's account of the latest complete run.
@@ -105,9 +118,12 @@ type line struct {
 // indexPage prepares the dashboard of a period.
 func (s *Server) indexPage(v indexData) indexPage {
 	h := v.history
+	secrets := matching(h.Secrets, v.filter, func(sh report.SecretHistory) string { return sh.Name })
+	shown, gridPages := paged(secrets, v.page, "secrets", func(page int) string { return indexHref(v.quarter, v.filter, page, v.flaggedPage) })
 	p := indexPage{
 		layout: s.layout("Dashboard "+v.quarter, "/", v.quarter, v.now, true, true),
-		Period: h.Period(), NoRuns: v.latest == nil, Chart: newChart(h), Grid: newGrid(h, v.quarter),
+		Period: h.Period(), NoRuns: v.latest == nil, Chart: newChart(h), Grid: newGrid(h, v.quarter, shown),
+		Filter: v.filter, GridPages: gridPages,
 	}
 	for _, l := range h.Lines() {
 		p.Lines = append(p.Lines, line{Text: l, Warn: strings.HasPrefix(l, "gap:")})
@@ -137,14 +153,23 @@ func (s *Server) indexPage(v indexData) indexPage {
 		p.Banner = fmt.Sprintf("No run has completed since %s (%s), though the schedule %s was due %s times since. "+
 			"Check the function's logs and the dead-letter queue %s-dlq.", p.Run.At, p.Run.Ago, s.Schedule.Expression, n, s.Stack)
 	}
+	flagged := matching(v.flagged, v.filter, func(r audit.Record) string { return r.SecretName })
+	rows, flaggedPages := paged(flagged, v.flaggedPage, "secrets needing rotation", func(page int) string { return indexHref(v.quarter, v.filter, v.page, page) })
+	p.FlaggedPages = flaggedPages
 	// The history says since when a secret is flagged, if it ends with this run.
 	since := map[string]time.Time{}
 	if lastJudged(h.Days) == run.RunID {
+		names := map[string]bool{}
+		for _, r := range rows {
+			names[r.SecretName] = true
+		}
 		for _, sh := range h.Secrets {
-			since[sh.Name] = sh.FlaggedSince
+			if names[sh.Name] {
+				since[sh.Name] = sh.FlaggedSince
+			}
 		}
 	}
-	for _, r := range report.NewReport(s.Stack, run, v.rows, false).Rows {
+	for _, r := range rows {
 		f := flaggedRow{Name: r.SecretName, Href: secretHref(r.SecretName, v.quarter), Age: ageText(r),
 			Basis: words(string(r.Basis)), BasisDate: dateOf(r.BasisDate), Rotation: pick(r.RotationEnabled, "on", "off"),
 			Owner: cmp.Or(r.OwningService, "—"), Since: "—"}
@@ -157,6 +182,56 @@ func (s *Server) indexPage(v indexData) indexPage {
 		p.Flagged = append(p.Flagged, f)
 	}
 	return p
+}
+
+// matching keeps the items whose name holds filter, in any case; all of
+// them for an empty filter.
+func matching[T any](items []T, filter string, name func(T) string) []T {
+	if filter == "" {
+		return items
+	}
+	filter = strings.ToLower(filter)
+	var out []T
+	for _, it := range items {
+		if strings.Contains(strings.ToLower(name(it)), filter) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// paged is one page of pageSize items (the last page for a page past
+// it), and its pager; href links a page.
+func paged[T any](items []T, page int, what string, href func(page int) string) ([]T, pager) {
+	pages := max(1, (len(items)+pageSize-1)/pageSize)
+	page = min(page, pages)
+	from, to := (page-1)*pageSize, min(page*pageSize, len(items))
+	p := pager{}
+	if pages > 1 {
+		p.Label = fmt.Sprintf("%s %d to %d of %d (page %d of %d)", what, from+1, to, len(items), page, pages)
+	}
+	if page > 1 {
+		p.Prev = href(page - 1)
+	}
+	if page < pages {
+		p.Next = href(page + 1)
+	}
+	return items[from:to], p
+}
+
+// indexHref is the dashboard of a quarter, filtered, at the pages given.
+func indexHref(q, filter string, page, flaggedPage int) string {
+	v := url.Values{"quarter": {q}}
+	if filter != "" {
+		v.Set("q", filter)
+	}
+	if page > 1 {
+		v.Set("page", strconv.Itoa(page))
+	}
+	if flaggedPage > 1 {
+		v.Set("fpage", strconv.Itoa(flaggedPage))
+	}
+	return "/?" + v.Encode()
 }
 
 // lastJudged is the run that judged the last day with one.
@@ -178,7 +253,7 @@ type secretPage struct {
 	Facts        []fact
 	Strip        grid
 	Rows         []rowView
-	Note         string
+	Note, More   string // More links every row of the period
 }
 
 // fact is one labelled value about a secret.
@@ -191,31 +266,32 @@ type rowView struct {
 
 // secretData is what a secret's page is made from.
 type secretData struct {
-	name, quarter         string
-	from, to, now         time.Time
-	rows                  []audit.Record  // in the period, oldest first
-	judged                map[string]bool // the days (2006-01-02) with a complete run
-	seenBefore, seenAfter bool            // rows on the days around the period
+	name, quarter string
+	from, to, now time.Time
+	// rows are its latest rows in the period, newest first: all of them
+	// with all, else at most maxSecretRows; total and flaggedRows count
+	// every row, first and last are the oldest and the newest.
+	rows               []audit.Record
+	all                bool
+	total, flaggedRows int
+	first, last        audit.Record
+	daily              map[string]audit.Status // each day's (2006-01-02) last status
+	judged             map[string]bool         // the days with a complete run
+	seenBefore         bool                    // rows on the days around the period
+	seenAfter          bool
 }
 
 // secretPage prepares one secret's page.
 func (s *Server) secretPage(v secretData) secretPage {
-	rows := v.rows
 	h := report.History{From: v.from, To: v.to, Until: v.to}
 	if v.now.Before(v.to) {
 		h.Until = v.now
 	}
-	first, last := rows[0], rows[len(rows)-1]
+	first, last := v.first, v.last
 	p := secretPage{
 		layout: s.layout(v.name, secretPath(v.name), v.quarter, v.now, v.seenBefore, v.seenAfter),
-		Name:   v.name, Period: h.Period(), Status: words(string(last.Status)), Flagged: last.Flagged(),
-		Strip: newStrip(v.name, v.quarter, v.from, h.Until, rows, v.judged),
-	}
-	flaggedRows := 0
-	for _, r := range rows {
-		if r.Flagged() {
-			flaggedRows++
-		}
+		Name:   v.name, Period: h.Period(), Status: statusWords(last.Status), Flagged: last.Flagged(),
+		Strip: newStrip(v.name, v.quarter, v.from, h.Until, v.daily, v.judged),
 	}
 	p.Facts = []fact{
 		{"Age", ageText(last) + " (threshold " + strconv.Itoa(last.MaxAgeDays) + " days)"},
@@ -223,15 +299,15 @@ func (s *Server) secretPage(v secretData) secretPage {
 		{"Reason", words(string(last.Reason))},
 		{"Rotation", pick(last.RotationEnabled, "on", "off") + rotationDetail(last)},
 		{"Owning service", cmp.Or(last.OwningService, "—")},
-		{"Rows in period", fmt.Sprintf("%d, %d of them needing rotation", len(rows), flaggedRows)},
+		{"Rows in period", fmt.Sprintf("%d, %d of them needing rotation", v.total, v.flaggedRows)},
 		{"Seen", dateOf(first.CheckedAt) + " to " + dateOf(last.CheckedAt)},
 	}
-	shown := rows[max(0, len(rows)-maxSecretRows):]
-	if len(shown) < len(rows) {
-		p.Note = fmt.Sprintf("Showing the latest %d of the %d rows in this period; the day-by-day strip above covers all of it.", len(shown), len(rows))
+	if len(v.rows) < v.total {
+		p.Note = fmt.Sprintf("Showing the latest %d of the %d rows in this period; the day-by-day strip above covers all of it.", len(v.rows), v.total)
+		p.More = withQuarter(secretPath(v.name), v.quarter) + "&rows=all"
 	}
-	for _, r := range slices.Backward(shown) {
-		p.Rows = append(p.Rows, rowView{Run: r.RunID, CheckedAt: timeOf(r.CheckedAt), Status: words(string(r.Status)),
+	for _, r := range v.rows {
+		p.Rows = append(p.Rows, rowView{Run: r.RunID, CheckedAt: timeOf(r.CheckedAt), Status: statusWords(r.Status),
 			StatusClass: statusClass(r.Status), Reason: words(string(r.Reason)), Age: ageText(r),
 			Basis: words(string(r.Basis)), BasisDate: dateOf(r.BasisDate), Rotation: pick(r.RotationEnabled, "on", "off"),
 			Overdue: pick(r.RotationOverdue, "yes", "no"), Unused: pick(r.Unused, "yes", "no")})
@@ -319,6 +395,15 @@ func timeOf(rfc3339 string) string {
 		return t.UTC().Format(timeLayout)
 	}
 	return cmp.Or(rfc3339, "—")
+}
+
+// statusWords is a status for people; a row without one is a tombstone:
+// the secret was gone from that run.
+func statusWords(s audit.Status) string {
+	if s == "" {
+		return "gone"
+	}
+	return words(string(s))
 }
 
 // words is a value such as older_than_max_age for people.

@@ -105,6 +105,7 @@ type Cloud struct {
 
 	invokeConfigs invokeConfigs
 	scheduleDates scheduleDates
+	dynamoDB      gate // the DynamoDB requests kumo serves at once (limit.go)
 }
 
 // Start starts kumo in-process, the front on opts.Addr, the function runner
@@ -148,6 +149,7 @@ func Start(opts Options) (*Cloud, error) {
 		hub:       localsecurityhub.New(clock.Now, opts.Region, accounts.DefaultAccount),
 		schedules: scheduler.NewFromConfig(clientConfig(k.URL, opts.Region)),
 		functions: lambda.NewFromConfig(clientConfig(k.URL, opts.Region)),
+		dynamoDB:  make(gate, dynamoDBInFlight),
 	}
 	c.accounts = accounts.New(accounts.Options{
 		Accounts: opts.Accounts, Now: clock.Now,
@@ -311,6 +313,10 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r = r.WithContext(context.WithValue(r.Context(), requestBodyKey{}, body))
 	}
+	if !c.dynamoDB.enter(r) {
+		return // given up while queued
+	}
+	defer c.dynamoDB.leave(r)
 	c.proxy.ServeHTTP(w, r)
 }
 

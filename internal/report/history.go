@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/rotation-audit/rotation-audit/internal/tables"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/schedexpr"
@@ -20,9 +17,9 @@ import (
 
 // History is the evidence for a period: each secret's status day by day,
 // and whether the control ran throughout. A day is judged by its last
-// complete run, so a quarter costs one Query of the run index per day
-// (about 92), plus one per month of the run log and one for the control's
-// first run, never a read of every row.
+// complete run. The statuses come from the state before the period and
+// the changes in it (see ReadSecrets), so a quarter reads about secrets +
+// changes + runs items, never every row of every day.
 type History struct {
 	Stack    string
 	From, To time.Time // the period, To excluded
@@ -51,6 +48,17 @@ type History struct {
 	// Manual counts complete runs not sent by the scheduler; Failed runs
 	// that did not complete.
 	Manual, Failed int
+
+	// complete are the period's complete runs so far, oldest first: what
+	// ReadSecrets reads the statuses from.
+	complete []completeRun
+}
+
+// completeRun is a complete run of the period, and whether it recorded
+// its changes (its rows carry them, and the change index holds them).
+type completeRun struct {
+	id      string
+	changes bool
 }
 
 // Day is one UTC day of the period and the run that judged it.
@@ -75,8 +83,6 @@ type SecretHistory struct {
 	// FlaggedSince is the first day of the current flagged stretch.
 	FlaggedSince   time.Time
 	LongestFlagged int // the longest run of flagged days
-	// Last is its row on the last day it was seen.
-	Last audit.Record
 }
 
 // Gap is a span of expected runs that are missing: From and To are the
@@ -125,11 +131,26 @@ var ErrNotStarted = errors.New("the period has not started")
 // rate(1 minute) is 525,600).
 const maxExpected = 1_000_000
 
-// BuildHistory reads the evidence for [from, to) as of now. It wraps
-// ErrNotStarted for a period that has not started, and ErrNoRuns when the
-// control has never completed a run; the History returned with ErrNoRuns
-// has its Days, none judged, and its Lines say the control never ran.
+// BuildHistory reads the evidence for [from, to) as of now: the run log's
+// part (ReadPeriod), then each secret's status day by day (ReadSecrets).
+// It wraps ErrNotStarted for a period that has not started, and ErrNoRuns
+// when the control has never completed a run; the History returned with
+// ErrNoRuns has its Days, none judged, and its Lines say the control never
+// ran.
 func BuildHistory(ctx context.Context, s *Store, stack string, from, to, now time.Time, sched Schedule) (History, error) {
+	h, err := ReadPeriod(ctx, s, stack, from, to, now, sched)
+	if err != nil {
+		return h, err
+	}
+	return h, h.ReadSecrets(ctx, s)
+}
+
+// ReadPeriod reads the run log's part of the evidence for [from, to) as of
+// now: the control's start, the runs expected and recorded, the gaps and
+// each day's run, all from the run log (a Query per month, and one for the
+// control's first run). It leaves Secrets empty; ReadSecrets reads them.
+// Its errors are BuildHistory's.
+func ReadPeriod(ctx context.Context, s *Store, stack string, from, to, now time.Time, sched Schedule) (History, error) {
 	h := History{Stack: stack, From: from.UTC(), To: to.UTC(), Until: to.UTC(), Schedule: sched.Expression,
 		ScheduleCreated: sched.CreationDate.UTC(), Grace: sched.Grace()}
 	if now.Before(from) {
@@ -153,73 +174,77 @@ func BuildHistory(ctx context.Context, s *Store, stack string, from, to, now tim
 	if !h.ScheduleCreated.IsZero() && h.ScheduleCreated.Before(h.ControlStart) {
 		h.ControlStart = h.ScheduleCreated
 	}
-	runs, err := s.Runs(ctx, from, h.Until)
+	logged, err := s.runLog(ctx, from, h.Until)
 	if err != nil {
 		return h, err
 	}
+	runs := make([]audit.RunEntry, len(logged))
+	for i, r := range logged {
+		runs[i] = r.RunEntry
+		if r.Complete {
+			h.complete = append(h.complete, completeRun{id: r.RunID, changes: r.New != nil})
+		}
+	}
+	slices.SortFunc(h.complete, func(a, b completeRun) int { return cmp.Compare(a.id, b.id) })
 	if err := h.countRuns(runs, sched, now); err != nil {
 		return h, err
 	}
 	h.pickDays(runs)
-	secrets, err := h.readDays(ctx, s)
-	if err != nil {
-		return h, err
-	}
-	last := h.lastJudged()
-	for _, sh := range secrets {
-		sh.summarize(h.Days, last)
-		h.Secrets = append(h.Secrets, *sh)
-	}
-	slices.SortFunc(h.Secrets, func(a, b SecretHistory) int {
-		if a.FlaggedNow != b.FlaggedNow {
-			if a.FlaggedNow {
-				return -1
-			}
-			return 1
-		}
-		if c := cmp.Compare(b.DaysFlagged, a.DaysFlagged); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Name, b.Name)
-	})
 	return h, nil
 }
 
-// dayReaders bounds the days whose rows are read at once: a quarter is
-// about 92 Queries, which one after another would take a second or more
-// at AWS latency.
-const dayReaders = 8
-
-// readDays reads the rows of each day's run, a few days at a time, into
-// each secret's status per day; a secret's Last row is from the last day
-// it was seen, whatever order the days are read in.
-func (h *History) readDays(ctx context.Context, s *Store) (map[string]*SecretHistory, error) {
-	var mu sync.Mutex
-	secrets := map[string]*SecretHistory{}
-	lastSeen := map[string]int{}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(dayReaders)
-	for i, day := range h.Days {
-		if day.RunID == "" {
-			continue
-		}
-		g.Go(func() error {
-			return s.EachRow(gctx, day.RunID, func(r audit.Record) {
-				mu.Lock()
-				defer mu.Unlock()
-				sh, ok := secrets[r.SecretName]
-				if !ok {
-					sh = &SecretHistory{Name: r.SecretName, Status: make([]audit.Status, len(h.Days))}
-					secrets[r.SecretName] = sh
-				}
-				sh.Status[i] = r.Status
-				if seen, ok := lastSeen[r.SecretName]; !ok || i >= seen {
-					sh.Last, lastSeen[r.SecretName] = r, i
-				}
-			})
-		})
+// SecretsKey names what ReadSecrets reads for this History: the period,
+// its days so far and its complete runs. Two Histories with the same key
+// have the same Secrets, so a reader may share them until a run lands.
+func (h History) SecretsKey() string {
+	last := ""
+	if len(h.complete) > 0 {
+		last = h.complete[len(h.complete)-1].id
 	}
-	return secrets, g.Wait()
+	return fmt.Sprintf("%s/%s/%d/%d/%s", stamp(h.From), stamp(h.To), len(h.Days), len(h.complete), last)
+}
+
+// ReadSecrets reads each secret's status day by day, as each day's last
+// complete run judged it, and sorts the secrets: flagged now first, then
+// by days flagged, then by name. It reads the state before the period and
+// the changes in it, not every row of every day:
+//
+//   - the rows of the last complete run before the period (one Query of the
+//     run index, paged, projecting four attributes);
+//   - the rows whose change is not unchanged of the period's complete runs
+//     (the change index: one Query per month, paged);
+//
+// so its items read grow with secrets + changes + runs, not with days x
+// secrets. Each complete run's changes move the state on; each day takes
+// the state after its last complete run. A run logged without its changes
+// (written before rows carried them) breaks that chain: the next day's run
+// is then read in full, as before, and the chain starts again from it.
+func (h *History) ReadSecrets(ctx context.Context, s *Store) error {
+	w := newWalk(h)
+	if w.last == "" {
+		return nil // no day judged
+	}
+	if err := w.read(ctx, s); err != nil {
+		return err
+	}
+	h.Secrets = w.secrets(h)
+	slices.SortFunc(h.Secrets, bySeverity)
+	return nil
+}
+
+// bySeverity orders secrets flagged now first, then by days flagged, then
+// by name.
+func bySeverity(a, b SecretHistory) int {
+	if a.FlaggedNow != b.FlaggedNow {
+		if a.FlaggedNow {
+			return -1
+		}
+		return 1
+	}
+	if c := cmp.Compare(b.DaysFlagged, a.DaysFlagged); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Name, b.Name)
 }
 
 // countRuns compares the runs recorded with those the schedule expected

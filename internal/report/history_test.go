@@ -1,9 +1,14 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,76 +25,170 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 )
 
-// fakeLog is a run log and an audit table in memory. It answers the three
-// Queries the read side sends: a month of the run log with a run_id range,
-// the sparse index of complete runs (either way, Limit 1, optionally with
-// run_id <= a bound), and one run's rows on the run index. The key
-// condition's values are read in the order the expression builder names
-// them (:0, :1, :2).
+// fakeLog is a run log and an audit table in memory. It answers Queries
+// of the run log (a month's partition and the sparse index of complete
+// runs) and of the audit table (a secret's partition, the run index and
+// the sparse change index) by their key conditions, as DynamoDB does: in
+// run_id order (newest first when ScanIndexForward is false), Limit
+// items at most, and page items a page when page is set. It ignores
+// projections, and counts the Queries and the items it returns.
 type fakeLog struct {
-	runs    []audit.RunEntry
-	rows    map[string][]audit.Record
-	mu      sync.Mutex // history reads days concurrently
-	queries int
+	runs           []loggedRun
+	rows           map[string][]fakeRow // by run
+	page           int
+	mu             sync.Mutex // a history reads a few runs at once
+	queries, items int
+
+	runItems, rowItems []map[string]dbtypes.AttributeValue            // as stored, marshalled at the first Query
+	memo               map[string][]map[string]dbtypes.AttributeValue // a Query's items, for its next pages
 }
+
+// marshal stores the runs and rows as DynamoDB items.
+func (f *fakeLog) marshal() error {
+	f.runItems = []map[string]dbtypes.AttributeValue{}
+	for _, r := range f.runs {
+		item, err := attributevalue.MarshalMap(r)
+		if err != nil {
+			return err
+		}
+		f.runItems = append(f.runItems, item)
+	}
+	for _, rows := range f.rows {
+		for _, r := range rows {
+			item, err := attributevalue.MarshalMap(r)
+			if err != nil {
+				return err
+			}
+			f.rowItems = append(f.rowItems, item)
+		}
+	}
+	return nil
+}
+
+// fakeRow is an audit row as the write side stores it: the record, and
+// its change (empty for rows written before rows carried one) and, when
+// the change is not unchanged, the change index's key.
+type fakeRow struct {
+	audit.Record
+	Change      string `dynamodbav:"change,omitempty"`
+	ChangeMonth string `dynamodbav:"change_month,omitempty"`
+}
+
+// keyCondition matches one comparison of a key condition as the
+// expression builder writes it: "#0 = :0", "#1 BETWEEN :1 AND :2",
+// "#1 < :1" and so on.
+var keyCondition = regexp.MustCompile(`(#\d+) (=|<=|<|>=|>|BETWEEN) (:\d+)(?: AND (:\d+))?`)
 
 func (f *fakeLog) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.queries++
-	f.mu.Unlock()
-	value := func(name string) string {
-		v, _ := in.ExpressionAttributeValues[name].(*dbtypes.AttributeValueMemberS)
-		if v == nil {
+	str := func(av dbtypes.AttributeValue) string {
+		s, _ := av.(*dbtypes.AttributeValueMemberS)
+		if s == nil {
 			return ""
 		}
-		return v.Value
+		return s.Value
 	}
-	var found []any
-	switch aws.ToString(in.IndexName) {
-	case tables.RunIndex:
-		for _, r := range f.rows[value(":0")] {
-			found = append(found, r)
-		}
-	case tables.CompleteIndex:
-		var runs []audit.RunEntry
-		for _, r := range f.runs {
-			if r.Complete && (value(":1") == "" || r.RunID <= value(":1")) {
-				runs = append(runs, r)
-			}
-		}
-		slices.SortFunc(runs, func(a, b audit.RunEntry) int { return strings.Compare(a.RunID, b.RunID) })
-		if !aws.ToBool(in.ScanIndexForward) {
-			slices.Reverse(runs)
-		}
-		for _, r := range runs[:min(len(runs), int(aws.ToInt32(in.Limit)))] {
-			found = append(found, r)
-		}
-	default:
-		for _, r := range f.runs {
-			if r.Month == value(":0") && r.RunID >= value(":1") && r.RunID <= value(":2") {
-				found = append(found, r)
-			}
-		}
+	query := fmt.Sprint(aws.ToString(in.TableName), aws.ToString(in.IndexName), aws.ToString(in.KeyConditionExpression), aws.ToBool(in.ScanIndexForward))
+	for _, name := range slices.Sorted(maps.Keys(in.ExpressionAttributeValues)) {
+		query += name + "=" + str(in.ExpressionAttributeValues[name])
 	}
-	out := &dynamodb.QueryOutput{}
-	for _, v := range found {
-		item, err := attributevalue.MarshalMap(v)
-		if err != nil {
+	found, ok := f.memo[query]
+	if !ok {
+		var err error
+		if found, err = f.match(in); err != nil {
 			return nil, err
 		}
-		out.Items = append(out.Items, item)
+		if f.memo == nil {
+			f.memo = map[string][]map[string]dbtypes.AttributeValue{}
+		}
+		f.memo[query] = found
 	}
+	start := 0
+	if in.ExclusiveStartKey != nil {
+		start, _ = strconv.Atoi(str(in.ExclusiveStartKey["offset"]))
+	}
+	found = found[start:]
+	n := len(found)
+	if in.Limit != nil {
+		n = min(n, int(*in.Limit))
+	}
+	out := &dynamodb.QueryOutput{}
+	if f.page > 0 && n > f.page {
+		n = f.page
+		out.LastEvaluatedKey = map[string]dbtypes.AttributeValue{"offset": &dbtypes.AttributeValueMemberS{Value: strconv.Itoa(start + n)}}
+	}
+	out.Items = found[:n]
+	f.items += n
 	return out, nil
 }
 
+// match is every item a Query's key condition matches, in order; the
+// pages of one Query share it.
+func (f *fakeLog) match(in *dynamodb.QueryInput) ([]map[string]dbtypes.AttributeValue, error) {
+	if f.runItems == nil {
+		if err := f.marshal(); err != nil {
+			return nil, err
+		}
+	}
+	items := f.rowItems
+	if strings.HasSuffix(aws.ToString(in.TableName), "-runs") {
+		items = f.runItems
+	}
+	str := func(av dbtypes.AttributeValue) string {
+		s, _ := av.(*dbtypes.AttributeValueMemberS)
+		if s == nil {
+			return ""
+		}
+		return s.Value
+	}
+	var found []map[string]dbtypes.AttributeValue
+	for _, item := range items {
+		match := true
+		for _, m := range keyCondition.FindAllStringSubmatch(aws.ToString(in.KeyConditionExpression), -1) {
+			attr, ok := item[in.ExpressionAttributeNames[m[1]]]
+			v, lo := str(attr), str(in.ExpressionAttributeValues[m[3]])
+			switch m[2] {
+			case "=":
+				match = match && ok && v == lo
+			case "<":
+				match = match && ok && v < lo
+			case "<=":
+				match = match && ok && v <= lo
+			case ">":
+				match = match && ok && v > lo
+			case ">=":
+				match = match && ok && v >= lo
+			case "BETWEEN":
+				match = match && ok && v >= lo && v <= str(in.ExpressionAttributeValues[m[4]])
+			}
+		}
+		if match {
+			found = append(found, item)
+		}
+	}
+	slices.SortStableFunc(found, func(a, b map[string]dbtypes.AttributeValue) int {
+		return cmp.Or(strings.Compare(str(a[tables.RunID]), str(b[tables.RunID])), strings.Compare(str(a[tables.SecretName]), str(b[tables.SecretName])))
+	})
+	if in.ScanIndexForward != nil && !*in.ScanIndexForward {
+		slices.Reverse(found)
+	}
+	return found, nil
+}
+
 // storeOf is a Store on a fake run log of these runs, each complete run
-// with one row, of a secret that is always ok.
+// with one row, of a secret that is always ok, written before rows
+// carried their change.
 func storeOf(runs ...audit.RunEntry) (*Store, *fakeLog) {
-	f := &fakeLog{rows: map[string][]audit.Record{}}
+	f := &fakeLog{rows: map[string][]fakeRow{}}
 	for _, r := range runs {
-		f.runs = append(f.runs, r)
 		if r.Complete {
-			f.rows[r.RunID] = []audit.Record{{SecretName: "db", RunID: r.RunID, Status: audit.StatusOK}}
+			r.CompleteKey = tables.CompleteValue // as the write side sets it
+		}
+		f.runs = append(f.runs, loggedRun{RunEntry: r})
+		if r.Complete {
+			f.rows[r.RunID] = []fakeRow{{Record: audit.Record{SecretName: "db", RunID: r.RunID, Status: audit.StatusOK}}}
 		}
 	}
 	return &Store{DB: f, Table: "rotcheck-audit", RunsTable: "rotcheck-runs"}, f

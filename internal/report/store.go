@@ -201,6 +201,25 @@ func (s *Store) SecretHistory(ctx context.Context, name string, from, to time.Ti
 	return rows, err
 }
 
+// EachSecretRow calls f for each of one secret's rows between from and
+// to, newest first, page by page: Queries of its partition, secret_name
+// and a run_id range both in the key condition. A reader that shows the
+// latest rows holds only those.
+func (s *Store) EachSecretRow(ctx context.Context, name string, from, to time.Time, f func(audit.Record)) error {
+	key := expression.Key(tables.SecretName).Equal(expression.Value(name)).And(runsBetween(from, to))
+	in := &dynamodb.QueryInput{TableName: aws.String(s.Table), ScanIndexForward: aws.Bool(false)}
+	return s.pages(ctx, in, key, func(items []map[string]dbtypes.AttributeValue) error {
+		for _, item := range items {
+			var r audit.Record
+			if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+				return fmt.Errorf("read audit row: %w", err)
+			}
+			f(r)
+		}
+		return nil
+	})
+}
+
 // query runs one Query with a key condition.
 func (s *Store) query(ctx context.Context, in *dynamodb.QueryInput, key expression.KeyConditionBuilder) (*dynamodb.QueryOutput, error) {
 	if err := withKey(in, key); err != nil {

@@ -1,0 +1,250 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/tables"
+)
+
+// fullReaders bounds the runs read in full at once (and held, waiting for
+// the walk to reach them): only runs logged before rows carried their
+// change are.
+const fullReaders = 4
+
+// walk replays a period's complete runs, in run order, over the state
+// before the period: each run's changes move the state on, and each day
+// takes the state after its last complete run.
+type walk struct {
+	from  time.Time
+	days  []Day
+	dayOf map[string]int // a day's run -> the day's index
+	last  string         // the last day's run: the walk ends there
+	runs  []completeRun  // the complete runs up to last, oldest first
+	// full are the runs read in full: a day's run after a run logged
+	// without its changes, where the chain of changes starts again.
+	full []string
+	// state says whether the rows before the period are needed: the first
+	// run's changes apply to them.
+	state bool
+
+	changes map[string][]statusRow // by run
+	byName  map[string]*tracked
+	order   []*tracked
+}
+
+// tracked is one secret during the walk.
+type tracked struct {
+	name   string
+	status audit.Status // after the runs so far; empty when absent
+	sh     *SecretHistory
+}
+
+// newWalk plans the reads of a History whose run log is read.
+func newWalk(h *History) *walk {
+	w := &walk{from: h.From, days: h.Days, dayOf: map[string]int{}, changes: map[string][]statusRow{}, byName: map[string]*tracked{}}
+	for i, d := range h.Days {
+		if d.RunID != "" {
+			w.dayOf[d.RunID], w.last = i, d.RunID
+		}
+	}
+	chained := true // the state so far follows from what is read
+	for i, r := range h.complete {
+		if r.id > w.last {
+			break
+		}
+		w.runs = append(w.runs, r)
+		if !r.changes {
+			chained = false
+		} else if i == 0 {
+			w.state = true
+		}
+		if _, ok := w.dayOf[r.id]; ok && !chained {
+			w.full, chained = append(w.full, r.id), true
+		}
+	}
+	return w
+}
+
+// read reads the state before the period and the period's changes, then
+// walks the runs, reading in full those it must.
+func (w *walk) read(ctx context.Context, s *Store) error {
+	g, gctx := errgroup.WithContext(ctx)
+	if w.state {
+		var rows []statusRow
+		g.Go(func() error {
+			before, err := s.RunBefore(gctx, w.from)
+			if errors.Is(err, ErrNoRuns) {
+				return nil // the period starts before the first run: nothing before it
+			}
+			if err != nil {
+				return err
+			}
+			if err := s.eachStatus(gctx, before.RunID, func(r statusRow) { rows = append(rows, r) }); err != nil {
+				return fmt.Errorf("read the rows of run %s, before the period: %w", before.RunID, err)
+			}
+			w.apply(rows)
+			return nil
+		})
+	}
+	var months [][]statusRow // each month's changes, read at once
+	if w.needChanges() {
+		last, err := tables.ParseRunID(w.last)
+		if err != nil {
+			return fmt.Errorf("day's run: %w", err)
+		}
+		until := last.Add(time.Millisecond)
+		counted := map[string]bool{}
+		for _, r := range w.runs {
+			counted[r.id] = r.changes
+		}
+		var starts []time.Time
+		for month := monthStart(w.from); month.Before(until); month = month.AddDate(0, 1, 0) {
+			starts = append(starts, month)
+		}
+		months = make([][]statusRow, len(starts))
+		for i, month := range starts {
+			g.Go(func() error {
+				err := s.eachChange(gctx, month, w.from, until, func(r statusRow) {
+					if counted[r.RunID] { // a failed run's changes are no complete run's
+						months[i] = append(months[i], r)
+					}
+				})
+				if err != nil {
+					return fmt.Errorf("read the changes of %s: %w", tables.MonthOf(month), err)
+				}
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, rows := range months {
+		for _, r := range rows {
+			w.changes[r.RunID] = append(w.changes[r.RunID], r)
+		}
+	}
+	return w.replay(ctx, s)
+}
+
+// needChanges says whether any run's changes are applied.
+func (w *walk) needChanges() bool {
+	for _, r := range w.runs {
+		if r.changes {
+			return true
+		}
+	}
+	return false
+}
+
+// replay walks the runs in order. Runs to read in full are read ahead, a
+// few at a time.
+func (w *walk) replay(ctx context.Context, s *Store) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	reads, slots := w.readAhead(ctx, s)
+	next := 0
+	for _, r := range w.runs {
+		switch {
+		case next < len(w.full) && w.full[next] == r.id:
+			read := <-reads[next]
+			<-slots // read and held no more: another may start
+			next++
+			if read.err != nil {
+				return fmt.Errorf("read the rows of run %s: %w", r.id, read.err)
+			}
+			for _, t := range w.order {
+				t.status = ""
+			}
+			w.apply(read.rows)
+		case r.changes:
+			w.apply(w.changes[r.id])
+		}
+		if i, ok := w.dayOf[r.id]; ok {
+			w.judge(i)
+		}
+	}
+	return nil
+}
+
+// fullRead is the rows of a run read in full.
+type fullRead struct {
+	rows []statusRow
+	err  error
+}
+
+// readAhead reads the runs to read in full, in order, at most
+// fullReaders at once; each one's rows arrive on its own channel, and the
+// walk frees its slot once it has applied them, so no more than
+// fullReaders runs are held at a time.
+func (w *walk) readAhead(ctx context.Context, s *Store) ([]chan fullRead, chan struct{}) {
+	reads := make([]chan fullRead, len(w.full))
+	for i := range reads {
+		reads[i] = make(chan fullRead, 1)
+	}
+	slots := make(chan struct{}, fullReaders)
+	go func() {
+		for i, id := range w.full {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				var read fullRead
+				read.err = s.eachStatus(ctx, id, func(r statusRow) { read.rows = append(read.rows, r) })
+				reads[i] <- read
+			}()
+		}
+	}()
+	return reads, slots
+}
+
+// apply sets the status of each row's secret: a tombstone (gone) has
+// none, so its secret is absent from then on.
+func (w *walk) apply(rows []statusRow) {
+	for _, r := range rows {
+		t, ok := w.byName[r.SecretName]
+		if !ok {
+			if r.Status == "" {
+				continue
+			}
+			t = &tracked{name: r.SecretName}
+			w.byName[r.SecretName] = t
+			w.order = append(w.order, t)
+		}
+		t.status = r.Status
+	}
+}
+
+// judge records every present secret's status on day i.
+func (w *walk) judge(i int) {
+	for _, t := range w.order {
+		if t.status == "" {
+			continue
+		}
+		if t.sh == nil {
+			t.sh = &SecretHistory{Name: t.name, Status: make([]audit.Status, len(w.days))}
+		}
+		t.sh.Status[i] = t.status
+	}
+}
+
+// secrets are the secrets seen on a day judged, summarized.
+func (w *walk) secrets(h *History) []SecretHistory {
+	last := h.lastJudged()
+	var out []SecretHistory
+	for _, t := range w.order {
+		if t.sh != nil {
+			t.sh.summarize(h.Days, last)
+			out = append(out, *t.sh)
+		}
+	}
+	return out
+}
