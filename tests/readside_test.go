@@ -109,7 +109,7 @@ func TestReadSide(t *testing.T) {
 	is.Equal(h.Expected, 961) // the failed hour is a gap
 	is.Equal(len(h.Gaps), 1)
 	is.Equal(len(h.Days), 41)
-	is.Equal(h.Secrets[0].DaysFlagged, 11)                                        // October 31st to November 10th: from the first run more than 30 days (elapsed) after the secrets were created
+	is.Equal(h.Secrets[0].DaysFlagged, 11)                                           // October 31st to November 10th: from the first run more than 30 days (elapsed) after the secrets were created
 	is.Equal(ops.counts(), map[string]int{"DynamoDB_20120810.Query": 1 + 2 + 1 + 2}) // the first run ever, the run log's two months, the state before the period (none: one Query) and the changes' two months, not a Query per day: no Scan, ever
 
 	// The quarter before the stack existed expects nothing of it: it has

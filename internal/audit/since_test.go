@@ -318,7 +318,7 @@ func TestRunCountsWhatChanged(t *testing.T) {
 	for _, name := range []string{"leaving", "untagged"} {
 		is.Equal(rows[name], Record{SecretName: name, RunID: res.RunID, CheckedAt: res.CheckedAt, MaxAgeDays: 30,
 			SecretARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + name + "-AbCdEf", // its finding's ID
-			Change: tables.ChangeGone, ChangeMonth: "2026-11", FirstSeen: first.CheckedAt,
+			Change:    tables.ChangeGone, ChangeMonth: "2026-11", FirstSeen: first.CheckedAt,
 			ExpiresAt: later.Add(400 * day).Unix()}) // a tombstone: no status, no basis
 	}
 	for name, r := range rows {
