@@ -2,13 +2,8 @@ package localcloud
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -17,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/google/uuid"
 	"github.com/matryer/is"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/motoserver"
 )
 
 // TestAccountSeparationAgreesWithMoto runs one script against moto, which
@@ -104,41 +100,7 @@ func listWithPrefix(t *testing.T, cfg aws.Config, prefix string) []string {
 	return arns
 }
 
-// motoEndpoint is moto's URL: ROTCHECK_MOTO when set (CI's moto step
-// sets it), else a moto_server started for the test. Without either the
-// test is skipped, saying so.
+// motoEndpoint is moto's URL, or the test is skipped, saying so.
 func motoEndpoint(t *testing.T) string {
-	t.Helper()
-	if url := os.Getenv("ROTCHECK_MOTO"); url != "" {
-		return url
-	}
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		t.Skip("skipped: moto_server is not on PATH and ROTCHECK_MOTO is unset (pip install 'moto[server]' to check account separation against moto)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	client := sts.NewFromConfig(as(url, "us-east-1", "test", "test", ""))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := client.GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{}); err == nil {
-			return url
-		} else if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer within 30s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond) // waiting for a process to start, not for the cloud clock
-	}
+	return motoserver.Endpoint(t, "to check account separation against moto")
 }

@@ -3,15 +3,13 @@ package localsecrets
 import (
 	"context"
 	"fmt"
-	"net"
-	"os/exec"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/matryer/is"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/motoserver"
 )
 
 // TestFiltersAgreeWithMoto runs one short script against moto (what CI
@@ -62,41 +60,7 @@ func describeFilters(filters []types.Filter) string {
 	return s
 }
 
-// startMoto starts moto_server on a free loopback port for the test and
-// returns its URL, or skips the test when moto_server is not installed.
+// startMoto starts moto_server for the test, or skips it.
 func startMoto(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		t.Skip("moto_server is not on PATH (pip install 'moto[server]' to run the differential test)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start moto_server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	client := newClient(url)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, err := client.ListSecrets(context.Background(), &secretsmanager.ListSecretsInput{})
-		if err == nil {
-			return url
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not answer within 30s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond) // waiting for a process to start, not for the cloud clock
-	}
+	return motoserver.Start(t, "to run the differential test")
 }
