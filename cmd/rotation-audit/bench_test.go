@@ -222,39 +222,24 @@ func checkQuarter(b *testing.B, bin, cloudURL string) int {
 // resident memory in MB and its CPU time.
 type commandRun struct {
 	stdout []byte
+	stderr []byte
 	peakMB float64
 	cpu    time.Duration
 }
 
 // history runs "rotation-audit history" for the quarter against the
-// endpoint, as a user would with test credentials. Anything but exit
-// status 0, or a line on stderr, fails the benchmark.
+// endpoint. Anything but exit status 0, or a line on stderr, fails the
+// benchmark.
 func history(b *testing.B, bin, endpoint, format string) commandRun {
 	b.Helper()
-	cmd := exec.Command(bin, "history", "-quarter", benchQuarter, "-endpoint-url", endpoint, "-stack", benchStack, "-format", format)
-	// HOME is the binary's directory, which has no .aws, so no AWS
-	// configuration of this machine changes what the command does.
-	cmd.Env = []string{"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1", "HOME=" + filepath.Dir(bin)}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+	r := readCommand(b, bin, endpoint, benchStack, "history", "-quarter", benchQuarter, "-format", format)
+	if len(r.stderr) > 0 {
+		b.Fatalf("rotation-audit history wrote to stderr: %s", r.stderr)
 	}
-	// Start returns once the child has exec'd, so every reading is of the
-	// command's own memory.
-	peak := watchPeak(cmd.Process.Pid)
-	err := cmd.Wait()
-	kb := peak()
-	if err != nil {
-		b.Fatalf("rotation-audit history: %v\n%s", err, stderr.Bytes())
-	}
-	if stderr.Len() > 0 {
-		b.Fatalf("rotation-audit history wrote to stderr: %s", stderr.Bytes())
-	}
-	if kb == 0 {
+	if r.peakMB == 0 {
 		b.Fatal("no peak memory read from /proc")
 	}
-	return commandRun{stdout: stdout.Bytes(), peakMB: float64(kb) / 1024, cpu: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+	return r
 }
 
 // watchPeak reads a running process's peak resident memory (VmHWM in
