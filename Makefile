@@ -23,7 +23,7 @@ READ_BURST ?= 200
 LOCALCLOUD = bin/localcloud
 
 .PHONY: build cli demo screenshot build-RotationCheckFunction sam-build test lint invoke deploy \
-	local local-up serve deploy-local teardown-local clock invoke-local samlocal-deploy samlocal-delete \
+	local local-up tutorial-test serve deploy-local teardown-local clock invoke-local samlocal-deploy samlocal-delete \
 	bench bench-cycle bench-latency bench-read local-org bench-org clean help
 
 help:
@@ -33,6 +33,7 @@ help:
 	@echo "make cli             bin/rotation-audit: report, history, runs, dashboard (against AWS or an endpoint)"
 	@echo "make test            every test (scenario tests on the embedded cloud)"
 	@echo "make local-up        serve on $(ADDR) with the stack deployed until Ctrl-C (CLOCK_SPEED=3600 to watch; ACCOUNTS=3 REGIONS=us-east-1,eu-west-1 for an organization)"
+	@echo "make tutorial-test   the tutorial's boto3 tests (A, B, C) against a running make local-up at ENDPOINT=$(ENDPOINT) (needs python3 and boto3)"
 	@echo "make serve           serve the embedded cloud alone on $(ADDR), like localemu start; then make deploy-local"
 	@echo "make clock           move the running cloud's clock forward by ADVANCE=$(ADVANCE), firing every schedule on the way"
 	@echo "make invoke-local    invoke the stack's function as its schedule would, at the cloud's time"
@@ -111,6 +112,13 @@ local-org: $(LOCALCLOUD)
 local-up: $(LOCALCLOUD)
 	@$(LOCALCLOUD) up -stack $(STACK) -addr $(ADDR) -clock-speed $(CLOCK_SPEED) $(if $(CLOCK_START),-clock-start $(CLOCK_START)) \
 		$(if $(ACCOUNTS),-accounts $(ACCOUNTS)) $(if $(REGIONS),-regions $(REGIONS))
+
+# The tutorial's own tests, in Python with boto3 (unittest; pytest runs
+# them too), against the stack a running `make local-up` serves at ENDPOINT.
+tutorial-test:
+	@command -v python3 >/dev/null || { echo "python3 is not installed: the tutorial's tests need python3 and boto3"; exit 1; }
+	@python3 -c 'import boto3' 2>/dev/null || { echo "python3 has no boto3 (pip install boto3): the tutorial's tests need it"; exit 1; }
+	ENDPOINT=$(ENDPOINT) STACK=$(STACK) python3 tests/tutorial/test_tutorial.py -v
 
 serve: $(LOCALCLOUD)
 	@$(LOCALCLOUD) serve -addr $(ADDR) -clock-speed $(CLOCK_SPEED) $(if $(CLOCK_START),-clock-start $(CLOCK_START))
