@@ -8,6 +8,8 @@
 package latency
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -48,9 +50,26 @@ func Operation(r *http.Request) string {
 	return r.Method + " " + r.URL.Path
 }
 
-// ServeHTTP counts the request, waits out the latency, then passes the
-// request on.
+// ServeHTTP reads the request, counts it, waits out the latency, then
+// passes it on.
+//
+// The body is read whole first, so what goes on is in memory. Passed on as
+// it came, it would be the server's body, which net/http closes once the
+// proxy starts its answer (golang/go#15527); but the transport reads a body
+// once more after its declared length, to check it is no longer. When the
+// cloud answers before that last read, the read fails, the transport closes
+// its connection to the cloud, and the answer is cut: the function got
+// "unexpected EOF" on a 200 and the proxy logged "use of closed network
+// connection" (golang/go#40747). The cloud answers a call only once its
+// whole body is in anyway, and the function's are a few KB at most (a
+// BatchWriteItem of 25 rows).
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	if strings.HasPrefix(r.URL.Path, "/_localcloud/") {
 		p.Next.ServeHTTP(w, r) // the function reading the cloud's clock: no AWS call
 		return
