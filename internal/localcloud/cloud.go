@@ -313,19 +313,20 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
 		c.serveDynamoDB(w, r, op)
 		return
 	}
+	// The whole request is read before it goes on: net/http's transport
+	// reads a streamed body once more after sending it, and if kumo has
+	// already answered, the server has closed that body, so the transport
+	// drops the connection while the answer is still being copied
+	// (golang/go#40747): a cut answer with status 200.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	if watched(r) != nil {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
 		r = r.WithContext(context.WithValue(r.Context(), requestBodyKey{}, body))
 	}
-	if !c.dynamoDB.enter(r) {
-		return // given up while queued
-	}
-	defer c.dynamoDB.leave(r)
 	c.proxy.ServeHTTP(w, r)
 }
 
