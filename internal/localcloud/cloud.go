@@ -1,7 +1,9 @@
 // Package localcloud is the embedded local cloud: kumo, an in-process AWS
 // emulator, behind a front on a fixed address. The front adds what kumo
-// lacks: DynamoDB response checksums, a Secrets Manager on cloud time per
-// account and region (package localsecrets), several accounts with their
+// lacks: DynamoDB response checksums, DynamoDB Queries answered by
+// partition instead of by walking the table (package queryindex), a
+// Secrets Manager on cloud time per account and region (package
+// localsecrets), several accounts with their
 // own IAM roles, trust-checked AssumeRole and an organization (package
 // accounts), a Security Hub (package localsecurityhub), a function runner
 // that starts a deployed function's real bootstrap against kumo's Lambda
@@ -53,6 +55,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/localsecrets"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/localsecurityhub"
+	"github.com/rotation-audit/rotation-audit/internal/localcloud/queryindex"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/schedule"
 )
 
@@ -105,7 +108,8 @@ type Cloud struct {
 
 	invokeConfigs invokeConfigs
 	scheduleDates scheduleDates
-	dynamoDB      gate // the DynamoDB requests kumo serves at once (limit.go)
+	dynamoDB      gate              // the DynamoDB requests kumo serves at once (limit.go)
+	index         *queryindex.Index // answers DynamoDB Queries by partition, not by walking the table
 }
 
 // Start starts kumo in-process, the front on opts.Addr, the function runner
@@ -183,6 +187,7 @@ func Start(opts Options) (*Cloud, error) {
 	// function making a few dozen concurrent calls would redial for most.
 	toKumo := http.DefaultTransport.(*http.Transport).Clone()
 	toKumo.MaxIdleConnsPerHost = 64
+	c.index = queryindex.New(queryindex.KumoGet(&http.Client{Transport: toKumo}, k.URL), time.Now)
 	c.proxy.Transport = startupRetry{next: toKumo, runner: c.runner}
 	c.proxy.ModifyResponse = c.observe
 	c.srv = &http.Server{Handler: http.HandlerFunc(c.serve), ReadHeaderTimeout: 10 * time.Second}
@@ -304,23 +309,55 @@ func (c *Cloud) serve(w http.ResponseWriter, r *http.Request) {
 		c.serveInvokeConfig(w, r, name)
 		return
 	}
+	if op := queryindex.Op(r); op != "" {
+		c.serveDynamoDB(w, r, op)
+		return
+	}
+	// The whole request is read before it goes on: net/http's transport
+	// reads a streamed body once more after sending it, and if kumo has
+	// already answered, the server has closed that body, so the transport
+	// drops the connection while the answer is still being copied
+	// (golang/go#40747): a cut answer with status 200.
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	if watched(r) != nil {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
 		r = r.WithContext(context.WithValue(r.Context(), requestBodyKey{}, body))
+	}
+	c.proxy.ServeHTTP(w, r)
+}
+
+type requestBodyKey struct{}
+
+// serveDynamoDB answers a Query the index can answer, and proxies every
+// other DynamoDB request to kumo, holding the index while a write is in
+// flight so that it follows kumo (observe applies the answer).
+func (c *Cloud) serveDynamoDB(w http.ResponseWriter, r *http.Request, op string) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "read request: "+err.Error(), http.StatusBadRequest)
+		return
 	}
 	if !c.dynamoDB.enter(r) {
 		return // given up while queued
 	}
 	defer c.dynamoDB.leave(r)
+	if op == "Query" {
+		if out, ok := c.index.Query(body); ok {
+			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+			w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(out)), 10))
+			_, _ = w.Write(out)
+			return
+		}
+	}
+	defer c.index.Hold(op)()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r = r.WithContext(context.WithValue(r.Context(), requestBodyKey{}, body))
 	c.proxy.ServeHTTP(w, r)
 }
-
-type requestBodyKey struct{}
 
 // queueChange reports whether a request may make messages visible in a
 // queue (kumo's SQS speaks only the JSON protocol).
@@ -432,12 +469,14 @@ func watched(r *http.Request) *watch {
 // restarts the function process or re-arms the schedule.
 func (c *Cloud) observe(resp *http.Response) error {
 	req := resp.Request
-	if strings.HasPrefix(req.Header.Get("X-Amz-Target"), "DynamoDB_") && resp.Header.Get("X-Amz-Crc32") == "" {
+	if op := queryindex.Op(req); op != "" {
 		body, err := readBody(resp)
 		if err != nil {
 			return err
 		}
 		resp.Header.Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(body)), 10))
+		reqBody, _ := req.Context().Value(requestBodyKey{}).([]byte)
+		c.index.Apply(op, reqBody, resp.StatusCode, body)
 		return nil
 	}
 	if name, ok := schedulePathName(req.URL.Path); ok && req.Method == http.MethodGet && resp.StatusCode == http.StatusOK {
