@@ -138,13 +138,13 @@ func TestOrganizationReportOnTheEmbeddedCloud(t *testing.T) {
 		is := is.New(t)
 		got, err := out("report", "-format", "csv")
 		var line bytes.Buffer
-		is.Equal(cmdline.Exit("rotation-audit", err, &line), exitIncomplete)          // secrets are missing: an account did not report
+		is.Equal(cmdline.Exit("rotation-audit", err, &line), exitIncomplete)              // secrets are missing: an account did not report
 		is.True(strings.Contains(line.String(), "1 account not reporting in run "+runID)) // says so on stderr, in one line
 		is.True(strings.Contains(line.String(), "000000000000 (eu-west-1, us-east-1: assume"))
 		records, err := csv.NewReader(strings.NewReader(got)).ReadAll()
 		is.NoErr(err)
 		is.Equal(records[0][:11], strings.Split("secret_name,status,reason,age_days,basis,basis_date,rotation_enabled,owning_service,secret_arn,run_id,checked_at", ",")) // as documented
-		is.Equal(records[0][len(records[0])-4:], []string{"account_id", "region", "unit_state", "unit_error"})                                                         // appended
+		is.Equal(records[0][len(records[0])-4:], []string{"account_id", "region", "unit_state", "unit_error"})                                                            // appended
 		at := func(rec []string, col string) string { return rec[slices.Index(records[0], col)] }
 		var dbs, missing []string
 		for _, rec := range records[1:] {
@@ -174,7 +174,7 @@ func TestOrganizationReportOnTheEmbeddedCloud(t *testing.T) {
 		is.True(strings.HasPrefix(lines[1], "222222222222  us-east-1  db "))
 		is.True(!strings.Contains(got, "111111111111"))                         // only its rows and its account
 		is.True(strings.Contains(got, "account 222222222222 at "+"2026-10-01")) // its summary
-		is.True(strings.Contains(got, ": 1 checked, 1 need rotation"))         // its own counts
+		is.True(strings.Contains(got, ": 1 checked, 1 need rotation"))          // its own counts
 		_, err = out("report", "-account", "333333333333")
 		is.Equal(cmdline.Exit("rotation-audit", err, &bytes.Buffer{}), 2) // an account the run did not expect
 		is.True(strings.Contains(err.Error(), "did not audit account 333333333333"))
