@@ -134,9 +134,25 @@ func (a Account) Reason() string {
 	}
 	parts := make([]string, len(whys))
 	for i, why := range whys {
-		parts[i] = strings.Join(regions[why], ", ") + ": " + cell(why)
+		parts[i] = strings.Join(regions[why], ", ") + ": " + UnitReason(why)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// UnitReason is a unit's error on one line without the SDK's request
+// details: "assume arn:...: operation error STS: AssumeRole, https
+// response error StatusCode: 403, RequestID: ..., api error AccessDenied:
+// ..." reads "assume arn:...: AccessDenied: ...".
+func UnitReason(err string) string {
+	err = cell(err)
+	before, rest, ok := strings.Cut(err, "operation error ")
+	if !ok {
+		return err
+	}
+	if _, service, ok := strings.Cut(rest, "api error "); ok {
+		return before + service
+	}
+	return err
 }
 
 // Organization is what a report says of an organization run beyond its

@@ -209,6 +209,13 @@ func TestOrganizationReportOfOneAccount(t *testing.T) {
 	is.Equal(len(denied.NotReporting()), 1)
 }
 
+func TestUnitReasonDropsTheSDKDetails(t *testing.T) {
+	is := is.New(t)
+	raw := "assume arn:aws:iam::000000000000:role/r: operation error STS: AssumeRole, https response error StatusCode: 403, RequestID: 1f, api error AccessDenied: not authorized"
+	is.Equal(UnitReason(raw), "assume arn:aws:iam::000000000000:role/r: AccessDenied: not authorized")
+	is.Equal(UnitReason("list secrets: throttled\nagain"), "list secrets: throttled; again") // one line
+}
+
 func TestValidAccount(t *testing.T) {
 	is := is.New(t)
 	is.NoErr(ValidAccount("111111111111"))

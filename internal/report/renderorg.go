@@ -44,7 +44,7 @@ func (r Report) csvRows() [][]string {
 			set("account_id", u.AccountID)
 			set("region", u.Region)
 			set("unit_state", u.State)
-			set("unit_error", u.Error)
+			set("unit_error", UnitReason(u.Error))
 			rows = append(rows, cells)
 		}
 	}
