@@ -56,5 +56,5 @@ func TestScenarioE(t *testing.T) {
 	is.Equal(o.Entry.Flagged, 4) // all but the rotated cache
 	is.True(strings.Contains(report.String(), "PASS"))
 	is.True(strings.Contains(report.String(), "PASS  the report: db twice")) // the read side's answer checked too
-	is.True(strings.Contains(report.String(), "ACCOUNTS NOT REPORTING"))      // and shown
+	is.True(strings.Contains(report.String(), "ACCOUNTS NOT REPORTING"))     // and shown
 }
