@@ -74,11 +74,21 @@ func TestTemplateOrganizationMode(t *testing.T) {
 		keys[m["KeyType"].(string)] = m["AttributeName"].(string)
 	}
 	is.Equal(keys, map[string]string{"HASH": tables.SecretARN, "RANGE": tables.RunID}) // the contract's key
-	var indexes []string
+	indexes := map[string]map[string]string{}
 	for _, ix := range asAny(table["GlobalSecondaryIndexes"]) {
-		indexes = append(indexes, ix.(map[string]any)["IndexName"].(string))
+		m := ix.(map[string]any)
+		ks := map[string]string{}
+		for _, k := range asAny(m["KeySchema"]) {
+			km := k.(map[string]any)
+			ks[km["KeyType"].(string)] = km["AttributeName"].(string)
+		}
+		indexes[m["IndexName"].(string)] = ks
 	}
-	is.Equal(indexes, []string{tables.RunIndex, tables.AccountIndex})
+	is.Equal(indexes, map[string]map[string]string{ // the contract's indexes: one run, one account, the changes of a history
+		tables.RunIndex:     {"HASH": tables.RunID, "RANGE": tables.SecretARN},
+		tables.AccountIndex: {"HASH": tables.AccountID, "RANGE": tables.RunID},
+		tables.ChangeIndex:  {"HASH": tables.ChangeMonth, "RANGE": tables.RunID},
+	})
 	is.Equal(resources["UnitsTable"]["TableName"], "rotcheck"+tables.UnitsSuffix)
 	is.True(strings.Contains(on, `"Resource":"arn:aws:iam::*:role/rotation-audit-reader"`)) // only the member role
 }

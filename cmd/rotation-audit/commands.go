@@ -48,6 +48,7 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	changes := fs.Bool("changes", false, "list only what changed since the previous complete run: new, newly flagged and resolved secrets, those whose value or metadata changed, and the gone")
 	format := fs.String("format", "table", "output format: table, csv, json, markdown, ocsf (OCSF 1.6.0 Compliance Findings, JSON lines) or asff (a Security Hub findings array)")
 	failOnFlagged := fs.Bool("fail-on-flagged", false, "exit with status 3 when any secret needs rotation (for pipelines)")
+	account := accountFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: rotation-audit report [flags]
 
@@ -67,7 +68,15 @@ single quote, so a spreadsheet shows it as text, not as a formula.
 -format ocsf and -format asff write one finding per secret of the run, flagged or not
 (as with -all): OCSF 1.6.0 Compliance Findings as JSON lines, or the ASFF findings the
 function imports into Security Hub, as one JSON array for
-aws securityhub batch-import-findings --findings file://findings.json (100 at most a call).`)
+aws securityhub batch-import-findings --findings file://findings.json (100 at most a call).
+
+An organization run (the hub of a stack deployed with Accounts) is read from
+<stack>-org-audit and <stack>-units: every row carries its account and region (the
+table and Markdown show them first; CSV appends `+strings.Join(report.OrgReportColumns, ",")+`
+after the columns above), then each account's checked and flagged, then the accounts
+not reporting, with why (in CSV, one line per account and region not done, with
+unit_state and unit_error). Accounts not reporting mean secrets are missing: exit
+status 4. -account limits the report to one account (its rows from the by-account index).`)
 		fs.PrintDefaults()
 	}
 	f, err := parseReadAs(fs, args, stderr, format, report.ParseReportFormat)
@@ -76,6 +85,9 @@ aws securityhub batch-import-findings --findings file://findings.json (100 at mo
 	}
 	if *all && *changes {
 		return fmt.Errorf("give -all or -changes, not both: %w", errUsage)
+	}
+	if err := checkAccount(*account); err != nil {
+		return err
 	}
 	if *runID != "latest" {
 		if _, err := tables.ParseRunID(*runID); err != nil {
@@ -99,13 +111,36 @@ aws securityhub batch-import-findings --findings file://findings.json (100 at mo
 	if err != nil {
 		return src.tableError(err, store.RunsTable, "run log")
 	}
-	rows, err := store.Rows(ctx, run.RunID)
+	store = store.ForRun(run)
+	if *account != "" && !store.Org {
+		return fmt.Errorf("-account %s: run %s is a single-account run; -account is for an organization hub (a stack deployed with Accounts): %w",
+			*account, run.RunID, errUsage)
+	}
+	var rows []audit.Record
+	table := store.Table
+	if store.Org {
+		table = store.OrgTable
+	}
+	if *account != "" {
+		rows, err = store.AccountRows(ctx, *account, run.RunID)
+	} else {
+		rows, err = store.Rows(ctx, run.RunID)
+	}
 	if err != nil {
-		return src.tableError(err, store.Table, "audit")
+		return src.tableError(err, table, "audit")
 	}
 	r := report.NewReport(src.stack, run, rows, *all || f.Findings())
 	if *changes {
 		r = report.ChangesReport(src.stack, run, rows)
+	}
+	if store.Org {
+		units, err := store.Units(ctx, run.RunID)
+		if err != nil {
+			return src.tableError(err, store.UnitsTable, "units")
+		}
+		if r.Org, err = report.NewOrganization(units, *account); err != nil {
+			return fmt.Errorf("-account %s: %w: %w", *account, err, errUsage)
+		}
 	}
 	if err := report.WriteReport(stdout, r, f); err != nil {
 		return err
@@ -113,8 +148,11 @@ aws securityhub batch-import-findings --findings file://findings.json (100 at mo
 	switch {
 	case !run.Complete:
 		return fmt.Errorf("%w: %s", errIncomplete, r.Incomplete())
-	case *failOnFlagged && run.Flagged > 0:
-		return fmt.Errorf("%d of %d: %w", run.Flagged, run.Checked, errFlagged)
+	case r.NotReportingLine() != "":
+		return fmt.Errorf("%w: %s", errIncomplete, r.NotReportingLine())
+	case *failOnFlagged && r.Flagged() > 0:
+		checked, _ := r.Counts()
+		return fmt.Errorf("%d of %d: %w", r.Flagged(), checked, errFlagged)
 	}
 	return nil
 }
@@ -223,6 +261,7 @@ func cmdHistory(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var p periodFlags
 	p.register(fs, "the current quarter")
 	format := formatFlag(fs)
+	account := accountFlag(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, `Usage: rotation-audit history [-quarter 2026Q4 | -from DATE -to DATE] [flags]
 
@@ -238,11 +277,21 @@ come from the schedule's expression, read from EventBridge Scheduler (or -schedu
 from the control's start: the earlier of its first complete run and the schedule's
 creation. A fire younger than -function-timeout plus the schedule's flexible window is
 pending, not missing. A control that never completed a run, and a period that has not
-started, exit with status 2.`)
+started, exit with status 2.
+
+For an organization hub (its runs are organization runs) each secret is its ARN, with
+its account and region (the table and Markdown show them first; CSV appends
+`+strings.Join(report.HistoryOrgColumns, ",")+`); the changes come from the organization
+table's by-change index, and a day whose run had accounts not reporting costs one Query
+of its units: their secrets are not seen that day. -account limits the secrets, and
+each day's checked and flagged, to one account.`)
 		fs.PrintDefaults()
 	}
 	f, err := parseRead(fs, args, stderr, format)
 	if err != nil {
+		return err
+	}
+	if err := checkAccount(*account); err != nil {
 		return err
 	}
 	store, cfg, err := src.open(ctx)
@@ -261,6 +310,15 @@ started, exit with status 2.`)
 	h, err := report.BuildHistory(ctx, store, src.stack, from, to, now, sched)
 	if err != nil {
 		return src.readError(err)
+	}
+	if *account != "" {
+		if !h.Org {
+			return fmt.Errorf("-account %s: the runs of %s are single-account runs; -account is for an organization hub (a stack deployed with Accounts): %w",
+				*account, p.name(), errUsage)
+		}
+		if err := h.ForAccount(*account); err != nil {
+			return fmt.Errorf("-account: %w: %w", err, errUsage)
+		}
 	}
 	return report.WriteHistory(stdout, h, f)
 }

@@ -43,6 +43,8 @@ func TestUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"report", "-nosuchflag"}, `flag provided but not defined: -nosuchflag`},
 		{"bad flag value", []string{"report", "-all=maybe"}, `invalid boolean value "maybe" for -all`},
 		{"endpoint not a URL", []string{"report", "-endpoint-url", "not-a-url"}, `-endpoint-url "not-a-url" is not a URL such as http://localhost:4566`},
+		{"bad account", []string{"report", "-account", "12345"}, `-account: account "12345" is not an AWS account ID: want 12 digits`},
+		{"bad account in history", []string{"history", "-account", "1111111111x1", "-endpoint-url", "http://127.0.0.1:1"}, `-account: account "1111111111x1"`},
 		{"endpoint without scheme", []string{"runs", "-endpoint-url", "localhost:4566"}, `-endpoint-url "localhost:4566" is not a URL`},
 	}
 	for _, tt := range tests {

@@ -99,6 +99,11 @@ func TestReadingOnTheEmbeddedCloud(t *testing.T) {
 		_, err = out("report", "-stack", "cli", "-runs-table", "cli-audit")
 		is.True(strings.Contains(oneLine(is, err), "cli-audit is not the run log table of a rotation-check stack"))
 	})
+	t.Run("-account of a single-account stack", func(t *testing.T) {
+		is := is.New(t)
+		_, err := out("report", "-stack", "cli", "-account", "111111111111")
+		is.True(strings.Contains(oneLine(is, err), "is a single-account run; -account is for an organization hub"))
+	})
 	t.Run("no such stack", func(t *testing.T) {
 		is := is.New(t)
 		_, err := out("report", "-stack", "nosuch")

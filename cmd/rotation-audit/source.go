@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -30,6 +31,7 @@ import (
 // default configuration or a local endpoint.
 type source struct {
 	stack, table, runsTable string
+	unitsTable              string
 	endpoint, region        string
 	schedule, scheduleZone  string
 	scheduleName            string
@@ -38,8 +40,9 @@ type source struct {
 
 func (s *source) register(fs *flag.FlagSet) {
 	fs.StringVar(&s.stack, "stack", "rotcheck", "the stack: its tables are <stack>-audit and <stack>-runs")
-	fs.StringVar(&s.table, "table", "", "the audit table (default <stack>-audit)")
+	fs.StringVar(&s.table, "table", "", "the audit table (default <stack>-audit, or <stack>-org-audit for an organization run)")
 	fs.StringVar(&s.runsTable, "runs-table", "", "the run log table (default <stack>-runs)")
+	fs.StringVar(&s.unitsTable, "units-table", "", "an organization hub's units table (default <stack>-units)")
 	fs.StringVar(&s.endpoint, "endpoint-url", os.Getenv("AWS_ENDPOINT_URL"), "a local endpoint such as http://localhost:4566 (env AWS_ENDPOINT_URL); empty for AWS")
 	fs.StringVar(&s.region, "region", "", "AWS region (default from your configuration)")
 }
@@ -90,14 +93,29 @@ func (s *source) open(ctx context.Context) (*report.Store, aws.Config, error) {
 	if err := s.credentials(ctx, &cfg); err != nil {
 		return nil, cfg, err
 	}
-	table, runs := s.table, s.runsTable
-	if table == "" {
-		table = tables.AuditTable(s.stack)
+	// The run read says the mode (report.Store.ForRun): the organization
+	// tables are only named here, and read only for an organization run.
+	store := &report.Store{Table: cmp.Or(s.table, tables.AuditTable(s.stack)), RunsTable: cmp.Or(s.runsTable, tables.RunsTable(s.stack)),
+		OrgTable: cmp.Or(s.table, tables.OrgAuditTable(s.stack)), UnitsTable: cmp.Or(s.unitsTable, tables.UnitsTable(s.stack))}
+	store.DB = dynamodb.NewFromConfig(cfg)
+	return store, cfg, nil
+}
+
+// accountFlag registers -account.
+func accountFlag(fs *flag.FlagSet) *string {
+	return fs.String("account", "", "an organization hub's: only this account (12 digits)")
+}
+
+// checkAccount checks -account as given, before any call: a mistake is
+// one line and exit status 2.
+func checkAccount(account string) error {
+	if account == "" {
+		return nil
 	}
-	if runs == "" {
-		runs = tables.RunsTable(s.stack)
+	if err := report.ValidAccount(account); err != nil {
+		return fmt.Errorf("-account: %w: %w", err, errUsage)
 	}
-	return &report.Store{DB: dynamodb.NewFromConfig(cfg), Table: table, RunsTable: runs}, cfg, nil
+	return nil
 }
 
 // credentials checks that there are credentials before the first call, so

@@ -490,6 +490,10 @@ func (p *pipeline) bury(ctx context.Context) error {
 			Change: tables.ChangeGone, ChangeMonth: p.r.month,
 			FirstSeen: p.base.firstSeen(p.base.secrets[name], true, checkedAt), ExpiresAt: p.r.expiresAt.Unix(),
 		}
+		if p.r.account != "" {
+			// Organization mode: the tombstone is the unit's, as its rows are.
+			rec.AccountID, rec.Region = p.r.account, p.r.policy.Region
+		}
 		if err := p.send(ctx, rec); err != nil {
 			return err
 		}

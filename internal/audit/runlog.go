@@ -48,7 +48,24 @@ type RunEntry struct {
 	FindingsImported int    `dynamodbav:"findings_imported,omitempty" json:"findings_imported,omitempty"`
 	FindingsFailed   int    `dynamodbav:"findings_failed,omitempty" json:"findings_failed,omitempty"`
 	FindingsError    string `dynamodbav:"findings_error,omitempty" json:"findings_error,omitempty"`
+	// UnitsExpected, UnitsDone, UnitsFailed, Accounts, Regions and
+	// Replicas are an organization run's (package org's coordinator writes
+	// them, its workers add to them; package tables names them): the units
+	// (account x region) it expects, those finished (done or failed) and
+	// failed, the accounts, the regions audited, comma-separated, and the
+	// replicas left to their primary region. A single-account run has none.
+	UnitsExpected int    `dynamodbav:"units_expected,omitempty" json:"units_expected,omitempty"`
+	UnitsDone     int    `dynamodbav:"units_done,omitempty" json:"units_done,omitempty"`
+	UnitsFailed   int    `dynamodbav:"units_failed,omitempty" json:"units_failed,omitempty"`
+	Accounts      int    `dynamodbav:"accounts,omitempty" json:"accounts,omitempty"`
+	Regions       string `dynamodbav:"regions,omitempty" json:"regions,omitempty"`
+	Replicas      int    `dynamodbav:"replicas,omitempty" json:"replicas,omitempty"`
 }
+
+// Organization reports whether the entry is an organization run's: its
+// coordinator always records the regions it audits, so a run of an
+// organization without any account is one too.
+func (e RunEntry) Organization() bool { return e.Regions != "" || e.UnitsExpected > 0 }
 
 // RunLogger is the part of the DynamoDB client the run log uses.
 type RunLogger interface {

@@ -603,3 +603,25 @@ func TestUnitComparesWithItsOwnUnit(t *testing.T) {
 	rows := m.records(t, res.RunID)
 	is.Equal(rows["east-db"].Change, tables.ChangeUnchanged)
 }
+
+// In organization mode a unit's tombstone is the unit's, as its rows
+// are: it carries the account and region, so the org table's by-account
+// index holds it and a report of one account lists it.
+func TestUnitTombstoneCarriesItsAccountAndRegion(t *testing.T) {
+	is := is.New(t)
+	m := &memory{}
+	w := &world{calls: map[string]int{}}
+	w.secrets = append(w.secrets, secret("staying", 10*day, "Managed", "true"), secret("leaving", 10*day, "Managed", "true"))
+	c := sinceChecker(w, m)
+	c.Config.AccountID, c.Config.Region = "111111111111", "eu-west-1"
+	c.Config.AuditedRegions = []string{"us-east-1", "eu-west-1"}
+	runAt(t, c, testNow)
+	w.mu.Lock()
+	w.secrets = w.secrets[:1]
+	w.mu.Unlock()
+	res := runAt(t, c, testNow.Add(time.Hour))
+	is.Equal(res.Gone, 1)
+	gone := m.records(t, res.RunID)["leaving"]
+	is.Equal(gone.Change, tables.ChangeGone)
+	is.Equal(gone.AccountID+"/"+gone.Region, "111111111111/eu-west-1") // placed, as the unit's rows are
+}

@@ -62,19 +62,38 @@ type statusRow struct {
 	RunID      string       `dynamodbav:"run_id"`
 	Status     audit.Status `dynamodbav:"status"`
 	Change     string       `dynamodbav:"change"`
+	// Organization mode only: the secret is its ARN, in an account and
+	// region.
+	SecretARN string `dynamodbav:"secret_arn"`
+	AccountID string `dynamodbav:"account_id"`
+	Region    string `dynamodbav:"region"`
+}
+
+// key is what names the row's secret: its name, or in organization mode
+// its ARN.
+func (r statusRow) key(org bool) string {
+	if org {
+		return r.SecretARN
+	}
+	return r.SecretName
 }
 
 // statusProjection names the attributes of a statusRow, so a Query
-// returns only those.
-func statusProjection() expression.ProjectionBuilder {
-	return expression.NamesList(expression.Name(tables.SecretName), expression.Name(tables.RunID),
+// returns only those: in organization mode the ARN, account and region
+// too.
+func (s *Store) statusProjection() expression.ProjectionBuilder {
+	p := expression.NamesList(expression.Name(tables.SecretName), expression.Name(tables.RunID),
 		expression.Name("status"), expression.Name(tables.Change))
+	if s.Org {
+		p = p.AddNames(expression.Name(tables.SecretARN), expression.Name(tables.AccountID), expression.Name(tables.Region))
+	}
+	return p
 }
 
 // eachStatus calls f for every row of one run, page by page, with only
 // the attributes a history needs: one Query of the run index, paged.
 func (s *Store) eachStatus(ctx context.Context, runID string, f func(statusRow)) error {
-	in := &dynamodb.QueryInput{TableName: aws.String(s.Table), IndexName: aws.String(tables.RunIndex)}
+	in := &dynamodb.QueryInput{TableName: aws.String(s.auditTable()), IndexName: aws.String(tables.RunIndex)}
 	return s.projectedPages(ctx, in, expression.Key(tables.RunID).Equal(expression.Value(runID)), f)
 }
 
@@ -83,14 +102,14 @@ func (s *Store) eachStatus(ctx context.Context, runID string, f func(statusRow))
 // on the month and a run_id range, paged. Only rows whose change is not
 // unchanged are in the index.
 func (s *Store) eachChange(ctx context.Context, month, from, until time.Time, f func(statusRow)) error {
-	in := &dynamodb.QueryInput{TableName: aws.String(s.Table), IndexName: aws.String(tables.ChangeIndex)}
+	in := &dynamodb.QueryInput{TableName: aws.String(s.auditTable()), IndexName: aws.String(tables.ChangeIndex)}
 	key := expression.Key(tables.ChangeMonth).Equal(expression.Value(tables.MonthOf(month))).And(runsBetween(from, until))
 	return s.projectedPages(ctx, in, key, f)
 }
 
 // projectedPages runs a Query of statusRows to its last page.
 func (s *Store) projectedPages(ctx context.Context, in *dynamodb.QueryInput, key expression.KeyConditionBuilder, f func(statusRow)) error {
-	expr, err := expression.NewBuilder().WithKeyCondition(key).WithProjection(statusProjection()).Build()
+	expr, err := expression.NewBuilder().WithKeyCondition(key).WithProjection(s.statusProjection()).Build()
 	if err != nil {
 		return fmt.Errorf("build query: %w", err)
 	}

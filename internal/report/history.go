@@ -48,6 +48,14 @@ type History struct {
 	// Manual counts complete runs not sent by the scheduler; Failed runs
 	// that did not complete.
 	Manual, Failed int
+	// Org says the period's runs are an organization hub's: its secrets
+	// are keyed by ARN, each with its account and region, and a day whose
+	// run had accounts not reporting leaves their secrets unseen that day.
+	// ReadPeriod sets it from the store's mode or the run log.
+	Org bool
+	// Account, when set (ForAccount), limits Secrets, and the Days' counts,
+	// to one account of an organization.
+	Account string
 
 	// complete are the period's complete runs so far, oldest first: what
 	// ReadSecrets reads the statuses from.
@@ -55,10 +63,12 @@ type History struct {
 }
 
 // completeRun is a complete run of the period, and whether it recorded
-// its changes (its rows carry them, and the change index holds them).
+// its changes (its rows carry them, and the change index holds them), and
+// whether units of it failed (organization mode).
 type completeRun struct {
 	id      string
 	changes bool
+	failed  bool
 }
 
 // Day is one UTC day of the period and the run that judged it.
@@ -71,6 +81,9 @@ type Day struct {
 // SecretHistory is one secret over the period.
 type SecretHistory struct {
 	Name string
+	// ARN, AccountID and Region are set in organization mode, where a
+	// secret is its ARN: one name may be several secrets.
+	ARN, AccountID, Region string
 	// Status holds the secret's status on each day of the History's Days,
 	// empty where it was not seen.
 	Status                []audit.Status
@@ -178,11 +191,13 @@ func ReadPeriod(ctx context.Context, s *Store, stack string, from, to, now time.
 	if err != nil {
 		return h, err
 	}
+	h.Org = s.Org || first.Organization()
 	runs := make([]audit.RunEntry, len(logged))
 	for i, r := range logged {
 		runs[i] = r.RunEntry
+		h.Org = h.Org || r.Organization()
 		if r.Complete {
-			h.complete = append(h.complete, completeRun{id: r.RunID, changes: r.New != nil})
+			h.complete = append(h.complete, completeRun{id: r.RunID, changes: r.New != nil, failed: r.UnitsFailed > 0})
 		}
 	}
 	slices.SortFunc(h.complete, func(a, b completeRun) int { return cmp.Compare(a.id, b.id) })
@@ -219,7 +234,16 @@ func (h History) SecretsKey() string {
 // the state after its last complete run. A run logged without its changes
 // (written before rows carried them) breaks that chain: the next day's run
 // is then read in full, as before, and the chain starts again from it.
+//
+// In organization mode (Org) secrets are keyed by ARN, and a day whose run
+// had units failed costs one more Query (its units): the secrets of an
+// account and region not reporting that day are not seen that day.
 func (h *History) ReadSecrets(ctx context.Context, s *Store) error {
+	if h.Org != s.Org {
+		c := *s
+		c.Org = h.Org
+		s = &c
+	}
 	w := newWalk(h)
 	if w.last == "" {
 		return nil // no day judged
@@ -244,7 +268,33 @@ func bySeverity(a, b SecretHistory) int {
 	if c := cmp.Compare(b.DaysFlagged, a.DaysFlagged); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.Name, b.Name)
+	return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ARN, b.ARN))
+}
+
+// ForAccount limits an organization history to one account: its secrets,
+// and each day's checked and flagged counted from them (the run log's are
+// the whole organization's). It returns ErrNoSuchAccount when no secret of
+// the account was seen in the period.
+func (h *History) ForAccount(account string) error {
+	h.Account = account
+	h.Secrets = slices.DeleteFunc(h.Secrets, func(s SecretHistory) bool { return s.AccountID != account })
+	for i := range h.Days {
+		h.Days[i].Checked, h.Days[i].Flagged = 0, 0
+		for _, s := range h.Secrets {
+			switch s.Status[i] {
+			case "":
+			case audit.StatusNeedsRotation:
+				h.Days[i].Flagged++
+				fallthrough
+			default:
+				h.Days[i].Checked++
+			}
+		}
+	}
+	if len(h.Secrets) == 0 {
+		return fmt.Errorf("%w: no secret of account %s was seen in the period", ErrNoSuchAccount, account)
+	}
+	return nil
 }
 
 // countRuns compares the runs recorded with those the schedule expected

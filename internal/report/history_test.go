@@ -35,12 +35,14 @@ import (
 type fakeLog struct {
 	runs           []loggedRun
 	rows           map[string][]fakeRow // by run
+	units          []fakeUnit           // organization runs' units
 	page           int
 	mu             sync.Mutex // a history reads a few runs at once
 	queries, items int
+	asked          []string // each Query's table and index, "table/index"
 
-	runItems, rowItems []map[string]dbtypes.AttributeValue            // as stored, marshalled at the first Query
-	memo               map[string][]map[string]dbtypes.AttributeValue // a Query's items, for its next pages
+	runItems, rowItems, unitItems []map[string]dbtypes.AttributeValue            // as stored, marshalled at the first Query
+	memo                          map[string][]map[string]dbtypes.AttributeValue // a Query's items, for its next pages
 }
 
 // marshal stores the runs and rows as DynamoDB items.
@@ -62,7 +64,20 @@ func (f *fakeLog) marshal() error {
 			f.rowItems = append(f.rowItems, item)
 		}
 	}
+	for _, u := range f.units {
+		item, err := attributevalue.MarshalMap(u)
+		if err != nil {
+			return err
+		}
+		f.unitItems = append(f.unitItems, item)
+	}
 	return nil
+}
+
+// fakeUnit is a unit as the units table holds it: with its run.
+type fakeUnit struct {
+	Unit
+	RunID string `dynamodbav:"run_id"`
 }
 
 // fakeRow is an audit row as the write side stores it: the record, and
@@ -83,6 +98,7 @@ func (f *fakeLog) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*d
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries++
+	f.asked = append(f.asked, aws.ToString(in.TableName)+"/"+aws.ToString(in.IndexName))
 	str := func(av dbtypes.AttributeValue) string {
 		s, _ := av.(*dbtypes.AttributeValueMemberS)
 		if s == nil {
@@ -133,8 +149,11 @@ func (f *fakeLog) match(in *dynamodb.QueryInput) ([]map[string]dbtypes.Attribute
 		}
 	}
 	items := f.rowItems
-	if strings.HasSuffix(aws.ToString(in.TableName), "-runs") {
+	switch table := aws.ToString(in.TableName); {
+	case strings.HasSuffix(table, "-runs"):
 		items = f.runItems
+	case strings.HasSuffix(table, "-units"):
+		items = f.unitItems
 	}
 	str := func(av dbtypes.AttributeValue) string {
 		s, _ := av.(*dbtypes.AttributeValueMemberS)

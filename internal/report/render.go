@@ -99,6 +99,15 @@ var ReportColumns = []string{
 	"run_previous_run_id", "run_new", "run_newly_flagged", "run_resolved", "run_gone",
 }
 
+// OrgReportColumns follow ReportColumns in an organization run's report,
+// so its header still starts as documented: the row's account and region,
+// and the state of the unit (account and region) it came from, "done",
+// or "failed" for the partial rows of a unit that failed. After the
+// secrets and the gone come the units not reporting, one line each, with
+// only the run's cells and these four set: unit_state "failed" or
+// "pending", and unit_error the reason.
+var OrgReportColumns = []string{"account_id", "region", "unit_state", "unit_error"}
+
 // reportRow is a row's cells, in ReportColumns' order.
 func reportRow(r audit.Record, run audit.RunEntry) []string {
 	return []string{
@@ -126,23 +135,20 @@ func WriteReport(w io.Writer, r Report, f Format) error {
 	case OCSF, ASFF:
 		return writeFindings(w, slices.Concat(r.Rows, r.Gone), f)
 	case CSV:
-		rows := [][]string{ReportColumns}
-		for _, row := range slices.Concat(r.Rows, r.Gone) {
-			rows = append(rows, reportRow(row, r.Run))
-		}
-		return writeCSV(w, rows)
+		return writeCSV(w, r.csvRows())
 	case JSON:
 		return writeJSON(w, struct {
-			Stack    string         `json:"stack"`
-			Run      audit.RunEntry `json:"run"`
-			All      bool           `json:"all"`
-			Changes  bool           `json:"changes"`
-			Complete bool           `json:"complete"`
-			Warning  string         `json:"warning,omitempty"`
-			Since    string         `json:"since,omitempty"`
-			Secrets  []audit.Record `json:"secrets"`
-			Gone     []audit.Record `json:"gone"`
-		}{r.Stack, r.Run, r.All, r.Changes, r.Run.Complete, r.Incomplete(), r.Since(), nonNil(r.Rows), nonNil(r.Gone)})
+			Stack        string         `json:"stack"`
+			Run          any            `json:"run"`
+			All          bool           `json:"all"`
+			Changes      bool           `json:"changes"`
+			Complete     bool           `json:"complete"`
+			Warning      string         `json:"warning,omitempty"`
+			Since        string         `json:"since,omitempty"`
+			Secrets      []audit.Record `json:"secrets"`
+			Gone         []audit.Record `json:"gone"`
+			Organization *orgJSON       `json:"organization,omitempty"`
+		}{r.Stack, runJSON(r.Run), r.All, r.Changes, r.Run.Complete, r.Incomplete(), r.Since(), r.placed(r.Rows), r.placed(r.Gone), r.orgJSON()})
 	case Markdown:
 		fmt.Fprintf(w, "# Rotation report: %s\n\n", mdText(r.Stack))
 		if r.Incomplete() != "" {
@@ -155,15 +161,15 @@ func WriteReport(w io.Writer, r Report, f Format) error {
 		if len(r.Rows) == 0 {
 			fmt.Fprintln(w, r.none())
 		} else {
-			head := []string{"Secret", "Status", "Age (days)", "Basis", "Basis date", "Rotation", "Owner"}
+			head := r.where([]string{"Secret", "Status", "Age (days)", "Basis", "Basis date", "Rotation", "Owner"}, "Account", "Region")
 			if r.Changes {
-				head = slices.Insert(head, 1, "Change", "What changed")
+				head = slices.Insert(head, r.nameAt()+1, "Change", "What changed")
 			}
 			rows := [][]string{head}
 			for _, row := range r.Rows {
-				cells := []string{row.SecretName, string(row.Status), ageCell(row), string(row.Basis), day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService}
+				cells := r.whereOf(row, []string{row.SecretName, string(row.Status), ageCell(row), string(row.Basis), day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService})
 				if r.Changes {
-					cells = slices.Insert(cells, 1, row.Change, row.Changed)
+					cells = slices.Insert(cells, r.nameAt()+1, row.Change, row.Changed)
 				}
 				rows = append(rows, cells)
 			}
@@ -171,15 +177,17 @@ func WriteReport(w io.Writer, r Report, f Format) error {
 				return err
 			}
 		}
-		if len(r.Gone) == 0 {
-			return nil
+		if len(r.Gone) > 0 {
+			fmt.Fprintf(w, "\n## Gone since the previous run\n\nIn the previous run, not in this one (deleted, or no longer tagged): not checked.\n\n")
+			rows := [][]string{r.where([]string{"Secret", "First seen"}, "Account", "Region")}
+			for _, row := range r.Gone {
+				rows = append(rows, r.whereOf(row, []string{row.SecretName, row.FirstSeen}))
+			}
+			if err := writeMarkdown(w, rows); err != nil {
+				return err
+			}
 		}
-		fmt.Fprintf(w, "\n## Gone since the previous run\n\nIn the previous run, not in this one (deleted, or no longer tagged): not checked.\n\n")
-		rows := [][]string{{"Secret", "First seen"}}
-		for _, row := range r.Gone {
-			rows = append(rows, []string{row.SecretName, row.FirstSeen})
-		}
-		return writeMarkdown(w, rows)
+		return r.markdownOrg(w)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	if r.Incomplete() != "" {
@@ -189,27 +197,30 @@ func WriteReport(w io.Writer, r Report, f Format) error {
 	case len(r.Rows) == 0:
 		fmt.Fprintln(tw, r.none())
 	case r.Changes:
-		fmt.Fprintln(tw, "SECRET\tCHANGE\tWHAT CHANGED\tSTATUS\tAGE\tBASIS\tBASIS DATE\tROTATION\tOWNER")
+		fmt.Fprintln(tw, strings.Join(r.where([]string{"SECRET", "CHANGE", "WHAT CHANGED", "STATUS", "AGE", "BASIS", "BASIS DATE", "ROTATION", "OWNER"}, "ACCOUNT", "REGION"), "\t"))
 		for _, row := range r.Rows {
-			fmt.Fprintln(tw, tableRow(row.SecretName, row.Change, cmp.Or(row.Changed, "-"), string(row.Status), days(row), string(row.Basis), day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService))
+			fmt.Fprintln(tw, tableRow(r.whereOf(row, []string{row.SecretName, row.Change, cmp.Or(row.Changed, "-"), string(row.Status), days(row), string(row.Basis), day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService})...))
 		}
 	default:
-		fmt.Fprintln(tw, "SECRET\tSTATUS\tAGE\tBASIS\tBASIS DATE\tROTATION\tOWNER")
+		fmt.Fprintln(tw, strings.Join(r.where([]string{"SECRET", "STATUS", "AGE", "BASIS", "BASIS DATE", "ROTATION", "OWNER"}, "ACCOUNT", "REGION"), "\t"))
 		for _, row := range r.Rows {
-			fmt.Fprintln(tw, tableRow(row.SecretName, string(row.Status), days(row), string(row.Basis), day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService))
+			fmt.Fprintln(tw, tableRow(r.whereOf(row, []string{row.SecretName, string(row.Status), days(row), string(row.Basis), day(row.BasisDate), onOff(row.RotationEnabled), row.OwningService})...))
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	if len(r.Gone) > 0 {
-		fmt.Fprintln(tw, "GONE SINCE THE PREVIOUS RUN (not checked)\tFIRST SEEN")
+		fmt.Fprintln(tw, strings.Join(r.where([]string{"GONE SINCE THE PREVIOUS RUN (not checked)", "FIRST SEEN"}, "ACCOUNT", "REGION"), "\t"))
 		for _, row := range r.Gone {
-			fmt.Fprintln(tw, tableRow(row.SecretName, row.FirstSeen))
+			fmt.Fprintln(tw, tableRow(r.whereOf(row, []string{row.SecretName, row.FirstSeen})...))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
+	}
+	if err := r.tableOrg(w); err != nil {
+		return err
 	}
 	fmt.Fprintln(w, cell(r.Summary()))
 	if since := r.Since(); since != "" {
@@ -249,8 +260,16 @@ func (r Report) Summary() string {
 	if !r.Run.Complete {
 		run += " (incomplete)"
 	}
-	return fmt.Sprintf("%s at %s: %d checked, %d need rotation (threshold %d days)",
-		run, r.Run.CheckedAt, r.Run.Checked, r.Run.Flagged, r.Run.MaxAgeDays)
+	if r.Org == nil {
+		return fmt.Sprintf("%s at %s: %d checked, %d need rotation (threshold %d days)",
+			run, r.Run.CheckedAt, r.Run.Checked, r.Run.Flagged, r.Run.MaxAgeDays)
+	}
+	checked, flagged := r.Counts()
+	if r.Org.Account != "" {
+		run += ", account " + r.Org.Account
+	}
+	return fmt.Sprintf("%s at %s: %d checked, %d need rotation (threshold %d days); %s",
+		run, r.Run.CheckedAt, checked, flagged, r.Run.MaxAgeDays, r.Org.summary(r.Run))
 }
 
 // Incomplete says, on one line, that the run did not complete and why;
@@ -284,14 +303,39 @@ func (r Report) none() string {
 var HistoryColumns = []string{"secret_name", "days_seen", "days_flagged", "first_flagged", "last_flagged",
 	"flagged_now", "flagged_since", "longest_flagged_days"}
 
-// WriteHistory writes a history in the format.
+// HistoryOrgColumns follow HistoryColumns in an organization history, so
+// its header still starts as documented: the secret's account, region and
+// ARN (one name may be several secrets).
+var HistoryOrgColumns = []string{"account_id", "region", "secret_arn"}
+
+// WriteHistory writes a history in the format. An organization history
+// (Org) adds each secret's account and region in every format: CSV the
+// HistoryOrgColumns, JSON their fields, the table and Markdown two columns
+// first.
 func WriteHistory(w io.Writer, h History, f Format) error {
+	where := func(s SecretHistory, cells []string) []string {
+		if !h.Org {
+			return cells
+		}
+		return slices.Concat([]string{s.AccountID, s.Region}, cells)
+	}
+	head := func(cells ...string) []string {
+		return where(SecretHistory{AccountID: cells[0], Region: cells[1]}, cells[2:])
+	}
 	switch f {
 	case CSV:
-		rows := [][]string{HistoryColumns}
+		header := HistoryColumns
+		if h.Org {
+			header = slices.Concat(HistoryColumns, HistoryOrgColumns)
+		}
+		rows := [][]string{header}
 		for _, s := range h.Secrets {
-			rows = append(rows, []string{s.Name, strconv.Itoa(s.DaysSeen), strconv.Itoa(s.DaysFlagged), date(s.FirstFlagged),
-				date(s.LastFlagged), strconv.FormatBool(s.FlaggedNow), date(s.FlaggedSince), strconv.Itoa(s.LongestFlagged)})
+			row := []string{s.Name, strconv.Itoa(s.DaysSeen), strconv.Itoa(s.DaysFlagged), date(s.FirstFlagged),
+				date(s.LastFlagged), strconv.FormatBool(s.FlaggedNow), date(s.FlaggedSince), strconv.Itoa(s.LongestFlagged)}
+			if h.Org {
+				row = append(row, s.AccountID, s.Region, s.ARN)
+			}
+			rows = append(rows, row)
 		}
 		return writeCSV(w, rows)
 	case JSON:
@@ -302,10 +346,10 @@ func WriteHistory(w io.Writer, h History, f Format) error {
 			fmt.Fprintf(w, "- %s\n", line)
 		}
 		fmt.Fprintln(w)
-		rows := [][]string{{"Secret", "Days seen", "Days flagged", "First flagged", "Last flagged", "Flagged now", "Longest flagged"}}
+		rows := [][]string{head("Account", "Region", "Secret", "Days seen", "Days flagged", "First flagged", "Last flagged", "Flagged now", "Longest flagged")}
 		for _, s := range h.Secrets {
-			rows = append(rows, []string{s.Name, strconv.Itoa(s.DaysSeen), strconv.Itoa(s.DaysFlagged), date(s.FirstFlagged),
-				date(s.LastFlagged), yesNo(s.FlaggedNow), strconv.Itoa(s.LongestFlagged) + " days"})
+			rows = append(rows, where(s, []string{s.Name, strconv.Itoa(s.DaysSeen), strconv.Itoa(s.DaysFlagged), date(s.FirstFlagged),
+				date(s.LastFlagged), yesNo(s.FlaggedNow), strconv.Itoa(s.LongestFlagged) + " days"}))
 		}
 		return writeMarkdown(w, rows)
 	}
@@ -315,18 +359,30 @@ func WriteHistory(w io.Writer, h History, f Format) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SECRET\tDAYS SEEN\tDAYS FLAGGED\tFIRST FLAGGED\tLAST FLAGGED\tFLAGGED NOW\tLONGEST")
+	fmt.Fprintln(tw, strings.Join(head("ACCOUNT", "REGION", "SECRET", "DAYS SEEN", "DAYS FLAGGED", "FIRST FLAGGED", "LAST FLAGGED", "FLAGGED NOW", "LONGEST"), "\t"))
 	for _, s := range h.Secrets {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%dd\n", s.Name, s.DaysSeen, s.DaysFlagged, cmp.Or(date(s.FirstFlagged), "-"),
-			cmp.Or(date(s.LastFlagged), "-"), yesNo(s.FlaggedNow), s.LongestFlagged)
+		fmt.Fprintln(tw, tableRow(where(s, []string{s.Name, strconv.Itoa(s.DaysSeen), strconv.Itoa(s.DaysFlagged), cmp.Or(date(s.FirstFlagged), "-"),
+			cmp.Or(date(s.LastFlagged), "-"), yesNo(s.FlaggedNow), strconv.Itoa(s.LongestFlagged) + "d"})...))
 	}
 	return tw.Flush()
+}
+
+// unitsCell is an organization run's units, such as "6 of 6, 2 failed":
+// finished (done or failed) of expected; "-" for a single-account run.
+func unitsCell(r audit.RunEntry) string {
+	if !r.Organization() {
+		return "-"
+	}
+	return fmt.Sprintf("%d of %d, %d failed", r.UnitsDone, r.UnitsExpected, r.UnitsFailed)
 }
 
 // Period names the history's period.
 func (h History) Period() string {
 	last := h.To.AddDate(0, 0, -1)
 	p := fmt.Sprintf("%s to %s", date(h.From), date(last))
+	if h.Account != "" {
+		p = "account " + h.Account + ", " + p
+	}
 	if from, to, err := Quarter(QuarterOf(h.From)); err == nil && from.Equal(h.From) && to.Equal(h.To) {
 		p += " (" + QuarterOf(h.From) + ")"
 	}
@@ -415,6 +471,9 @@ func historyJSON(h History) any {
 		FlaggedSince   string         `json:"flagged_since,omitempty"`
 		LongestFlagged int            `json:"longest_flagged_days"`
 		Status         []audit.Status `json:"status_by_day"`
+		AccountID      string         `json:"account_id,omitempty"` // organization mode
+		Region         string         `json:"region,omitempty"`
+		ARN            string         `json:"secret_arn,omitempty"`
 	}
 	type day struct {
 		Date    string `json:"date"`
@@ -440,7 +499,9 @@ func historyJSON(h History) any {
 		Gaps     []Gap     `json:"gaps"`
 		Days     []day     `json:"days"`
 		Secrets  []secret  `json:"secrets"`
-	}{Stack: h.Stack, From: date(h.From), To: date(h.To), Until: h.Until, Schedule: h.Schedule,
+		Org      bool      `json:"organization,omitempty"`
+		Account  string    `json:"account,omitempty"`
+	}{Org: h.Org, Account: h.Account, Stack: h.Stack, From: date(h.From), To: date(h.To), Until: h.Until, Schedule: h.Schedule,
 		Start: stamp(h.ControlStart), Created: stamp(h.ScheduleCreated), First: stamp(h.FirstComplete),
 		Expected: h.Expected, Recorded: h.Recorded, Pending: h.Pending, Grace: h.Grace.Seconds(), Manual: h.Manual, Failed: h.Failed, Gaps: append([]Gap{}, h.Gaps...), Days: []day{}, Secrets: []secret{}}
 	for _, d := range h.Days {
@@ -448,7 +509,7 @@ func historyJSON(h History) any {
 	}
 	for _, s := range h.Secrets {
 		out.Secrets = append(out.Secrets, secret{s.Name, s.DaysSeen, s.DaysFlagged, date(s.FirstFlagged), date(s.LastFlagged),
-			s.FlaggedNow, date(s.FlaggedSince), s.LongestFlagged, s.Status})
+			s.FlaggedNow, date(s.FlaggedSince), s.LongestFlagged, s.Status, s.AccountID, s.Region, s.ARN})
 	}
 	return out
 }
@@ -459,36 +520,74 @@ var RunColumns = []string{"run_id", "checked_at", "scheduled_time", "complete", 
 	"unaudited", "looked_up", "duration_ms", "max_age_days", "error",
 	"previous_run_id", "new", "new_flagged", "newly_flagged", "resolved", "gone"}
 
-// WriteRuns writes the run log in the format.
+// RunOrgColumns follow RunColumns when any run listed is an organization
+// run: its units expected, finished (done or failed) and failed, and its
+// accounts; empty for a single-account run.
+var RunOrgColumns = []string{"units_expected", "units_done", "units_failed", "accounts"}
+
+// WriteRuns writes the run log in the format. When any run is an
+// organization run, every format adds its units: CSV the RunOrgColumns,
+// the table and Markdown a units column ("6 of 6, 2 failed").
 func WriteRuns(w io.Writer, runs []audit.RunEntry, f Format) error {
+	org := slices.ContainsFunc(runs, audit.RunEntry.Organization)
 	cells := func(r audit.RunEntry) []string {
-		return []string{r.RunID, r.CheckedAt, r.ScheduledTime, strconv.FormatBool(r.Complete), strconv.Itoa(r.Checked),
+		c := []string{r.RunID, r.CheckedAt, r.ScheduledTime, strconv.FormatBool(r.Complete), strconv.Itoa(r.Checked),
 			strconv.Itoa(r.Flagged), strconv.Itoa(r.Written), strconv.Itoa(r.Unaudited), strconv.Itoa(r.LookedUp),
 			strconv.FormatInt(r.DurationMS, 10), strconv.Itoa(r.MaxAgeDays), r.Error,
 			r.PreviousRunID, strconv.Itoa(r.New), strconv.Itoa(r.NewFlagged), strconv.Itoa(r.NewlyFlagged), strconv.Itoa(r.Resolved), strconv.Itoa(r.Gone)}
+		switch {
+		case !org:
+			return c
+		case !r.Organization():
+			return append(c, "", "", "", "")
+		}
+		return append(c, strconv.Itoa(r.UnitsExpected), strconv.Itoa(r.UnitsDone), strconv.Itoa(r.UnitsFailed), strconv.Itoa(r.Accounts))
+	}
+	// withUnits inserts a run's units after its flagged count.
+	withUnits := func(c []string, r audit.RunEntry) []string {
+		if !org {
+			return c
+		}
+		return slices.Insert(c, 5, unitsCell(r))
 	}
 	switch f {
 	case CSV:
-		rows := [][]string{RunColumns}
+		head := RunColumns
+		if org {
+			head = slices.Concat(RunColumns, RunOrgColumns)
+		}
+		rows := [][]string{head}
 		for _, r := range runs {
 			rows = append(rows, cells(r))
 		}
 		return writeCSV(w, rows)
 	case JSON:
-		return writeJSON(w, nonNil(runs))
+		out := make([]any, len(runs))
+		for i, r := range runs {
+			out[i] = runJSON(r)
+		}
+		return writeJSON(w, out)
 	case Markdown:
-		rows := [][]string{{"Run", "Checked at", "Complete", "Checked", "Flagged", "Unaudited", "Duration (ms)", "Error"}}
+		head := []string{"Run", "Checked at", "Complete", "Checked", "Flagged", "Unaudited", "Duration (ms)", "Error"}
+		if org {
+			head = slices.Insert(head, 5, "Units")
+		}
+		rows := [][]string{head}
 		for _, r := range runs {
-			rows = append(rows, []string{r.RunID, r.CheckedAt, yesNo(r.Complete), strconv.Itoa(r.Checked), strconv.Itoa(r.Flagged),
-				strconv.Itoa(r.Unaudited), strconv.FormatInt(r.DurationMS, 10), r.Error})
+			rows = append(rows, withUnits([]string{r.RunID, r.CheckedAt, yesNo(r.Complete), strconv.Itoa(r.Checked), strconv.Itoa(r.Flagged),
+				strconv.Itoa(r.Unaudited), strconv.FormatInt(r.DurationMS, 10), r.Error}, r))
 		}
 		return writeMarkdown(w, rows)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tCHECKED AT\tCOMPLETE\tCHECKED\tFLAGGED\tUNAUDITED\tDURATION\tERROR")
+	head := []string{"RUN", "CHECKED AT", "COMPLETE", "CHECKED", "FLAGGED", "UNAUDITED", "DURATION", "ERROR"}
+	if org {
+		head = slices.Insert(head, 5, "UNITS")
+	}
+	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, r := range runs {
-		fmt.Fprintln(tw, tableRow(r.RunID, r.CheckedAt, yesNo(r.Complete), strconv.Itoa(r.Checked), strconv.Itoa(r.Flagged),
-			strconv.Itoa(r.Unaudited), strconv.FormatInt(r.DurationMS, 10)+"ms", r.Error))
+		fmt.Fprintln(tw, tableRow(withUnits([]string{r.RunID, r.CheckedAt, yesNo(r.Complete), strconv.Itoa(r.Checked), strconv.Itoa(r.Flagged),
+			strconv.Itoa(r.Unaudited), strconv.FormatInt(r.DurationMS, 10) + "ms", r.Error}, r)...))
 	}
 	fmt.Fprintf(tw, "%d runs\n", len(runs))
 	return tw.Flush()

@@ -23,6 +23,11 @@ type Report struct {
 	// run and not in this one. They were not checked, so they are never
 	// among Rows.
 	Gone []audit.Record
+	// Org is set for an organization run (see NewOrganization): its
+	// accounts, reporting or not, and the account the report is limited
+	// to. Rows then carry their account and region, and are distinct by
+	// secret ARN. Nil for a single-account run.
+	Org *Organization
 }
 
 // NewReport builds the report of a run from its rows.
@@ -54,7 +59,9 @@ func newReport(stack string, run audit.RunEntry, rows []audit.Record, shown func
 		}
 	}
 	slices.SortFunc(r.Rows, byUrgency)
-	slices.SortFunc(r.Gone, func(a, b audit.Record) int { return cmp.Compare(a.SecretName, b.SecretName) })
+	slices.SortFunc(r.Gone, func(a, b audit.Record) int {
+		return cmp.Or(cmp.Compare(a.SecretName, b.SecretName), cmp.Compare(a.SecretARN, b.SecretARN))
+	})
 	return r
 }
 
@@ -72,11 +79,25 @@ func changeRank(change string) int {
 	return 3
 }
 
-// Flagged is how many of the run's secrets need rotation.
-func (r Report) Flagged() int { return r.Run.Flagged }
+// Flagged is how many of the run's secrets need rotation: with Org
+// limited to one account, that account's.
+func (r Report) Flagged() int {
+	_, flagged := r.Counts()
+	return flagged
+}
+
+// Counts are the report's checked and flagged: the run's, or with Org
+// limited to one account, that account's.
+func (r Report) Counts() (checked, flagged int) {
+	if r.Org == nil {
+		return r.Run.Checked, r.Run.Flagged
+	}
+	return r.Org.counts(r.Run)
+}
 
 // byUrgency orders flagged rows before the others, oldest first, then by
-// name, so the table reads from the worst down.
+// name, then by ARN (in organization mode one name may be several
+// secrets), so the table reads from the worst down.
 func byUrgency(a, b audit.Record) int {
 	if a.Flagged() != b.Flagged() {
 		if a.Flagged() {
@@ -87,7 +108,7 @@ func byUrgency(a, b audit.Record) int {
 	if c := cmp.Compare(age(b), age(a)); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.SecretName, b.SecretName)
+	return cmp.Or(cmp.Compare(a.SecretName, b.SecretName), cmp.Compare(a.SecretARN, b.SecretARN))
 }
 
 // age is a row's age in days; -1 for rows without one (owned, replicas).

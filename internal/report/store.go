@@ -43,11 +43,62 @@ var (
 	ErrNoSuchRun = errors.New("no such run")
 )
 
-// Store reads one stack's audit table and run log.
+// Store reads one stack's audit table and run log, and an organization
+// hub's organization audit table and units.
+//
+// A run's mode is in its run log entry (audit.RunEntry.Organization), so
+// a reader finds the mode from the run it reads, with no call of its own:
+// ForRun returns the store that reads that run's rows. A single-account
+// store never reads OrgTable or UnitsTable.
 type Store struct {
 	DB        Querier
 	Table     string // <stack>-audit
 	RunsTable string // <stack>-runs
+	// OrgTable and UnitsTable are an organization hub's tables,
+	// <stack>-org-audit and <stack>-units (package tables). A reader names
+	// them from the stack whatever its mode: only an Org store reads them.
+	OrgTable, UnitsTable string
+	// Org makes the store read an organization hub: the rows of a run and
+	// of a secret come from OrgTable, where a secret is keyed by its ARN
+	// (two secrets of one name in two accounts or regions are two), and a
+	// run has units. ForRun sets it from a run's entry.
+	Org bool
+}
+
+// ForRun is the store that reads a run's rows: a copy of s in
+// organization mode when the run's entry is an organization run's, in
+// single-account mode otherwise.
+func (s *Store) ForRun(run audit.RunEntry) *Store {
+	c := *s
+	c.Org = run.Organization()
+	return &c
+}
+
+// auditTable is the table the store reads rows from.
+func (s *Store) auditTable() string {
+	if s.Org {
+		return s.OrgTable
+	}
+	return s.Table
+}
+
+// secretKey is the attribute a secret's rows are keyed by: its name, or
+// in organization mode its ARN.
+func (s *Store) secretKey() string {
+	if s.Org {
+		return tables.SecretARN
+	}
+	return tables.SecretName
+}
+
+// SecretKey is what names a secret's rows in a store: the row's secret
+// name, or in organization mode its ARN. SecretHistory and EachSecretRow
+// take it.
+func (s *Store) SecretKey(r audit.Record) string {
+	if s.Org {
+		return r.SecretARN
+	}
+	return r.SecretName
 }
 
 // Latest is what LatestRun finds.
@@ -161,7 +212,8 @@ func (s *Store) Runs(ctx context.Context, from, to time.Time) ([]audit.RunEntry,
 	return runs, nil
 }
 
-// Rows is every audit row of one run: Queries of the run index on run_id.
+// Rows is every audit row of one run: Queries of the run index on run_id
+// (in organization mode, every account's and region's).
 func (s *Store) Rows(ctx context.Context, runID string) ([]audit.Record, error) {
 	var rows []audit.Record
 	err := s.EachRow(ctx, runID, func(r audit.Record) { rows = append(rows, r) })
@@ -171,8 +223,13 @@ func (s *Store) Rows(ctx context.Context, runID string) ([]audit.Record, error) 
 // EachRow calls f for every audit row of one run, page by page, so a
 // reader of many runs holds one page at a time.
 func (s *Store) EachRow(ctx context.Context, runID string, f func(audit.Record)) error {
-	in := &dynamodb.QueryInput{TableName: aws.String(s.Table), IndexName: aws.String(tables.RunIndex)}
-	return s.pages(ctx, in, expression.Key(tables.RunID).Equal(expression.Value(runID)), func(items []map[string]dbtypes.AttributeValue) error {
+	in := &dynamodb.QueryInput{TableName: aws.String(s.auditTable()), IndexName: aws.String(tables.RunIndex)}
+	return s.pages(ctx, in, expression.Key(tables.RunID).Equal(expression.Value(runID)), eachRecord(f))
+}
+
+// eachRecord hands each item of a page of audit rows to f.
+func eachRecord(f func(audit.Record)) func([]map[string]dbtypes.AttributeValue) error {
+	return func(items []map[string]dbtypes.AttributeValue) error {
 		for _, item := range items {
 			var r audit.Record
 			if err := attributevalue.UnmarshalMap(item, &r); err != nil {
@@ -181,16 +238,16 @@ func (s *Store) EachRow(ctx context.Context, runID string, f func(audit.Record))
 			f(r)
 		}
 		return nil
-	})
+	}
 }
 
 // SecretHistory is one secret's rows between from and to, oldest first:
-// Queries of its partition, secret_name and a run_id range both in the key
-// condition.
+// Queries of its partition, the secret (its name, or in organization mode
+// its ARN: SecretKey) and a run_id range both in the key condition.
 func (s *Store) SecretHistory(ctx context.Context, name string, from, to time.Time) ([]audit.Record, error) {
-	key := expression.Key(tables.SecretName).Equal(expression.Value(name)).And(runsBetween(from, to))
+	key := expression.Key(s.secretKey()).Equal(expression.Value(name)).And(runsBetween(from, to))
 	var rows []audit.Record
-	err := s.pages(ctx, &dynamodb.QueryInput{TableName: aws.String(s.Table)}, key, func(items []map[string]dbtypes.AttributeValue) error {
+	err := s.pages(ctx, &dynamodb.QueryInput{TableName: aws.String(s.auditTable())}, key, func(items []map[string]dbtypes.AttributeValue) error {
 		var page []audit.Record
 		if err := attributevalue.UnmarshalListOfMaps(items, &page); err != nil {
 			return fmt.Errorf("read audit rows: %w", err)
@@ -202,22 +259,13 @@ func (s *Store) SecretHistory(ctx context.Context, name string, from, to time.Ti
 }
 
 // EachSecretRow calls f for each of one secret's rows between from and
-// to, newest first, page by page: Queries of its partition, secret_name
-// and a run_id range both in the key condition. A reader that shows the
-// latest rows holds only those.
+// to, newest first, page by page: Queries of its partition, the secret
+// (SecretKey) and a run_id range both in the key condition. A reader that
+// shows the latest rows holds only those.
 func (s *Store) EachSecretRow(ctx context.Context, name string, from, to time.Time, f func(audit.Record)) error {
-	key := expression.Key(tables.SecretName).Equal(expression.Value(name)).And(runsBetween(from, to))
-	in := &dynamodb.QueryInput{TableName: aws.String(s.Table), ScanIndexForward: aws.Bool(false)}
-	return s.pages(ctx, in, key, func(items []map[string]dbtypes.AttributeValue) error {
-		for _, item := range items {
-			var r audit.Record
-			if err := attributevalue.UnmarshalMap(item, &r); err != nil {
-				return fmt.Errorf("read audit row: %w", err)
-			}
-			f(r)
-		}
-		return nil
-	})
+	key := expression.Key(s.secretKey()).Equal(expression.Value(name)).And(runsBetween(from, to))
+	in := &dynamodb.QueryInput{TableName: aws.String(s.auditTable()), ScanIndexForward: aws.Bool(false)}
+	return s.pages(ctx, in, key, eachRecord(f))
 }
 
 // query runs one Query with a key condition.

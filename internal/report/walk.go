@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -34,20 +37,31 @@ type walk struct {
 	state bool
 
 	changes map[string][]statusRow // by run
-	byName  map[string]*tracked
+	byName  map[string]*tracked    // by secret: its name, or in organization mode its ARN
 	order   []*tracked
+
+	// org: the runs are an organization hub's. missing are, for each
+	// day's run with units failed, the units not done (read from the
+	// units table): their secrets are not seen that day, and the next run
+	// finds them new again, as the write side compares each unit with the
+	// same unit's rows of the previous complete run.
+	org     bool
+	missing map[string]map[string]bool
 }
 
 // tracked is one secret during the walk.
 type tracked struct {
-	name   string
-	status audit.Status // after the runs so far; empty when absent
-	sh     *SecretHistory
+	name            string
+	arn             string       // organization mode: the secret's key
+	account, region string       // organization mode
+	status          audit.Status // after the runs so far; empty when absent
+	sh              *SecretHistory
 }
 
 // newWalk plans the reads of a History whose run log is read.
 func newWalk(h *History) *walk {
-	w := &walk{from: h.From, days: h.Days, dayOf: map[string]int{}, changes: map[string][]statusRow{}, byName: map[string]*tracked{}}
+	w := &walk{from: h.From, days: h.Days, dayOf: map[string]int{}, changes: map[string][]statusRow{}, byName: map[string]*tracked{},
+		org: h.Org, missing: map[string]map[string]bool{}}
 	for i, d := range h.Days {
 		if d.RunID != "" {
 			w.dayOf[d.RunID], w.last = i, d.RunID
@@ -64,8 +78,12 @@ func newWalk(h *History) *walk {
 		} else if i == 0 {
 			w.state = true
 		}
-		if _, ok := w.dayOf[r.id]; ok && !chained {
+		_, judges := w.dayOf[r.id]
+		if judges && !chained {
 			w.full, chained = append(w.full, r.id), true
+		}
+		if judges && r.failed && w.org {
+			w.missing[r.id] = nil // read before the walk
 		}
 	}
 	return w
@@ -89,6 +107,25 @@ func (w *walk) read(ctx context.Context, s *Store) error {
 				return fmt.Errorf("read the rows of run %s, before the period: %w", before.RunID, err)
 			}
 			w.apply(rows)
+			return nil
+		})
+	}
+	var mu sync.Mutex
+	for _, id := range slices.Collect(maps.Keys(w.missing)) {
+		g.Go(func() error {
+			units, err := s.Units(gctx, id)
+			if err != nil {
+				return fmt.Errorf("read the units of run %s: %w", id, err)
+			}
+			missing := map[string]bool{}
+			for _, u := range units {
+				if !u.Done() {
+					missing[u.Unit] = true
+				}
+			}
+			mu.Lock()
+			w.missing[id] = missing
+			mu.Unlock()
 			return nil
 		})
 	}
@@ -166,6 +203,13 @@ func (w *walk) replay(ctx context.Context, s *Store) error {
 		case r.changes:
 			w.apply(w.changes[r.id])
 		}
+		if missing := w.missing[r.id]; len(missing) > 0 {
+			for _, t := range w.order {
+				if missing[tables.UnitOf(t.account, t.region)] {
+					t.status = "" // not reporting: unseen, and new again in the next run
+				}
+			}
+		}
 		if i, ok := w.dayOf[r.id]; ok {
 			w.judge(i)
 		}
@@ -210,13 +254,20 @@ func (w *walk) readAhead(ctx context.Context, s *Store) ([]chan fullRead, chan s
 // none, so its secret is absent from then on.
 func (w *walk) apply(rows []statusRow) {
 	for _, r := range rows {
-		t, ok := w.byName[r.SecretName]
+		key := r.key(w.org)
+		t, ok := w.byName[key]
 		if !ok {
 			if r.Status == "" {
 				continue
 			}
 			t = &tracked{name: r.SecretName}
-			w.byName[r.SecretName] = t
+			if w.org {
+				t.arn, t.account, t.region = r.SecretARN, r.AccountID, r.Region
+				if t.account == "" {
+					t.account, t.region = Where(audit.Record{SecretARN: r.SecretARN})
+				}
+			}
+			w.byName[key] = t
 			w.order = append(w.order, t)
 		}
 		t.status = r.Status
@@ -230,7 +281,7 @@ func (w *walk) judge(i int) {
 			continue
 		}
 		if t.sh == nil {
-			t.sh = &SecretHistory{Name: t.name, Status: make([]audit.Status, len(w.days))}
+			t.sh = &SecretHistory{Name: t.name, ARN: t.arn, AccountID: t.account, Region: t.region, Status: make([]audit.Status, len(w.days))}
 		}
 		t.sh.Status[i] = t.status
 	}

@@ -104,7 +104,8 @@ func Changed(change string) bool { return change != "" && change != ChangeUnchan
 // region, so two secrets of one name in two accounts or regions are two
 // rows; the by-run index (RunID, then SecretARN) makes one run's rows one
 // Query, and the by-account index (AccountID, then RunID) one account's
-// rows of a run. Every row carries AccountID and Region. The single-account
+// rows of a run, and the sparse ChangeIndex, as on the single-account
+// table, a period's changes. Every row carries AccountID and Region. The single-account
 // table and its key (SecretName, RunID) are unchanged and not used then.
 const (
 	OrgAuditSuffix = "-org-audit"

@@ -1,12 +1,14 @@
 package orgscenario
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/report"
 	"github.com/rotation-audit/rotation-audit/internal/tables"
 )
 
@@ -60,6 +62,75 @@ func TestCheckNamesWhatIsWrong(t *testing.T) {
 			o := good()
 			tc.spoil(&o)
 			problems := strings.Join(Check(o, secrets, accounts, accounts[:1]), "; ")
+			is.True(strings.Contains(problems, tc.want)) // named
+		})
+	}
+}
+
+// CheckAnswer passes the right report and names each way it can be
+// wrong: one name's two rows merged into one, a row without its account,
+// a replica's row, an account not reporting missing from the list or
+// there for another reason.
+func TestCheckAnswerNamesWhatIsWrong(t *testing.T) {
+	accounts := []string{"000000000000", "111111111111", "222222222222"}
+	secrets := Population([3]string{accounts[0], accounts[1], accounts[2]}, "")
+	good := func() report.Report {
+		var rows []audit.Record
+		for _, s := range secrets {
+			if s.Managed && s.Account != accounts[0] {
+				rows = append(rows, audit.Record{SecretName: s.Name, RunID: "run-1", AccountID: s.Account, Region: s.Region,
+					SecretARN: "arn:aws:secretsmanager:" + s.Region + ":" + s.Account + ":secret:" + s.Name + "-x", Status: audit.StatusOK})
+			}
+		}
+		var units []report.Unit
+		for _, a := range accounts {
+			for _, region := range Regions {
+				u := report.Unit{Unit: tables.UnitOf(a, region), AccountID: a, Region: region, State: tables.UnitDone}
+				if a == accounts[0] {
+					u.State, u.Error = tables.UnitFailed, "assume ...: api error AccessDenied: no"
+				}
+				units = append(units, u)
+			}
+		}
+		r := report.NewReport("orghub", audit.RunEntry{RunID: "run-1", Complete: true, Regions: "us-east-1,eu-west-1"}, rows, true)
+		var err error
+		if r.Org, err = report.NewOrganization(units, ""); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	is := is.New(t)
+	is.Equal(CheckAnswer(good(), secrets, accounts[:1]), nil) // the right report passes
+
+	for name, tc := range map[string]struct {
+		spoil func(*report.Report)
+		want  string
+	}{
+		"one db row": {func(r *report.Report) {
+			r.Rows = slices.DeleteFunc(r.Rows, func(row audit.Record) bool { return row.SecretName == "db" && row.AccountID == accounts[2] })
+		}, "no row for 222222222222/us-east-1/db"},
+		"no account": {func(r *report.Report) { r.Rows[0].AccountID, r.Rows[0].SecretARN = "", "x" }, "no account or region"},
+		"the replica's row": {func(r *report.Report) {
+			row := r.Rows[slices.IndexFunc(r.Rows, func(row audit.Record) bool { return row.SecretName == "shared-key" })]
+			row.Region = Regions[1]
+			r.Rows = append(r.Rows, row)
+		}, "unexpected row for 111111111111/eu-west-1/shared-key"},
+		"all reporting": {func(r *report.Report) {
+			org, _ := report.NewOrganization(nil, "")
+			r.Org = org
+		}, "lists [] as not reporting, want [000000000000]"},
+		"not an organization's": {func(r *report.Report) { r.Org = nil }, "not an organization's"},
+		"another reason": {func(r *report.Report) {
+			for i := range r.Org.Accounts[0].Units {
+				r.Org.Accounts[0].Units[i].Error = "throttled"
+			}
+		}, "another reason than AccessDenied"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			r := good()
+			tc.spoil(&r)
+			problems := strings.Join(CheckAnswer(r, secrets, accounts[:1]), "; ")
 			is.True(strings.Contains(problems, tc.want)) // named
 		})
 	}

@@ -132,9 +132,10 @@ func createTables(ctx context.Context, db *dynamodb.Client, hub Hub) error {
 		{TableName: aws.String(hub.Runs), AttributeDefinitions: []dbtypes.AttributeDefinition{s(tables.Month), s(tables.RunID), s(tables.CompleteKey)},
 			KeySchema: key(tables.Month, tables.RunID), GlobalSecondaryIndexes: []dbtypes.GlobalSecondaryIndex{index(tables.CompleteIndex, tables.CompleteKey, tables.RunID)}},
 		{TableName: aws.String(hub.Units), AttributeDefinitions: []dbtypes.AttributeDefinition{s(tables.RunID), s(tables.Unit)}, KeySchema: key(tables.RunID, tables.Unit)},
-		{TableName: aws.String(hub.Rows), AttributeDefinitions: []dbtypes.AttributeDefinition{s(tables.SecretARN), s(tables.RunID), s(tables.AccountID)},
+		{TableName: aws.String(hub.Rows), AttributeDefinitions: []dbtypes.AttributeDefinition{s(tables.SecretARN), s(tables.RunID), s(tables.AccountID), s(tables.ChangeMonth)},
 			KeySchema: key(tables.SecretARN, tables.RunID), GlobalSecondaryIndexes: []dbtypes.GlobalSecondaryIndex{
-				index(tables.RunIndex, tables.RunID, tables.SecretARN), index(tables.AccountIndex, tables.AccountID, tables.RunID)}},
+				index(tables.RunIndex, tables.RunID, tables.SecretARN), index(tables.AccountIndex, tables.AccountID, tables.RunID),
+				index(tables.ChangeIndex, tables.ChangeMonth, tables.RunID)}},
 	} {
 		t.BillingMode = dbtypes.BillingModePayPerRequest
 		if _, err := db.CreateTable(ctx, &t); err != nil {

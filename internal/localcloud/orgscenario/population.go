@@ -9,7 +9,8 @@
 // BenchOrg times a large organization behind the latency proxy.
 //
 // It imports the embedded cloud, the deployer, package org and audit (to
-// run and read the data plane) and the SDK clients; only the localcloud
+// run and read the data plane), package report (to read the answer as
+// rotation-audit does) and the SDK clients; only the localcloud
 // command and tests import it.
 package orgscenario
 

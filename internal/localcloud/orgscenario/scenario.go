@@ -23,6 +23,7 @@ import (
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/linewriter"
 	"github.com/rotation-audit/rotation-audit/internal/org"
+	"github.com/rotation-audit/rotation-audit/internal/report"
 	"github.com/rotation-audit/rotation-audit/internal/tables"
 )
 
@@ -132,6 +133,25 @@ func (j *Job) Run(ctx context.Context) (o Outcome, err error) {
 	}
 	j.printf("   PASS  %d units complete: %d rows (db twice, the replica once), %s not reporting (AccessDenied), flagged %d\n",
 		o.Entry.UnitsDone, len(o.Rows), ids[0], o.Entry.Flagged)
+
+	// The same answer through the read side, as rotation-audit report
+	// -all reads it: the run's entry says it is an organization run.
+	t = time.Now()
+	r, err := Answer(ctx, db, h, j.Stack, runID)
+	if err != nil {
+		return o, fmt.Errorf("report: %w", err)
+	}
+	j.printf("report    rotation-audit report -all -run %s, through package report%s\n", runID, cycle.Took(time.Since(t)))
+	if err := report.WriteReport(linewriter.Prefixed(j.Out, "     "), r, report.Table); err != nil {
+		return o, err
+	}
+	if problems := CheckAnswer(r, secrets, ids[:1]); len(problems) > 0 {
+		for _, p := range problems {
+			j.printf("   FAIL  %s\n", p)
+		}
+		return o, fmt.Errorf("scenario E's report failed: %s", strings.Join(problems, "; "))
+	}
+	j.printf("   PASS  the report: db twice with its account, the replica once, %s not reporting (AccessDenied)\n", ids[0])
 	return o, nil
 }
 
