@@ -162,6 +162,14 @@ func setState(ctx context.Context, c *scheduler.Client, name string, state schty
 // deployAt deploys template.yaml as stack on an embedded cloud of its own
 // whose clock starts at start, and returns its URL and a Scheduler client.
 func deployAt(t *testing.T, stack string, start time.Time) (string, *scheduler.Client) {
+	url, clients := deployWith(t, stack, start, nil)
+	return url, clients.Scheduler
+}
+
+// deployWith deploys template.yaml as stack with params on an embedded
+// cloud of its own whose clock starts at start, tears it down at the end
+// of the test, and returns the cloud's URL and clients.
+func deployWith(t *testing.T, stack string, start time.Time, params map[string]string) (string, *deploy.Clients) {
 	t.Helper()
 	cloud, err := localcloud.Start(localcloud.Options{ClockStart: start})
 	if err != nil {
@@ -182,7 +190,7 @@ func deployAt(t *testing.T, stack string, start time.Time) (string, *scheduler.C
 	}
 	b := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
 	clients := deploy.NewClients(cloud.URL, localcloud.DefaultRegion)
-	d := &deploy.Deployer{Clients: clients, Stack: stack, Code: b.Code(true), Embedded: true}
+	d := &deploy.Deployer{Clients: clients, Stack: stack, Code: b.Code(true), Embedded: true, Params: params}
 	t.Cleanup(func() {
 		if _, err := d.Teardown(context.Background(), tmpl); err != nil {
 			t.Error(err)
@@ -191,5 +199,5 @@ func deployAt(t *testing.T, stack string, start time.Time) (string, *scheduler.C
 	if _, err := d.Deploy(context.Background(), tmpl); err != nil {
 		t.Fatal(err)
 	}
-	return cloud.URL, clients.Scheduler
+	return cloud.URL, clients
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -17,10 +16,6 @@ import (
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/cmdline"
-	"github.com/rotation-audit/rotation-audit/internal/localcloud"
-	"github.com/rotation-audit/rotation-audit/internal/localcloud/bootstrap"
-	"github.com/rotation-audit/rotation-audit/internal/localcloud/cfn"
-	"github.com/rotation-audit/rotation-audit/internal/localcloud/deploy"
 	"github.com/rotation-audit/rotation-audit/internal/report"
 	"github.com/rotation-audit/rotation-audit/internal/tables"
 )
@@ -30,37 +25,9 @@ import (
 // start, and returns its URL and a DynamoDB client: the tables, with
 // their indexes, are template.yaml's.
 func deployHub(t *testing.T, stack string, start time.Time) (string, *dynamodb.Client) {
-	t.Helper()
-	cloud, err := localcloud.Start(localcloud.Options{ClockStart: start})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cloud.Close() })
-	data, err := os.ReadFile("../../template.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl, err := cfn.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := bootstrap.ModuleRoot(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &bootstrap.Builder{ModuleDir: root, Package: "./rotation-check"}
-	clients := deploy.NewClients(cloud.URL, localcloud.DefaultRegion)
-	d := &deploy.Deployer{Clients: clients, Stack: stack, Code: b.Code(true), Embedded: true,
-		Params: map[string]string{"Accounts": "000000000000,111111111111,222222222222", "Regions": "us-east-1,eu-west-1", "SeedTestSecrets": "false"}}
-	t.Cleanup(func() {
-		if _, err := d.Teardown(context.Background(), tmpl); err != nil {
-			t.Error(err)
-		}
-	})
-	if _, err := d.Deploy(context.Background(), tmpl); err != nil {
-		t.Fatal(err)
-	}
-	return cloud.URL, clients.DynamoDB
+	url, clients := deployWith(t, stack, start, map[string]string{
+		"Accounts": "000000000000,111111111111,222222222222", "Regions": "us-east-1,eu-west-1", "SeedTestSecrets": "false"})
+	return url, clients.DynamoDB
 }
 
 // seedOrgRun writes one complete organization run into a hub's tables, as
