@@ -68,7 +68,7 @@ func TestConfigHubAccountForFindings(t *testing.T) {
 	for _, bad := range []string{"", "12345", "arn:aws:iam::000000000000:root"} {
 		vars["HUB_ACCOUNT_ID"] = bad
 		_, _, err := ConfigFromEnv(env(vars), base)
-		is.True(err != nil)                                     // refused at start
+		is.True(err != nil)                                      // refused at start
 		is.True(strings.Contains(err.Error(), "HUB_ACCOUNT_ID")) // and named
 		is.True(!strings.Contains(err.Error(), "\n"))            // in one line
 	}
