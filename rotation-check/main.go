@@ -94,6 +94,10 @@ func newHandler(lookup func(string) (string, bool), hc aws.HTTPClient, logger *s
 	co := org.NewCoordinator(cfg, accounts, table, queue, logger)
 	w := org.NewWorker(cfg, roles, secretsFor, table, logger)
 	co.Now, w.Now = c.Now, c.Now
+	// The check's importer posts to the hub's own Security Hub, in the
+	// function's region, with the execution role's credentials: the
+	// workers import every unit's findings there, as the hub.
+	w.Findings = c.Findings
 	return &org.Handler{Coordinator: co, Worker: w}, nil
 }
 

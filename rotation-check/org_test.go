@@ -34,6 +34,20 @@ func TestNewHandlerChoosesTheMode(t *testing.T) {
 	is.Equal(oh.Worker.Config.Audit.MaxAgeDays, 45) // units judge as the single-account check would
 	is.Equal(oh.Coordinator.Config.Regions, []string{"eu-west-1", "us-east-1"})
 
+	is.True(oh.Worker.Findings == nil) // SECURITY_HUB_FINDINGS off: no Security Hub call
+
+	vars["SECURITY_HUB_FINDINGS"] = "true"
+	_, err = newHandler(lookup(vars), http.DefaultClient, logger)
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "HUB_ACCOUNT_ID")) // the hub's account is needed to import as the hub
+	vars["HUB_ACCOUNT_ID"] = "000000000000"
+	h, err = newHandler(lookup(vars), http.DefaultClient, logger)
+	is.NoErr(err)
+	oh = h.(*org.Handler)
+	is.True(oh.Worker.Findings != nil) // the workers import
+	is.Equal(oh.Worker.Config.HubAccountID, "000000000000")
+	delete(vars, "SECURITY_HUB_FINDINGS")
+
 	delete(vars, "UNITS_QUEUE_URL")
 	_, err = newHandler(lookup(vars), http.DefaultClient, logger)
 	is.True(err != nil)

@@ -93,6 +93,43 @@ func TestTemplateOrganizationMode(t *testing.T) {
 	is.True(strings.Contains(on, `"Resource":"arn:aws:iam::*:role/rotation-audit-reader"`)) // only the member role
 }
 
+// In organization mode with SecurityHubFindings the workers import every
+// unit's findings as the hub: the function's role (the workers' role) may
+// import into the hub account's own default product, in its region, and
+// nothing else, and the function is told the hub's account. Each unit
+// reads its account's rows of the previous run. The member role is
+// unchanged (TestMemberTemplateGrantsOnlyTheTwoReads).
+func TestTemplateOrganizationImportsFindingsAsTheHub(t *testing.T) {
+	is := is.New(t)
+	on := deployedJSON(t, map[string]string{"Accounts": "ORGANIZATION", "Regions": "us-east-1,eu-west-1", "SecurityHubFindings": "true"})
+	var resources map[string]map[string]any
+	is.NoErr(json.Unmarshal([]byte(on), &resources))
+	vars := resources["RotationCheckFunction"]["Environment"].(map[string]any)["Variables"].(map[string]any)
+	is.Equal(vars["SECURITY_HUB_FINDINGS"], "true")
+	is.Equal(vars["HUB_ACCOUNT_ID"], "123456789012") // the hub's own account (AWS::AccountId)
+
+	grants := map[string][]string{} // action -> resources, over every role
+	for _, r := range resources {
+		for _, pol := range asAny(r["Policies"]) {
+			for _, st := range asAny(pol.(map[string]any)["PolicyDocument"].(map[string]any)["Statement"]) {
+				s := st.(map[string]any)
+				for _, a := range asList(s["Action"]) {
+					grants[a] = append(grants[a], asList(s["Resource"])...)
+				}
+			}
+		}
+	}
+	for a := range grants {
+		is.True(!strings.HasPrefix(a, "securityhub:") || a == "securityhub:BatchImportFindings") // import only
+	}
+	is.Equal(grants["securityhub:BatchImportFindings"],
+		[]string{"arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"}) // the hub's default product, once
+	is.True(slices.Contains(grants["dynamodb:Query"], "arn:placeholder:OrgAuditTable/index/by-account")) // a unit's previous rows
+
+	off := deployedJSON(t, map[string]string{"Accounts": "ORGANIZATION", "Regions": "us-east-1,eu-west-1"})
+	is.True(!strings.Contains(strings.ToLower(off), "securityhub")) // off: no Security Hub permission
+}
+
 // jsonNumber reads a whole number the plan resolved, as a string or a
 // number.
 func jsonNumber(v any) int {

@@ -143,7 +143,10 @@ type Checker struct {
 	Table   BatchWriter
 	// Reads reads the previous complete run (with Config.RunsTableName).
 	Reads Querier
-	// Runs writes the run log; nil when Config.RunsTableName is empty.
+	// Runs writes the run log; nil when Config.RunsTableName is empty, and
+	// for an organization unit, which reads the previous run from the run
+	// log but writes no entry of its own (its run's entry is the
+	// coordinator's).
 	Runs   RunLogger
 	Config Config
 	Logger *slog.Logger
@@ -256,7 +259,7 @@ func (c *Checker) Run(ctx context.Context, ev Event) (Result, error) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("stopped %s before the invocation deadline: %w", c.StopMargin, err)
 	}
-	if c.Config.RunsTableName != "" {
+	if c.Config.RunsTableName != "" && c.Runs != nil {
 		logBy := time.Now().Add(c.StopMargin)
 		if hasDeadline {
 			logBy = deadline.Add(-c.StopMargin / 2)

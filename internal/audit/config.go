@@ -63,6 +63,11 @@ type Config struct {
 	// replica whose primary region is one of them gets no row here (it is
 	// counted as Replicas), because its primary's unit judges it.
 	AuditedRegions []string
+	// HubAccountID and HubRegion are where an organization unit imports
+	// its Security Hub findings: the hub's account and region, not the
+	// member's (see findings.Secret.HubAccountID). Empty in single-account
+	// mode, where the secrets' own account imports them.
+	HubAccountID, HubRegion string
 }
 
 // ConfigFromEnv reads the configuration from environment variables through

@@ -53,6 +53,11 @@ func (r Record) Finding() (findings.Secret, error) {
 // standing finding is updated daily and Security Hub's 90-day retention
 // never drops it. A finding re-imported with the same UpdatedAt (a retried
 // fire) is ignored by Security Hub.
+//
+// An organization unit compares itself with the same unit's rows of the
+// previous complete organization run (readRows), so its changes are its
+// own: a unit that did not report then finds every secret new, and
+// imports them all.
 func toImport(rows []Record, checkedAt time.Time, previousRunID string) []Record {
 	refresh := true
 	if prev, err := tables.ParseRunID(previousRunID); err == nil {
@@ -86,6 +91,7 @@ func (c *Checker) importFindings(ctx context.Context, rows []Record, res *Result
 				res.FindingsFailed++
 				continue
 			}
+			s.HubAccountID, s.HubRegion = c.Config.HubAccountID, c.Config.HubRegion
 			batch = append(batch, findings.ASFF(s))
 		}
 		out, err := c.Findings.Import(ctx, batch)

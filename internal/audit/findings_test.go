@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/matryer/is"
 
@@ -95,6 +97,10 @@ func TestRunImportsWhatChanged(t *testing.T) {
 	is.Equal(calls, 1)
 	is.Equal(got["stale"].Compliance.Status, findings.ComplianceFailed)
 	is.Equal(got["fresh"].Compliance.Status, findings.CompliancePassed)
+	is.Equal(got["stale"].AwsAccountId, "123456789012") // single-account: the secret's own account imports it
+	is.Equal(got["stale"].ProductArn, findings.ProductARN("aws", "us-east-1", "123456789012"))
+	_, named := got["stale"].ProductFields["rotation-audit/account_id"]
+	is.True(!named)
 	is.Equal(m.log.entries[len(m.log.entries)-1].FindingsImported, 3) // the run log says so
 
 	second := runAt(t, c, testNow.Add(time.Hour))
@@ -153,4 +159,63 @@ func TestRunWithoutFindings(t *testing.T) {
 	m := &memory{}
 	res := runAt(t, sinceChecker(newWorld(3), m), testNow)
 	is.Equal([]any{res.FindingsImported, res.FindingsFailed, res.FindingsError}, []any{0, 0, ""})
+}
+
+// An organization unit imports its findings into the hub account's
+// Security Hub (the member role may not import, and Security Hub takes a
+// finding under the default product only from the account it names):
+// AwsAccountId and ProductArn are the hub's, the resource is the member's
+// secret. It writes no run log entry of its own, yet compares itself with
+// the same unit of the previous complete run, which the coordinator
+// logged: nothing changed the same day, nothing imported.
+func TestUnitImportsIntoTheHub(t *testing.T) {
+	is := is.New(t)
+	member := func(name string, age time.Duration) smtypes.SecretListEntry {
+		s := secret(name, age, "Managed", "true")
+		s.ARN = aws.String("arn:aws:secretsmanager:eu-west-1:111111111111:secret:" + name + "-AbCdEf")
+		return s
+	}
+	w := &world{secrets: []smtypes.SecretListEntry{member("db", 200*day), member("api", day)}, calls: map[string]int{}}
+	m := &memory{}
+	c := sinceChecker(w, m)
+	c.Config.AccountID, c.Config.Region = "111111111111", "eu-west-1"
+	c.Config.AuditedRegions = []string{"us-east-1", "eu-west-1"}
+	c.Config.HubAccountID, c.Config.HubRegion = "000000000000", "us-east-1"
+	c.Runs = nil // a unit's run entry is the coordinator's
+	hub := &fakeImporter{}
+	c.Findings = hub
+
+	first := runAt(t, c, testNow)
+	got, calls := hub.sent()
+	is.Equal(first.FindingsImported, 2)
+	is.Equal(calls, 1)
+	db := got["db"]
+	is.Equal(db.AwsAccountId, "000000000000") // the hub imports, as itself
+	is.Equal(db.ProductArn, "arn:aws:securityhub:us-east-1:000000000000:product/000000000000/default")
+	is.Equal(db.Region, "us-east-1")
+	is.Equal(db.Resources[0].Id, "arn:aws:secretsmanager:eu-west-1:111111111111:secret:db-AbCdEf") // the member's secret
+	is.Equal(db.Resources[0].Region, "eu-west-1")
+	is.Equal(db.ProductFields["rotation-audit/account_id"], "111111111111")
+	is.Equal(db.Id, findings.ID("arn:aws:secretsmanager:eu-west-1:111111111111:secret:db-AbCdEf")) // one finding per secret ARN
+	is.Equal(db.Compliance.Status, findings.ComplianceFailed)
+	is.Equal(len(m.log.entries), 0) // no run log entry of its own
+
+	coordinatorCompletes(t, m, first)
+	second := runAt(t, c, testNow.Add(time.Hour))
+	is.Equal(second.PreviousRunID, first.RunID) // the unit read the previous run
+	_, calls = hub.sent()
+	is.Equal(calls, 0) // nothing changed, same UTC day: nothing imported
+}
+
+// coordinatorCompletes logs a run complete, as the organization
+// coordinator's entry is once every unit has finished.
+func coordinatorCompletes(t *testing.T, m *memory, res Result) {
+	t.Helper()
+	checked, err := time.Parse(time.RFC3339, res.CheckedAt)
+	is.New(t).NoErr(err)
+	item, err := attributevalue.MarshalMap(RunEntry{Month: tables.MonthOf(checked), RunID: res.RunID, CheckedAt: res.CheckedAt,
+		Complete: true, CompleteKey: tables.CompleteValue, UnitsExpected: 1, UnitsDone: 1, Regions: "us-east-1,eu-west-1"})
+	is.New(t).NoErr(err)
+	_, err = m.log.put(context.Background(), &dynamodb.PutItemInput{Item: item})
+	is.New(t).NoErr(err)
 }

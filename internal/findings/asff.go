@@ -2,6 +2,7 @@ package findings
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,6 +118,14 @@ type SecretDetails struct {
 //     whose RecordState is ARCHIVED (ACTIVE otherwise);
 //   - Resources[0]: the secret, with its rotation details.
 //
+// A finding imported by a hub (Secret.HubAccountID) is the hub account's:
+// AwsAccountId, ProductArn and Region are the hub's, while its resource
+// keeps the secret's ARN and region, and ProductFields name the secret's
+// account and region ("rotation-audit/account_id", "rotation-audit/region"),
+// so a filter finds one member's findings. Its Id is the same, from the
+// secret's ARN, which names the account: two secrets of one name in two
+// accounts are two findings.
+//
 // Workflow is left out: it belongs to the customer (BatchUpdateFindings).
 func ASFF(s Secret) SecurityFinding {
 	severity, status, state := SeverityInformational, CompliancePassed, RecordActive
@@ -135,13 +144,19 @@ func ASFF(s Secret) SecurityFinding {
 	if s.AgeDays != nil {
 		fields["rotation-audit/age_days"] = strconv.Itoa(*s.AgeDays)
 	}
+	account, region := s.AccountID, s.Region
+	if s.HubAccountID != "" {
+		account, region = s.HubAccountID, cmp.Or(s.HubRegion, s.Region)
+		fields["rotation-audit/account_id"] = s.AccountID
+		fields["rotation-audit/region"] = s.Region
+	}
 	f := SecurityFinding{
 		SchemaVersion: SchemaVersion,
 		Id:            ID(s.ARN),
-		ProductArn:    ProductARN(s.Partition, s.Region, s.AccountID),
+		ProductArn:    ProductARN(s.Partition, region, account),
 		GeneratorId:   GeneratorID,
-		AwsAccountId:  s.AccountID,
-		Region:        s.Region,
+		AwsAccountId:  account,
+		Region:        region,
 		CreatedAt:     stamp(s.Created()),
 		UpdatedAt:     stamp(s.CheckedAt),
 		Title:         s.Title(),

@@ -37,6 +37,15 @@ type Secret struct {
 	Partition string
 	AccountID string
 	Region    string
+	// HubAccountID and HubRegion, when set, are the account and region
+	// whose Security Hub imports the finding, other than the secret's own:
+	// organization mode's hub. With the default product ARN Security Hub
+	// takes a finding only from the account its AwsAccountId names, so a
+	// member's secret becomes a finding of the hub account, naming the
+	// member account through its resource. Empty: the secret's account
+	// and region import it (single-account mode).
+	HubAccountID string
+	HubRegion    string
 	// Flagged is the row's status: needs_rotation (true) or ok.
 	Flagged bool
 	// Reason, Basis, OwningService and PrimaryRegion are the row's, for the

@@ -211,3 +211,30 @@ func TestOCSFOfEachState(t *testing.T) {
 	s.FirstSeen = firstSeen // seen before
 	is.Equal(OCSF(s).ActivityID, 2)
 }
+
+// In organization mode the hub imports every member's findings into its
+// own Security Hub, which takes a finding under the default product only
+// from the account its AwsAccountId names: the finding is the hub's, in
+// the hub's region, and its resource and product fields name the member's
+// secret, account and region. Its Id is still the secret's ARN's.
+func TestASFFImportedByTheHub(t *testing.T) {
+	is := is.New(t)
+	s := secret(t) // 123456789012's secret in eu-west-1
+	own := ASFF(s)
+	s.HubAccountID, s.HubRegion = "000000000000", "us-east-1"
+	f := ASFF(s)
+	is.Equal(f.AwsAccountId, "000000000000")                                                          // the importing account
+	is.Equal(f.ProductArn, "arn:aws:securityhub:us-east-1:000000000000:product/000000000000/default") // the hub's own default product
+	is.Equal(f.Region, "us-east-1")
+	is.Equal(f.Id, own.Id) // one finding per secret ARN, whoever imports it
+	r := f.Resources[0]
+	is.Equal(r.Id, secretARN) // the member's secret
+	is.Equal(r.Region, "eu-west-1")
+	is.Equal(r.Partition, "aws")
+	is.Equal(f.ProductFields["rotation-audit/account_id"], "123456789012") // the member account, for filters
+	is.Equal(f.ProductFields["rotation-audit/region"], "eu-west-1")
+	is.NoErr(f.Validate())
+
+	_, named := own.ProductFields["rotation-audit/account_id"]
+	is.True(!named) // a secret's own account's finding is unchanged
+}

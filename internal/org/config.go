@@ -55,6 +55,10 @@ type Config struct {
 	// MaxReceives is the queue's maxReceiveCount: the attempt that
 	// records a failing unit as failed before it is dead-lettered.
 	MaxReceives int
+	// HubAccountID is the hub's own account (HUB_ACCOUNT_ID, which the
+	// template sets to AWS::AccountId), read with SECURITY_HUB_FINDINGS:
+	// workers import every unit's findings into its Security Hub.
+	HubAccountID string
 }
 
 var (
@@ -130,6 +134,15 @@ func ConfigFromEnv(lookup func(string) (string, bool), base audit.Config) (Confi
 			errs = append(errs, fmt.Errorf("UNIT_MAX_RECEIVES=%q is not a whole number from 1 to 1000 (the queue's maxReceiveCount)", v))
 		}
 		cfg.MaxReceives = n
+	}
+	if base.SecurityHubFindings {
+		// Only the hub may import: the member role reads secrets and
+		// nothing else, and Security Hub takes a default-product finding
+		// only from the account it names.
+		cfg.HubAccountID = get("HUB_ACCOUNT_ID")
+		if !accountPattern.MatchString(cfg.HubAccountID) {
+			errs = append(errs, fmt.Errorf("HUB_ACCOUNT_ID=%q is not a 12-digit account ID: organization mode imports Security Hub findings (SECURITY_HUB_FINDINGS=true) into the hub's own account, which the template sets from AWS::AccountId", cfg.HubAccountID))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, true, fmt.Errorf("invalid configuration: %w", err)

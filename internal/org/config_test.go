@@ -51,3 +51,30 @@ func TestConfigNamesEveryMistake(t *testing.T) {
 		is.True(strings.Contains(err.Error(), want)) // each bad or missing value is named
 	}
 }
+
+// With SECURITY_HUB_FINDINGS the workers import into the hub's own
+// account, named by HUB_ACCOUNT_ID: a missing or malformed one stops the
+// function at start, with one line naming it; without findings it is not
+// read.
+func TestConfigHubAccountForFindings(t *testing.T) {
+	is := is.New(t)
+	base := audit.Config{RunsTableName: "hub-runs", Region: "us-east-1", SecurityHubFindings: true}
+	vars := map[string]string{"ACCOUNTS": "ORGANIZATION", "ORG_TABLE_NAME": "o", "UNITS_TABLE_NAME": "u", "UNITS_QUEUE_URL": "q",
+		"HUB_ACCOUNT_ID": "000000000000"}
+	cfg, _, err := ConfigFromEnv(env(vars), base)
+	is.NoErr(err)
+	is.Equal(cfg.HubAccountID, "000000000000")
+
+	for _, bad := range []string{"", "12345", "arn:aws:iam::000000000000:root"} {
+		vars["HUB_ACCOUNT_ID"] = bad
+		_, _, err := ConfigFromEnv(env(vars), base)
+		is.True(err != nil)                                      // refused at start
+		is.True(strings.Contains(err.Error(), "HUB_ACCOUNT_ID")) // and named
+		is.True(!strings.Contains(err.Error(), "\n"))            // in one line
+	}
+
+	base.SecurityHubFindings = false
+	cfg, _, err = ConfigFromEnv(env(vars), base)
+	is.NoErr(err) // not read without findings
+	is.Equal(cfg.HubAccountID, "")
+}

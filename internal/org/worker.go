@@ -19,6 +19,8 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/findings"
+	"github.com/rotation-audit/rotation-audit/internal/hubimport"
 	"github.com/rotation-audit/rotation-audit/internal/tables"
 )
 
@@ -57,6 +59,26 @@ type Worker struct {
 	Prepare func(*audit.Checker)
 	// Sleep waits between the attempts of a conflicting transaction.
 	Sleep func(context.Context, time.Duration) error
+	// Findings imports each unit's Security Hub findings into the hub's
+	// own account and region (Config.HubAccountID, the function's
+	// region), with the worker's credentials: the member role may not
+	// import, and Security Hub takes a default-product finding only from
+	// the account it names. Nil (SECURITY_HUB_FINDINGS off) makes no
+	// Security Hub call. The units of a batch take turns with it, so one
+	// quota holds across them (hubimport.Importer is not safe for
+	// concurrent use).
+	Findings audit.Importer
+
+	importing sync.Mutex
+}
+
+// turns is the Worker's importer, one unit at a time.
+type turns struct{ w *Worker }
+
+func (t turns) Import(ctx context.Context, fs []findings.SecurityFinding) (hubimport.Result, error) {
+	t.w.importing.Lock()
+	defer t.w.importing.Unlock()
+	return t.w.Findings.Import(ctx, fs)
 }
 
 // NewWorker returns a Worker with the real clock.
@@ -126,6 +148,10 @@ func (w *Worker) unit(ctx context.Context, rec events.SQSMessage, s *sessions) e
 	if err == nil {
 		// The check's own log line names the run, account and region.
 		c := audit.New(w.SecretsFor(m.Region, creds), w.Tables, w.unitConfig(m), w.Logger.With("receive", receives))
+		c.Runs = nil // the run's entry is the coordinator's
+		if w.Findings != nil {
+			c.Findings = turns{w}
+		}
 		if w.Prepare != nil {
 			w.Prepare(c)
 		}
@@ -161,12 +187,14 @@ func (u unitRun) unitKey() map[string]dbtypes.AttributeValue {
 }
 
 // unitConfig is the hub's audit configuration for one unit: rows to the
-// organization table, with the unit's account and region, no run log
-// entry of its own.
+// organization table, with the unit's account and region, compared with
+// the same unit's rows of the previous complete run (found in the run
+// log, to which the unit writes no entry of its own), and findings
+// imported into the hub's account and region.
 func (w *Worker) unitConfig(m Message) audit.Config {
 	cfg := w.Config.Audit
 	cfg.TableName = w.Config.OrgTable
-	cfg.RunsTableName = ""
+	cfg.HubAccountID, cfg.HubRegion = w.Config.HubAccountID, w.Config.Audit.Region
 	cfg.Region = m.Region
 	cfg.AccountID = m.Account
 	cfg.AuditedRegions = w.Config.Regions
@@ -209,6 +237,13 @@ func (w *Worker) finish(ctx context.Context, u unitRun, res audit.Result, runErr
 		":u": num(res.Unaudited), ":l": num(res.LookedUp), ":r": num(res.Replicas),
 	}
 	set := "SET #s = :s, #fin = :at, checked = :c, flagged = :f, written = :w, unaudited = :u, looked_up = :l, replicas = :r"
+	add := "ADD #done :one, #failed :failed, checked :c, flagged :f, written :w, unaudited :u, looked_up :l, replicas :r"
+	if w.Findings != nil {
+		// The run log says what the run imported, as a single-account run's does.
+		values[":fi"], values[":ff"] = num(res.FindingsImported), num(res.FindingsFailed)
+		set += ", findings_imported = :fi, findings_failed = :ff"
+		add += ", findings_imported :fi, findings_failed :ff"
+	}
 	if runErr != nil {
 		state, failed = tables.UnitFailed, 1
 		set += ", #e = :e"
@@ -216,8 +251,8 @@ func (w *Worker) finish(ctx context.Context, u unitRun, res audit.Result, runErr
 	}
 	values[":s"] = &dbtypes.AttributeValueMemberS{Value: state}
 	values[":failed"] = num(failed)
-	unitValues := pick(values, ":pending", ":at", ":c", ":f", ":w", ":u", ":l", ":r", ":s", ":e")
-	runValues := pick(values, ":one", ":failed", ":c", ":f", ":w", ":u", ":l", ":r")
+	unitValues := pick(values, ":pending", ":at", ":c", ":f", ":w", ":u", ":l", ":r", ":s", ":e", ":fi", ":ff")
+	runValues := pick(values, ":one", ":failed", ":c", ":f", ":w", ":u", ":l", ":r", ":fi", ":ff")
 	unitNames := map[string]string{"#s": tables.UnitState, "#fin": tables.UnitFinishedAt}
 	if runErr != nil {
 		unitNames["#e"] = tables.UnitError
@@ -232,8 +267,7 @@ func (w *Worker) finish(ctx context.Context, u unitRun, res audit.Result, runErr
 		}},
 		{Update: &dbtypes.Update{
 			TableName: &w.Config.Audit.RunsTableName, Key: u.key,
-			UpdateExpression: aws.String("ADD #done :one, #failed :failed, checked :c, flagged :f, written :w, " +
-				"unaudited :u, looked_up :l, replicas :r"),
+			UpdateExpression:          aws.String(add),
 			ConditionExpression:       aws.String("attribute_exists(run_id)"),
 			ExpressionAttributeNames:  map[string]string{"#done": tables.UnitsDone, "#failed": tables.UnitsFailed},
 			ExpressionAttributeValues: runValues,

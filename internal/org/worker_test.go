@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/findings"
+	"github.com/rotation-audit/rotation-audit/internal/hubimport"
 	"github.com/rotation-audit/rotation-audit/internal/tables"
 )
 
@@ -250,4 +253,81 @@ func TestWorkerRetriesAConflictingTransaction(t *testing.T) {
 	is.Equal(h.transacts, 3)                 // two conflicts, then through
 	is.Equal(h.done, 1)
 	is.Equal(h.complete, 1)
+}
+
+// importer is a Security Hub importer that keeps every finding sent.
+type importer struct {
+	mu   sync.Mutex
+	sent []findings.SecurityFinding
+}
+
+func (im *importer) Import(_ context.Context, fs []findings.SecurityFinding) (hubimport.Result, error) {
+	im.mu.Lock()
+	defer im.mu.Unlock()
+	im.sent = append(im.sent, fs...)
+	return hubimport.Result{Imported: len(fs), Calls: 1}, nil
+}
+
+// With SECURITY_HUB_FINDINGS the worker imports each unit's findings into
+// the hub account's Security Hub, in the hub's region, with its own
+// credentials: AwsAccountId and ProductArn are the hub's, the resource is
+// the member's secret, and db in two accounts is two findings. The run's
+// entry adds what was imported. Each unit reads its previous run from
+// the run log (the coordinator's entries), and writes no entry of its own.
+func TestWorkerImportsFindingsIntoTheHub(t *testing.T) {
+	is := is.New(t)
+	units := []string{"111111111111/eu-west-1", "222222222222/eu-west-1", "333333333333/eu-west-1"}
+	h := newHub(units...)
+	w := worker(t, h, map[string][]string{"111111111111": {"db"}, "222222222222": {"db", "api"}}, nil)
+	w.Config.HubAccountID = "000000000000"
+	var baselines []string
+	tbl := w.Tables.(*fakeTables)
+	tbl.QueryFn = func(in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
+		baselines = append(baselines, aws.ToString(in.TableName)+"/"+aws.ToString(in.IndexName))
+		return &dynamodb.QueryOutput{}, nil // no previous complete run
+	}
+	var imported int
+	transact := tbl.TransactWriteItemsFn
+	tbl.TransactWriteItemsFn = func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+		if v, ok := in.TransactItems[1].Update.ExpressionAttributeValues[":fi"]; ok {
+			imported += n(v)
+		}
+		return transact(in)
+	}
+	hub := &importer{}
+	w.Findings = hub
+
+	resp := w.Handle(context.Background(), sqsBatch("1", units...))
+	is.Equal(len(resp.BatchItemFailures), 0)
+	is.Equal(len(hub.sent), 3) // the first run: every audited secret of the two members
+	ids := map[string]bool{}
+	for _, f := range hub.sent {
+		ids[f.Id] = true
+		is.Equal(f.AwsAccountId, "000000000000")                                                          // the hub imports, as itself
+		is.Equal(f.ProductArn, "arn:aws:securityhub:us-east-1:000000000000:product/000000000000/default") // into its own default product, in its region
+		r := f.Resources[0]
+		member := f.ProductFields["rotation-audit/account_id"]
+		is.True(member == "111111111111" || member == "222222222222")                           // the member account, named
+		is.True(strings.HasPrefix(r.Id, "arn:aws:secretsmanager:eu-west-1:"+member+":secret:")) // the member's secret
+		is.Equal(r.Region, "eu-west-1")
+	}
+	is.Equal(len(ids), 3)                                                             // db in two accounts: two findings
+	is.Equal(imported, 3)                                                             // the run's entry says so
+	is.Equal(baselines, []string{"hub-runs/by-completion", "hub-runs/by-completion"}) // each reporting unit looked for its previous run
+}
+
+// Without SECURITY_HUB_FINDINGS nothing is imported or counted.
+func TestWorkerWithoutFindingsImportsNothing(t *testing.T) {
+	is := is.New(t)
+	h := newHub("111111111111/eu-west-1")
+	w := worker(t, h, map[string][]string{"111111111111": {"db"}}, nil)
+	tbl := w.Tables.(*fakeTables)
+	transact := tbl.TransactWriteItemsFn
+	tbl.TransactWriteItemsFn = func(in *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+		_, ok := in.TransactItems[1].Update.ExpressionAttributeValues[":fi"]
+		is.True(!ok) // no findings count in the run's entry
+		return transact(in)
+	}
+	is.Equal(len(w.Handle(context.Background(), sqsBatch("1", "111111111111/eu-west-1")).BatchItemFailures), 0)
+	is.Equal(h.done, 1)
 }

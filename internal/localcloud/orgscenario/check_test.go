@@ -5,9 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
+	"github.com/rotation-audit/rotation-audit/internal/findings"
 	"github.com/rotation-audit/rotation-audit/internal/report"
 	"github.com/rotation-audit/rotation-audit/internal/tables"
 )
@@ -131,6 +134,57 @@ func TestCheckAnswerNamesWhatIsWrong(t *testing.T) {
 			r := good()
 			tc.spoil(&r)
 			problems := strings.Join(CheckAnswer(r, secrets, accounts[:1]), "; ")
+			is.True(strings.Contains(problems, tc.want)) // named
+		})
+	}
+}
+
+// CheckFindings passes the hub's right findings and names each way they
+// can be wrong: a row without its finding, a finding imported as the
+// member, one for the account not reporting, one not naming its account.
+func TestCheckFindingsNamesWhatIsWrong(t *testing.T) {
+	hub := "000000000000"
+	rows := []audit.Record{
+		{SecretName: "db", SecretARN: "arn:aws:secretsmanager:us-east-1:111111111111:secret:db-x"},
+		{SecretName: "db", SecretARN: "arn:aws:secretsmanager:us-east-1:222222222222:secret:db-y"},
+	}
+	good := func() []shtypes.AwsSecurityFinding {
+		var fs []shtypes.AwsSecurityFinding
+		for _, r := range rows {
+			s, _ := findings.SecretOf(r.SecretName, r.SecretARN)
+			s.HubAccountID, s.HubRegion, s.MaxAgeDays = hub, Regions[0], 30
+			f := findings.ASFF(s)
+			fs = append(fs, shtypes.AwsSecurityFinding{Id: aws.String(f.Id), AwsAccountId: aws.String(f.AwsAccountId),
+				ProductArn: aws.String(f.ProductArn), ProductFields: f.ProductFields,
+				Resources: []shtypes.Resource{{Id: aws.String(f.Resources[0].Id), Region: aws.String(f.Resources[0].Region)}}})
+		}
+		return fs
+	}
+	o := Outcome{RunID: "run-1", Rows: rows}
+	is := is.New(t)
+	is.Equal(CheckFindings(good(), o, hub, []string{hub}), nil) // the right findings pass
+
+	for name, tc := range map[string]struct {
+		spoil func([]shtypes.AwsSecurityFinding) []shtypes.AwsSecurityFinding
+		want  string
+	}{
+		"a finding missing": {func(fs []shtypes.AwsSecurityFinding) []shtypes.AwsSecurityFinding { return fs[1:] }, "no finding"},
+		"imported as the member": {func(fs []shtypes.AwsSecurityFinding) []shtypes.AwsSecurityFinding {
+			fs[0].AwsAccountId = aws.String("111111111111")
+			return fs
+		}, "want the hub's"},
+		"for the account not reporting": {func(fs []shtypes.AwsSecurityFinding) []shtypes.AwsSecurityFinding {
+			fs[0].Resources[0].Id = aws.String("arn:aws:secretsmanager:us-east-1:000000000000:secret:hub-only-z")
+			return fs
+		}, "not reporting"},
+		"the member not named": {func(fs []shtypes.AwsSecurityFinding) []shtypes.AwsSecurityFinding {
+			delete(fs[1].ProductFields, "rotation-audit/account_id")
+			return fs
+		}, "names account"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			problems := strings.Join(CheckFindings(tc.spoil(good()), o, hub, []string{hub}), "; ")
 			is.True(strings.Contains(problems, tc.want)) // named
 		})
 	}

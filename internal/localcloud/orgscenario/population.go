@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
 	"github.com/rotation-audit/rotation-audit/internal/tables"
@@ -84,6 +85,9 @@ type Outcome struct {
 	Entry RunEntry
 	Units []UnitItem
 	Rows  []audit.Record
+	// Findings are what the hub account's Security Hub holds after the
+	// run (scenario E deploys the hub with SecurityHubFindings=true).
+	Findings []shtypes.AwsSecurityFinding
 }
 
 // RunEntry is an organization run's run log entry, as read back.

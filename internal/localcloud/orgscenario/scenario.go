@@ -62,8 +62,9 @@ func (j *Job) Run(ctx context.Context) (o Outcome, err error) {
 
 	t := time.Now()
 	hub := &deploy.Deployer{Clients: deploy.NewClients(cloud.URL, Regions[0]), Stack: j.Stack, Code: j.Builder.Code(true),
-		Params: map[string]string{"Accounts": org.Organization, "Regions": strings.Join(Regions, ","), "SeedTestSecrets": "false"},
-		Logs:   io.Discard, Embedded: true}
+		Params: map[string]string{"Accounts": org.Organization, "Regions": strings.Join(Regions, ","), "SeedTestSecrets": "false",
+			"SecurityHubFindings": "true"},
+		Logs: io.Discard, Embedded: true}
 	cleanup := context.WithoutCancel(ctx)
 	defer func() {
 		t := time.Now()
@@ -75,7 +76,7 @@ func (j *Job) Run(ctx context.Context) (o Outcome, err error) {
 	if err != nil {
 		return o, err
 	}
-	j.printf("deploy    %s -param Accounts=ORGANIZATION -param Regions=%s into %s: %s%s\n", j.HubPath, strings.Join(Regions, ","), ids[0],
+	j.printf("deploy    %s -param Accounts=ORGANIZATION -param Regions=%s -param SecurityHubFindings=true into %s: %s%s\n", j.HubPath, strings.Join(Regions, ","), ids[0],
 		cycle.Deployed(stack), cycle.Took(time.Since(t)))
 
 	t = time.Now()
@@ -133,6 +134,23 @@ func (j *Job) Run(ctx context.Context) (o Outcome, err error) {
 	}
 	j.printf("   PASS  %d units complete: %d rows (db twice, the replica once), %s not reporting (AccessDenied), flagged %d\n",
 		o.Entry.UnitsDone, len(o.Rows), ids[0], o.Entry.Flagged)
+
+	// The workers imported every unit's findings into the hub account's
+	// Security Hub, as the hub: the member role may only read secrets.
+	if o.Findings, err = HubFindings(ctx, cloud.URL, ids[0]); err != nil {
+		return o, err
+	}
+	for _, f := range o.Findings {
+		j.printf("     finding %s %-8s %s\n", aws.ToString(f.AwsAccountId), f.Compliance.Status, aws.ToString(f.Resources[0].Id))
+	}
+	if problems := CheckFindings(o.Findings, o, ids[0], ids[:1]); len(problems) > 0 {
+		for _, p := range problems {
+			j.printf("   FAIL  %s\n", p)
+		}
+		return o, fmt.Errorf("scenario E's Security Hub findings failed: %s", strings.Join(problems, "; "))
+	}
+	j.printf("   PASS  Security Hub of %s (the hub) in %s: %d findings imported as the hub, one per row (db twice), none for %s\n",
+		ids[0], Regions[0], len(o.Findings), ids[0])
 
 	// The same answer through the read side, as rotation-audit report
 	// -all reads it: the run's entry says it is an organization run.

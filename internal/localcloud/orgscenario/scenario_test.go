@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/matryer/is"
 
 	"github.com/rotation-audit/rotation-audit/internal/localcloud/bootstrap"
@@ -52,7 +53,18 @@ func TestScenarioE(t *testing.T) {
 			dbs++
 		}
 	}
-	is.Equal(dbs, 2)             // one name, two accounts, two rows
+	is.Equal(dbs, 2) // one name, two accounts, two rows
+	dbFindings := 0
+	for _, f := range o.Findings {
+		is.Equal(aws.ToString(f.AwsAccountId), "000000000000")                               // imported as the hub
+		is.True(!strings.Contains(aws.ToString(f.Resources[0].Id), ":000000000000:secret:")) // none for the account not reporting
+		if aws.ToString(f.Resources[0].Details.AwsSecretsManagerSecret.Name) == "db" {
+			dbFindings++
+		}
+	}
+	is.Equal(len(o.Findings), len(o.Rows)) // one finding per audited secret
+	is.Equal(dbFindings, 2)                // db in two accounts: two findings
+	is.True(strings.Contains(report.String(), "PASS  Security Hub of 000000000000"))
 	is.Equal(o.Entry.Flagged, 4) // all but the rotated cache
 	is.True(strings.Contains(report.String(), "PASS"))
 	is.True(strings.Contains(report.String(), "PASS  the report: db twice")) // the read side's answer checked too
