@@ -120,7 +120,7 @@ type orgPage struct {
 	MissingPages, AccountPage pager
 	Chart                     chart
 	Lines                     []line
-	Downloads                 []download
+	Downloads                 downloads
 }
 
 // accountRow is one account of the organization's page.
@@ -145,7 +145,7 @@ func (s *Server) orgPage(v indexData) orgPage {
 		}
 		p.Lines = append(p.Lines, line{Text: l, Warn: strings.HasPrefix(l, "gap:")})
 	}
-	p.Downloads = downloads(false, v.quarter, "", ", every account")
+	p.Downloads = newDownloads(false, v.quarter, "", "every account")
 	o := v.org
 	p.Expected, p.NotReporting = len(o.org.Accounts), len(o.notReporting)
 	p.Reporting = p.Expected - p.NotReporting

@@ -122,7 +122,7 @@ type indexPage struct {
 	Chart                   chart
 	Grid                    grid
 	Lines                   []line
-	Downloads               []download
+	Downloads               downloads
 }
 
 // download is one download in each format.
@@ -132,8 +132,15 @@ type download struct {
 }
 
 // downloads are a page's downloads: the last run's report (none before
-// the first run) and the quarter's history, of one account when set.
-func downloads(noRuns bool, q, account, scope string) []download {
+// the first run) and the quarter's history, of one account when set; of
+// is what they hold, for the heading ("every account", "account ...").
+type downloads struct {
+	Of   string
+	List []download
+}
+
+// newDownloads lists a page's downloads.
+func newDownloads(noRuns bool, q, account, of string) downloads {
 	formats := func(path string, v url.Values) []link {
 		var links []link
 		for _, f := range downloadFormats {
@@ -145,7 +152,7 @@ func downloads(noRuns bool, q, account, scope string) []download {
 		}
 		return links
 	}
-	one := func(pairs ...string) url.Values {
+	params := func(pairs ...string) url.Values {
 		v := url.Values{}
 		if account != "" {
 			v.Set("account", account)
@@ -155,13 +162,14 @@ func downloads(noRuns bool, q, account, scope string) []download {
 		}
 		return v
 	}
-	var out []download
+	d := downloads{Of: of}
 	if !noRuns {
-		out = append(out,
-			download{"Report of the last run" + scope + " (secrets needing rotation)", formats("/report", one())},
-			download{"Report of the last run" + scope + " (every secret)", formats("/report", one("all", "1"))})
+		d.List = append(d.List,
+			download{"Report of the last run (secrets needing rotation)", formats("/report", params())},
+			download{"Report of the last run (every secret)", formats("/report", params("all", "1"))})
 	}
-	return append(out, download{"Evidence for " + q + scope + " (history)", formats("/history", one("quarter", q))})
+	d.List = append(d.List, download{"Evidence for " + q + " (history)", formats("/history", params("quarter", q))})
+	return d
 }
 
 // pager is where a page is in its list: what it shows, and the pages
@@ -203,11 +211,10 @@ func (s *Server) indexPage(v indexData) indexPage {
 		Period: h.Period(), NoRuns: v.latest == nil, Chart: newChart(h), Grid: newGrid(h, v.quarter, shown),
 		Filter: v.filter, GridPages: gridPages, Account: v.account, Org: v.org != nil,
 	}
-	scope := ""
+	p.Downloads = newDownloads(v.latest == nil, v.quarter, v.account, "")
 	if v.account != "" {
-		scope = ", account " + v.account
+		p.Downloads.Of = "account " + v.account
 	}
-	p.Downloads = downloads(v.latest == nil, v.quarter, v.account, scope)
 	if v.org != nil {
 		p.Tables = s.orgTables()
 		p.Home = withQuarter("/", v.quarter)
