@@ -146,8 +146,11 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	v := indexData{now: now, quarter: q, filter: r.URL.Query().Get("q")}
-	for param, page := range map[string]*int{"page": &v.page, "fpage": &v.flaggedPage, "npage": &v.missingPage, "apage": &v.accountsPage} {
-		if *page, err = pageOf(r, param); err != nil {
+	for _, p := range []struct {
+		param string
+		page  *int
+	}{{"page", &v.page}, {"fpage", &v.flaggedPage}, {"npage", &v.missingPage}, {"apage", &v.accountsPage}} {
+		if *p.page, err = pageOf(r, p.param); err != nil {
 			return err
 		}
 	}
