@@ -31,7 +31,12 @@ func cmdDashboard(ctx context.Context, args []string, stdout, stderr io.Writer) 
 Serve the web dashboard, read-only, until Ctrl-C: the latest run, the secrets that need
 rotation now, a chart of flagged and checked per day, a grid of every secret's status
 day by day for a quarter, a page per secret, and the report and history as CSV, JSON
-and Markdown. It reads with the same Queries as report and history.`)
+and Markdown. It reads with the same Queries as report and history.
+
+On an organization hub (a stack deployed with Accounts) the first page is the
+organization's: every account of the latest run, reporting or not, with its checked and
+flagged, the accounts not reporting first with why; each account links to its own page
+(/?account=<id>), which shows the above for its secrets, each with its account and region.`)
 		fs.PrintDefaults()
 	}
 	if err := cmdline.Parse(fs, args, stderr); err != nil {
@@ -79,12 +84,26 @@ func dashboardURL(addr string, bound net.Addr) string {
 // error page later: the latest run (none yet is fine, the dashboard says
 // so), and the audit table's run index for a run that cannot exist (an
 // empty answer, one Query).
+//
+// When the latest run is an organization run, the organization table and
+// the units table are read the same way, a Query each.
 func check(ctx context.Context, src *source, store *report.Store, now time.Time) error {
-	if _, err := store.LatestRun(ctx, now); err != nil && !errors.Is(err, report.ErrNoRuns) {
+	latest, err := store.LatestRun(ctx, now)
+	if err != nil && !errors.Is(err, report.ErrNoRuns) {
 		return src.tableError(err, store.RunsTable, "run log")
 	}
 	if err := store.EachRow(ctx, "run-0", func(audit.Record) {}); err != nil {
 		return src.tableError(err, store.Table, "audit")
+	}
+	if err != nil || !latest.Run.Organization() {
+		return nil
+	}
+	org := store.ForRun(latest.Run)
+	if err := org.EachRow(ctx, "run-0", func(audit.Record) {}); err != nil {
+		return src.tableError(err, org.OrgTable, "organization audit")
+	}
+	if _, err := org.Units(ctx, "run-0"); err != nil {
+		return src.tableError(err, org.UnitsTable, "units")
 	}
 	return nil
 }

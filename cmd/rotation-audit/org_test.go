@@ -167,4 +167,25 @@ func TestOrganizationReportOnTheEmbeddedCloud(t *testing.T) {
 		is.Equal(len(records), 2) // its db only
 		is.Equal(records[1][len(records[1])-3], "222222222222")
 	})
+	t.Run("dashboard", func(t *testing.T) {
+		is := is.New(t)
+		serve := func(args ...string) (string, error) {
+			// Should it serve, it stops as soon as it says where.
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			var stdout bytes.Buffer
+			err := run(ctx, append([]string{"dashboard", "-addr", "127.0.0.1:0", "-endpoint-url", url, "-stack", "cliorg", "-schedule", "rate(1 day)"}, args...),
+				writerFunc(func(p []byte) (int, error) { cancel(); return stdout.Write(p) }), &bytes.Buffer{})
+			return stdout.String(), err
+		}
+		got, err := serve()
+		is.NoErr(err)
+		is.True(strings.HasPrefix(got, "dashboard of cliorg: http://127.0.0.1:")) // the hub's tables checked, it served
+		got, err = serve("-units-table", "cliorg-nounits")
+		is.Equal(got, "") // it never served: the latest run is an organization's, and its units cannot be read
+		var line bytes.Buffer
+		is.Equal(cmdline.Exit("rotation-audit", err, &line), 2) // a user's mistake
+		is.True(strings.Contains(line.String(), "cliorg-nounits does not exist"))
+		is.Equal(strings.Count(strings.TrimSpace(line.String()), "\n"), 0) // in one line
+	})
 }

@@ -219,3 +219,49 @@ func linksAnswer(t *testing.T, ctx context.Context) int {
 	}
 	return len(hrefs)
 }
+
+// An organization in a real browser: the accounts, the one not reporting
+// with why, a click into an account's page and its secrets, and a click
+// into the account not reporting; and screenshots of it.
+func TestBrowserOrganization(t *testing.T) {
+	is := is.New(t)
+	ctx := browser(t)
+	ts := httptest.NewServer(hubServer().Handler())
+	defer ts.Close()
+
+	is.NoErr(chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/")))
+	accounts := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#accounts tbody tr td:first-child')].map(td => td.innerText.trim())`))
+	is.Equal(accounts, []string{denied, member1, member2}) // not reporting first, then by ID
+	missing := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#not-reporting tbody tr')].map(tr => tr.innerText)`))
+	is.Equal(len(missing), 1)
+	is.True(strings.HasPrefix(missing[0], denied))
+	is.True(strings.Contains(missing[0], "AccessDenied"))                                                                                             // with why
+	is.True(run(t, ctx, chromedp.Evaluate[bool](`getComputedStyle(document.querySelector('#not-reporting')).borderTopColor === 'rgb(198, 40, 40)'`))) // set apart in red
+	is.True(fits(t, ctx))
+	is.True(linksAnswer(t, ctx) > 10)
+	png := run(t, ctx, chromedp.FullScreenshot(100))
+	is.NoErr(os.MkdirAll(filepath.Dir(screenshot), 0o755))
+	is.NoErr(os.WriteFile(strings.TrimSuffix(screenshot, ".png")+"-org.png", png, 0o644))
+
+	is.NoErr(chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#accounts a[href*="account=`+member2+`"]`))))
+	is.NoErr(chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`p.crumbs`))))
+	is.Equal(run(t, ctx, chromedp.Evaluate[string](`new URL(location.href).searchParams.get('account')`)), member2)
+	flagged := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#needs-rotation tbody tr')].map(tr => [...tr.cells].slice(0, 3).map(td => td.innerText.trim()).join(' '))`))
+	is.Equal(flagged, []string{"db " + member2 + " us-east-1"}) // its db, with where it is
+	is.True(fits(t, ctx))
+	linksAnswer(t, ctx)
+	png = run(t, ctx, chromedp.FullScreenshot(100))
+	is.NoErr(os.WriteFile(strings.TrimSuffix(screenshot, ".png")+"-org-account.png", png, 0o644))
+
+	is.NoErr(chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#needs-rotation td.name a`))))
+	is.NoErr(chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`h1.secret-name`))))
+	is.Equal(run(t, ctx, chromedp.Evaluate[string](`new URL(location.href).searchParams.get('arn')`)), arnOf(member2, "us-east-1", "db")) // the page of that secret
+
+	is.NoErr(chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`p.crumbs a`)))) // back to the organization
+	is.NoErr(chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#not-reporting`))))
+	is.NoErr(chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#not-reporting a`))))
+	is.NoErr(chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`#account-not-reporting`))))
+	notice := run(t, ctx, chromedp.Text(chromedp.CSS(`#account-not-reporting`)))
+	is.True(strings.HasPrefix(notice, "This account is not reporting."))
+	is.True(strings.Contains(notice, "AccessDenied"))
+}

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,7 +71,8 @@ var files embed.FS
 
 // pages are the page templates, each with the shared layout.
 var pages = map[string]*template.Template{
-	"index":  template.Must(template.ParseFS(files, "templates/layout.html", "templates/index.html")),
+	"index":  template.Must(template.ParseFS(files, "templates/layout.html", "templates/parts.html", "templates/index.html")),
+	"org":    template.Must(template.ParseFS(files, "templates/layout.html", "templates/parts.html", "templates/org.html")),
 	"secret": template.Must(template.ParseFS(files, "templates/layout.html", "templates/secret.html")),
 	"error":  template.Must(template.ParseFS(files, "templates/layout.html", "templates/error.html")),
 }
@@ -133,7 +135,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// index is the dashboard of a period.
+// index is the dashboard of a period: a single-account stack's; for an
+// organization run the organization's page, or with ?account= one
+// account's.
 func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 	now := s.Now().UTC()
 	q, from, to, err := period(r, now)
@@ -142,18 +146,29 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	v := indexData{now: now, quarter: q, filter: r.URL.Query().Get("q")}
-	if v.page, err = pageOf(r, "page"); err != nil {
-		return err
+	for _, p := range []struct {
+		param string
+		page  *int
+	}{{"page", &v.page}, {"fpage", &v.flaggedPage}, {"npage", &v.missingPage}, {"apage", &v.accountsPage}} {
+		if *p.page, err = pageOf(r, p.param); err != nil {
+			return err
+		}
 	}
-	if v.flaggedPage, err = pageOf(r, "fpage"); err != nil {
+	if v.account, err = accountParam(r); err != nil {
 		return err
 	}
 	// The history and the latest run are read at once: on a cold start
-	// each is a few Queries.
+	// each is a few Queries. The organization's page needs no secret of
+	// the history.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var err error
-		if v.history, err = s.history(gctx, from, to, now); err != nil && !errors.Is(err, report.ErrNoRuns) {
+		v.history, err = report.ReadPeriod(gctx, s.Store, s.Stack, from, to, now, s.Schedule)
+		if err == nil && (!v.history.Org || v.account != "") {
+			err = s.secrets(gctx, &v.history)
+			v.secretsRead = true
+		}
+		if err != nil && !errors.Is(err, report.ErrNoRuns) {
 			return fmt.Errorf("read the history of %s: %w", q, err)
 		}
 		return nil
@@ -163,20 +178,55 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 		latest, ahead, err := s.latestRun(gctx, now)
 		v.ahead = ahead
 		switch {
+		case errors.Is(err, report.ErrNoRuns) && v.account != "":
+			return &statusError{http.StatusNotFound, "No complete run yet", fmt.Errorf("?account=%s: %w, so no account has a page yet", v.account, err)}
 		case errors.Is(err, report.ErrNoRuns):
 			return nil
 		case err != nil:
 			return fmt.Errorf("read the latest run: %w", err)
 		}
 		v.latest = &latest
-		if v.flagged, err = s.flaggedRows(gctx, latest); err != nil {
-			return fmt.Errorf("read the rows of run %s: %w", latest.RunID, err)
+		if v.missed, err = s.missedRuns(latest, now); err != nil {
+			return err
 		}
-		v.missed, err = s.missedRuns(latest, now)
+		store := s.Store.ForRun(latest)
+		if !store.Org {
+			if v.account != "" {
+				return notOrganization(v.account, latest)
+			}
+			if v.flagged, err = s.flaggedRows(gctx, latest); err != nil {
+				return fmt.Errorf("read the rows of run %s: %w", latest.RunID, err)
+			}
+			return nil
+		}
+		if v.org, err = s.organization(gctx, store, latest); err != nil || v.account == "" {
+			return err
+		}
+		acct, err := v.org.account(v.account, latest)
+		if err != nil {
+			return err
+		}
+		v.acct = &acct
+		v.flagged, err = s.accountFlagged(gctx, store, latest, v.account)
 		return err
 	})
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	if v.org != nil && v.account == "" {
+		return render(w, http.StatusOK, "org", s.orgPage(v))
+	}
+	if !v.secretsRead && !v.history.FirstComplete.IsZero() { // the period is an organization's, the latest run is not
+		if err := s.secrets(ctx, &v.history); err != nil {
+			return fmt.Errorf("read the history of %s: %w", q, err)
+		}
+	}
+	if v.account != "" {
+		// The secrets are shared: the account's are a copy.
+		v.history.Secrets = slices.Clone(v.history.Secrets)
+		if err := v.history.ForAccount(v.account); err != nil && !errors.Is(err, report.ErrNoSuchAccount) {
+			return err // none seen in the period (an account not reporting) is an empty grid
+		}
 	}
 	return render(w, http.StatusOK, "index", s.indexPage(v))
 }
@@ -189,16 +239,22 @@ func (s *Server) history(ctx context.Context, from, to, now time.Time) (report.H
 	if err != nil {
 		return h, err
 	}
-	secrets, err := s.work.value(ctx, "secrets "+from.Format(dateLayout), h.SecretsKey(), func(ctx context.Context) (any, error) {
-		read := h
+	return h, s.secrets(ctx, &h)
+}
+
+// secrets reads a history's secrets, shared by the requests until a run
+// lands in its period.
+func (s *Server) secrets(ctx context.Context, h *report.History) error {
+	secrets, err := s.work.value(ctx, "secrets "+h.From.Format(dateLayout), h.SecretsKey(), func(ctx context.Context) (any, error) {
+		read := *h
 		err := read.ReadSecrets(ctx, s.Store)
 		return read.Secrets, err
 	})
 	if err != nil {
-		return h, err
+		return err
 	}
 	h.Secrets = secrets.([]report.SecretHistory)
-	return h, nil
+	return nil
 }
 
 // flaggedRows are the rows of a run that need rotation, in the report's
@@ -262,14 +318,27 @@ func (s *Server) secret(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	name := r.URL.Query().Get("name")
-	if name == "" {
+	// A secret is its name, or an organization's secret its ARN (?arn=),
+	// read from the organization table.
+	name, store := r.URL.Query().Get("name"), s.Store
+	arn := r.URL.Query().Get("arn")
+	switch {
+	case arn != "":
+		if err := secretARN(arn); err != nil {
+			return &statusError{http.StatusBadRequest, "Not a secret's ARN", err}
+		}
+		org := *s.Store
+		org.Org, name, store = true, arn, &org
+	case name == "":
 		return &statusError{http.StatusBadRequest, "Which secret?",
 			errors.New("want the secret's name, such as /secret?name=prod/db/password; the dashboard links every secret it lists")}
 	}
 	ctx, v := r.Context(), secretData{name: name, quarter: q, from: from, to: to, now: now, daily: map[string]audit.Status{},
-		all: r.URL.Query().Get("rows") == "all"}
-	err = s.Store.EachSecretRow(ctx, v.name, from, to, func(r audit.Record) {
+		all: r.URL.Query().Get("rows") == "all", path: secretPath(name)}
+	if store.Org {
+		v.path = arnPath(arn)
+	}
+	err = store.EachSecretRow(ctx, name, from, to, func(r audit.Record) {
 		if v.total == 0 {
 			v.last = r
 		}
@@ -288,9 +357,16 @@ func (s *Server) secret(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("read the history of secret %s: %w", v.name, err)
 	}
+	if v.total == 0 && store.Org {
+		return &statusError{http.StatusNotFound, "No such secret in " + q,
+			fmt.Errorf("the audit has no row for the secret %s in %s; it lists only the secrets it checks", arn, q)}
+	}
 	if v.total == 0 {
 		return &statusError{http.StatusNotFound, "No such secret in " + q,
 			fmt.Errorf("the audit has no row for a secret named %q in %s; it lists only the secrets it checks", v.name, q)}
+	}
+	if store.Org { // the page is about the secret's name, in its account and region
+		v.name, v.org = v.last.SecretName, true
 	}
 	// The days with a complete run, so the strip tells a day without a run
 	// from a day whose run did not list the secret: a Query per month.
@@ -310,15 +386,26 @@ func (s *Server) secret(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Link the quarters around only where the secret has rows: a Query of
 	// one day on each side.
-	if v.seenBefore, err = s.seen(ctx, v.name, from.AddDate(0, 0, -1), from); err != nil {
+	if v.seenBefore, err = s.seen(ctx, store, name, from.AddDate(0, 0, -1), from); err != nil {
 		return err
 	}
 	if !to.After(now) {
-		if v.seenAfter, err = s.seen(ctx, v.name, to, to.AddDate(0, 0, 1)); err != nil {
+		if v.seenAfter, err = s.seen(ctx, store, name, to, to.AddDate(0, 0, 1)); err != nil {
 			return err
 		}
 	}
 	return render(w, http.StatusOK, "secret", s.secretPage(v))
+}
+
+// secretARN checks ?arn= as an organization's pages link it: a Secrets
+// Manager secret's ARN, arn:<partition>:secretsmanager:<region>:<account>:secret:<name>.
+func secretARN(arn string) error {
+	parts := strings.SplitN(arn, ":", 7)
+	if len(parts) < 7 || parts[0] != "arn" || parts[2] != "secretsmanager" || parts[3] == "" || report.ValidAccount(parts[4]) != nil ||
+		parts[5] != "secret" || parts[6] == "" {
+		return fmt.Errorf("?arn=%s: want a secret's ARN, such as /secret?arn=arn:aws:secretsmanager:us-east-1:111111111111:secret:prod/db-AbCdEf; the dashboard links every secret it lists", arn)
+	}
+	return nil
 }
 
 // has says whether a map has a key.
@@ -327,9 +414,10 @@ func has[K comparable, V any](m map[K]V, k K) bool {
 	return ok
 }
 
-// seen says whether a secret has rows in [from, to).
-func (s *Server) seen(ctx context.Context, name string, from, to time.Time) (bool, error) {
-	rows, err := s.Store.SecretHistory(ctx, name, from, to)
+// seen says whether a secret (its name, or in an organization store its
+// ARN) has rows in [from, to).
+func (s *Server) seen(ctx context.Context, store *report.Store, name string, from, to time.Time) (bool, error) {
+	rows, err := store.SecretHistory(ctx, name, from, to)
 	if err != nil {
 		return false, fmt.Errorf("read the history of secret %s: %w", name, err)
 	}
@@ -337,30 +425,65 @@ func (s *Server) seen(ctx context.Context, name string, from, to time.Time) (boo
 }
 
 // reportFile downloads the latest complete run's report (?all=1: every
-// secret, not only those flagged).
+// secret, not only those flagged). For an organization run it holds the
+// accounts, reporting or not; ?account= limits it to one account.
 func (s *Server) reportFile(f report.Format) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
+		account, err := accountParam(r)
+		if err != nil {
+			return err
+		}
 		run, _, err := s.latestRun(ctx, s.Now().UTC())
 		if err != nil {
 			return fmt.Errorf("read the latest run: %w", err)
 		}
-		rows, err := s.Store.Rows(ctx, run.RunID)
+		store := s.Store.ForRun(run)
+		if account != "" && !store.Org {
+			return notOrganization(account, run)
+		}
+		var org *report.Organization
+		var rows []audit.Record
+		if store.Org {
+			o, err := s.organization(ctx, store, run)
+			if err != nil {
+				return err
+			}
+			if account != "" {
+				if _, err := o.account(account, run); err != nil {
+					return err
+				}
+			}
+			if org, err = report.NewOrganization(o.units, account); err != nil {
+				return err
+			}
+		}
+		if account != "" {
+			rows, err = store.AccountRows(ctx, account, run.RunID)
+		} else {
+			rows, err = store.Rows(ctx, run.RunID)
+		}
 		if err != nil {
 			return fmt.Errorf("read the rows of run %s: %w", run.RunID, err)
 		}
 		all := r.URL.Query().Get("all") == "1"
 		name := s.Stack + "-report-" + run.RunID
+		if account != "" {
+			name += "-" + account
+		}
 		if all {
 			name += "-all"
 		}
+		rep := report.NewReport(s.Stack, run, rows, all)
+		rep.Org = org
 		return attach(w, name+"."+f.Ext(), f, func(b *bytes.Buffer) error {
-			return report.WriteReport(b, report.NewReport(s.Stack, run, rows, all), f)
+			return report.WriteReport(b, rep, f)
 		})
 	}
 }
 
-// historyFile downloads the evidence for a period.
+// historyFile downloads the evidence for a period; ?account= limits an
+// organization's to one account.
 func (s *Server) historyFile(f report.Format) func(http.ResponseWriter, *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		now := s.Now().UTC()
@@ -368,11 +491,27 @@ func (s *Server) historyFile(f report.Format) func(http.ResponseWriter, *http.Re
 		if err != nil {
 			return err
 		}
+		account, err := accountParam(r)
+		if err != nil {
+			return err
+		}
 		h, err := s.history(r.Context(), from, to, now)
 		if err != nil {
 			return fmt.Errorf("read the history of %s: %w", q, err)
 		}
-		return attach(w, s.Stack+"-history-"+q+"."+f.Ext(), f, func(b *bytes.Buffer) error {
+		name := s.Stack + "-history-" + q
+		if account != "" {
+			if !h.Org {
+				return &statusError{http.StatusBadRequest, "Not an organization",
+					fmt.Errorf("?account=%s: the runs of %s are single-account runs; ?account= is for an organization hub (a stack deployed with Accounts)", account, q)}
+			}
+			h.Secrets = slices.Clone(h.Secrets) // shared: the account's are a copy
+			if err := h.ForAccount(account); err != nil {
+				return &statusError{http.StatusNotFound, "No such account in " + q, err}
+			}
+			name += "-" + account
+		}
+		return attach(w, name+"."+f.Ext(), f, func(b *bytes.Buffer) error {
 			return report.WriteHistory(b, h, f)
 		})
 	}

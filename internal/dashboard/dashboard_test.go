@@ -148,6 +148,10 @@ func teardown() error {
 		_, err := d.Teardown(context.Background(), tablesOnly())
 		errs = append(errs, err)
 	}
+	if hub != nil {
+		_, err := hub.Teardown(context.Background(), hubTables())
+		errs = append(errs, err)
+	}
 	for _, table := range []string{"many-audit", "many-runs"} {
 		_, err := env.clients.DynamoDB.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(table)})
 		errs = append(errs, err)

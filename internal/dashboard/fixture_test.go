@@ -92,7 +92,7 @@ func fixture(ctx context.Context, name string) (*report.Store, error) {
 	return &report.Store{DB: env.clients.DynamoDB, Table: name + "-audit", RunsTable: name + "-runs"}, nil
 }
 
-// seedFixtures writes the hostile and the ahead fixtures.
+// seedFixtures writes the hostile, the many, the ahead and the hub fixtures.
 func seedFixtures(ctx context.Context) error {
 	odd, err := fixture(ctx, "odd")
 	if err != nil {
@@ -128,7 +128,7 @@ func seedFixtures(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return seedHub(ctx)
 }
 
 // row is a secret's row in the run at that time, needing rotation, with

@@ -121,6 +121,7 @@ type grid struct {
 // gridRow is one secret's days.
 type gridRow struct {
 	Name, Href, Note string
+	Where            string // an organization's secret's account and region
 	Cells            []cell
 }
 
@@ -141,7 +142,11 @@ func newGrid(h report.History, q string, secrets []report.SecretHistory) grid {
 	g := gridOver(dates)
 	for _, sh := range secrets {
 		note := fmt.Sprintf("%d of %d days flagged", sh.DaysFlagged, sh.DaysSeen)
-		g.Rows = append(g.Rows, gridRow{Name: sh.Name, Href: secretHref(sh.Name, q), Note: note, Cells: cells(dates, sh.Status, judged)})
+		row := gridRow{Name: sh.Name, Href: secretHref(sh.Name, q), Note: note, Cells: cells(dates, sh.Status, judged)}
+		if sh.ARN != "" { // an organization's: one name may be several secrets
+			row.Href, row.Where = withQuarter(arnPath(sh.ARN), q), sh.AccountID+" · "+sh.Region
+		}
+		g.Rows = append(g.Rows, row)
 	}
 	return g
 }
@@ -150,7 +155,7 @@ func newGrid(h report.History, q string, secrets []report.SecretHistory) grid {
 // date); a day without one is "not seen" when a complete run that day did
 // not list the secret (judged, by date), and "no complete run" otherwise,
 // as in the dashboard's grid.
-func newStrip(name, q string, from, until time.Time, daily map[string]audit.Status, judged map[string]bool) grid {
+func newStrip(name, href string, from, until time.Time, daily map[string]audit.Status, judged map[string]bool) grid {
 	var dates []time.Time
 	index := map[string]int{}
 	for d := from; d.Before(until); d = d.AddDate(0, 0, 1) {
@@ -168,7 +173,7 @@ func newStrip(name, q string, from, until time.Time, daily map[string]audit.Stat
 		ran[i] = judged[d.Format(dateLayout)] || status[i] != ""
 	}
 	g := gridOver(dates)
-	g.Rows = []gridRow{{Name: name, Href: secretHref(name, q), Cells: cells(dates, status, ran)}}
+	g.Rows = []gridRow{{Name: name, Href: href, Cells: cells(dates, status, ran)}}
 	return g
 }
 

@@ -72,24 +72,104 @@ type indexData struct {
 	// flaggedPage are the pages of the grid and of the flagged list.
 	filter            string
 	page, flaggedPage int
+	// account is ?account=: one account's page of an organization run;
+	// org is the run's accounts (nil for a single-account run), acct the
+	// account's own.
+	account string
+	org     *orgRun
+	acct    *report.Account
+	// missingPage and accountsPage are the pages of the organization's
+	// accounts not reporting and of every account.
+	missingPage, accountsPage int
+	// secretsRead: the history's secrets were read (the organization's
+	// page does not need them).
+	secretsRead bool
+}
+
+// path is the page's own address, without its quarter.
+func (v indexData) path() string {
+	if v.account != "" {
+		return "/?account=" + v.account
+	}
+	return "/"
+}
+
+// href is the page of its quarter, filter and account at the pages given.
+func (v indexData) href(page, flaggedPage int) string {
+	return indexHref(v.quarter, v.filter, v.account, page, flaggedPage)
 }
 
 // indexPage is the dashboard of a period.
 type indexPage struct {
 	layout
-	Period  string
-	NoRuns  bool
-	Run     runSummary
-	Banner  string
-	Ahead   string // a run dated after now, left out
-	Filter  string
-	Flagged []flaggedRow
+	Period string
+	NoRuns bool
+	Run    runSummary
+	Banner string
+	Ahead  string // a run dated after now, left out
+	Filter string
+	// Account is the account of an organization's account page, with its
+	// Regions and why it is NotReporting (empty when it reports); Org is
+	// set for such a page; Home links the organization's page, Clear the
+	// account's page without the filter.
+	Account, Regions, NotReporting string
+	Org                            bool
+	Home, Clear                    string
+	Flagged                        []flaggedRow
 	// FlaggedPages and GridPages say which page of each list is shown
 	// and link the others.
 	FlaggedPages, GridPages pager
 	Chart                   chart
 	Grid                    grid
 	Lines                   []line
+	Downloads               downloads
+}
+
+// download is one download in each format.
+type download struct {
+	Label string
+	Links []link
+}
+
+// downloads are a page's downloads: the last run's report (none before
+// the first run) and the quarter's history, of one account when set; of
+// is what they hold, for the heading ("every account", "account ...").
+type downloads struct {
+	Of   string
+	List []download
+}
+
+// newDownloads lists a page's downloads.
+func newDownloads(noRuns bool, q, account, of string) downloads {
+	formats := func(path string, v url.Values) []link {
+		var links []link
+		for _, f := range downloadFormats {
+			href := path + "." + f.Ext()
+			if len(v) > 0 {
+				href += "?" + v.Encode()
+			}
+			links = append(links, link{Label: strings.ToUpper(f.Ext()), Href: href})
+		}
+		return links
+	}
+	params := func(pairs ...string) url.Values {
+		v := url.Values{}
+		if account != "" {
+			v.Set("account", account)
+		}
+		for i := 0; i < len(pairs); i += 2 {
+			v.Set(pairs[i], pairs[i+1])
+		}
+		return v
+	}
+	d := downloads{Of: of}
+	if !noRuns {
+		d.List = append(d.List,
+			download{"Report of the last run (secrets needing rotation)", formats("/report", params())},
+			download{"Report of the last run (every secret)", formats("/report", params("all", "1"))})
+	}
+	d.List = append(d.List, download{"Evidence for " + q + " (history)", formats("/history", params("quarter", q))})
+	return d
 }
 
 // pager is where a page is in its list: what it shows, and the pages
@@ -107,6 +187,7 @@ type runSummary struct {
 // flaggedRow is one secret needing rotation now.
 type flaggedRow struct {
 	Name, Href, Age, Basis, BasisDate, Rotation, Owner, Since string
+	Account, Region                                           string // an organization's
 }
 
 // line is one line of the period's summary; Warn marks a gap.
@@ -115,57 +196,62 @@ type line struct {
 	Warn bool
 }
 
-// indexPage prepares the dashboard of a period.
+// indexPage prepares the dashboard of a period: a single-account
+// stack's, or one account's of an organization run.
 func (s *Server) indexPage(v indexData) indexPage {
 	h := v.history
 	secrets := matching(h.Secrets, v.filter, func(sh report.SecretHistory) string { return sh.Name })
-	shown, gridPages := paged(secrets, v.page, "secrets", func(page int) string { return indexHref(v.quarter, v.filter, page, v.flaggedPage) })
+	shown, gridPages := paged(secrets, v.page, "secrets", func(page int) string { return v.href(page, v.flaggedPage) })
+	title := "Dashboard " + v.quarter
+	if v.account != "" {
+		title = "Account " + v.account + " " + v.quarter
+	}
 	p := indexPage{
-		layout: s.layout("Dashboard "+v.quarter, "/", v.quarter, v.now, true, true),
+		layout: s.layout(title, v.path(), v.quarter, v.now, true, true),
 		Period: h.Period(), NoRuns: v.latest == nil, Chart: newChart(h), Grid: newGrid(h, v.quarter, shown),
-		Filter: v.filter, GridPages: gridPages,
+		Filter: v.filter, GridPages: gridPages, Account: v.account, Org: v.org != nil,
+	}
+	p.Downloads = newDownloads(v.latest == nil, v.quarter, v.account, "")
+	if v.account != "" {
+		p.Downloads.Of = "account " + v.account
+	}
+	if v.org != nil {
+		p.Tables = s.orgTables()
+		p.Home = withQuarter("/", v.quarter)
+		p.Clear = accountHref(v.quarter, v.account)
 	}
 	for _, l := range h.Lines() {
 		p.Lines = append(p.Lines, line{Text: l, Warn: strings.HasPrefix(l, "gap:")})
 	}
-	if v.ahead != nil {
-		p.Ahead = fmt.Sprintf("A complete run dated %s (%s) is after now, so it is left out: the latest run shown is the newest at or before now.",
-			timeOf(v.ahead.CheckedAt), v.ahead.RunID)
-	}
-	if v.disabled {
-		p.Banner = fmt.Sprintf("The schedule %s is disabled, so no run is due until it is enabled again.", s.ScheduleName)
-	}
+	p.Banner, p.Ahead = s.banners(v)
 	if v.latest == nil {
 		return p
 	}
 	run := *v.latest
-	at, _ := time.Parse(time.RFC3339, run.CheckedAt)
-	p.Run = runSummary{ID: run.RunID, At: at.UTC().Format(timeLayout), Ago: report.Ago(at, v.now),
-		Checked: run.Checked, Flagged: run.Flagged, MaxAge: run.MaxAgeDays}
-	switch {
-	case v.disabled:
-		p.Banner += fmt.Sprintf(" The last complete run was at %s (%s).", p.Run.At, p.Run.Ago)
-	case v.missed >= 2:
-		n := strconv.Itoa(v.missed)
-		if v.missed >= maxMissed {
-			n += " or more"
-		}
-		p.Banner = fmt.Sprintf("No run has completed since %s (%s), though the schedule %s was due %s times since. "+
-			"Check the function's logs and the dead-letter queue %s-dlq.", p.Run.At, p.Run.Ago, s.Schedule.Expression, n, s.Stack)
+	p.Run = summary(run, v.now)
+	p.Banner = s.stopped(v, p.Run, p.Banner)
+	if v.acct != nil {
+		p.Run.Checked, p.Run.Flagged = v.acct.Checked, v.acct.Flagged
+		p.Regions = regionsOf(*v.acct)
+		p.NotReporting = v.acct.Reason()
 	}
 	flagged := matching(v.flagged, v.filter, func(r audit.Record) string { return r.SecretName })
-	rows, flaggedPages := paged(flagged, v.flaggedPage, "secrets needing rotation", func(page int) string { return indexHref(v.quarter, v.filter, v.page, page) })
+	rows, flaggedPages := paged(flagged, v.flaggedPage, "secrets needing rotation", func(page int) string { return v.href(v.page, page) })
 	p.FlaggedPages = flaggedPages
 	// The history says since when a secret is flagged, if it ends with this run.
+	key := func(r audit.Record) string { return r.SecretName }
+	if v.org != nil {
+		key = func(r audit.Record) string { return r.SecretARN } // a secret is its ARN
+	}
 	since := map[string]time.Time{}
 	if lastJudged(h.Days) == run.RunID {
-		names := map[string]bool{}
+		keys := map[string]bool{}
 		for _, r := range rows {
-			names[r.SecretName] = true
+			keys[key(r)] = true
 		}
 		for _, sh := range h.Secrets {
-			if names[sh.Name] {
-				since[sh.Name] = sh.FlaggedSince
+			if k := cmp.Or(sh.ARN, sh.Name); keys[k] {
+				since[k] = sh.FlaggedSince
 			}
 		}
 	}
@@ -173,7 +259,11 @@ func (s *Server) indexPage(v indexData) indexPage {
 		f := flaggedRow{Name: r.SecretName, Href: secretHref(r.SecretName, v.quarter), Age: ageText(r),
 			Basis: words(string(r.Basis)), BasisDate: dateOf(r.BasisDate), Rotation: pick(r.RotationEnabled, "on", "off"),
 			Owner: cmp.Or(r.OwningService, "—"), Since: "—"}
-		if t := since[r.SecretName]; !t.IsZero() {
+		if v.org != nil {
+			f.Href = withQuarter(arnPath(r.SecretARN), v.quarter)
+			f.Account, f.Region = report.Where(r)
+		}
+		if t := since[key(r)]; !t.IsZero() {
 			f.Since = t.Format(dateLayout)
 			if t.Equal(h.From) {
 				f.Since += " or earlier" // the evidence starts with the period
@@ -182,6 +272,52 @@ func (s *Server) indexPage(v indexData) indexPage {
 		p.Flagged = append(p.Flagged, f)
 	}
 	return p
+}
+
+// banners are what a page says above all: the schedule is disabled, and a
+// run dated after now was left out.
+func (s *Server) banners(v indexData) (banner, ahead string) {
+	if v.ahead != nil {
+		ahead = fmt.Sprintf("A complete run dated %s (%s) is after now, so it is left out: the latest run shown is the newest at or before now.",
+			timeOf(v.ahead.CheckedAt), v.ahead.RunID)
+	}
+	if v.disabled {
+		banner = fmt.Sprintf("The schedule %s is disabled, so no run is due until it is enabled again.", s.ScheduleName)
+	}
+	return banner, ahead
+}
+
+// summary is the header's account of the latest complete run.
+func summary(run audit.RunEntry, now time.Time) runSummary {
+	at, _ := time.Parse(time.RFC3339, run.CheckedAt)
+	return runSummary{ID: run.RunID, At: at.UTC().Format(timeLayout), Ago: report.Ago(at, now),
+		Checked: run.Checked, Flagged: run.Flagged, MaxAge: run.MaxAgeDays}
+}
+
+// stopped is the banner once runs have stopped: the disabled schedule's
+// with the last run, or the runs missed since it.
+func (s *Server) stopped(v indexData, run runSummary, banner string) string {
+	switch {
+	case v.disabled:
+		banner += fmt.Sprintf(" The last complete run was at %s (%s).", run.At, run.Ago)
+	case v.missed >= 2:
+		n := strconv.Itoa(v.missed)
+		if v.missed >= maxMissed {
+			n += " or more"
+		}
+		banner = fmt.Sprintf("No run has completed since %s (%s), though the schedule %s was due %s times since. "+
+			"Check the function's logs and the dead-letter queue %s-dlq.", run.At, run.Ago, s.Schedule.Expression, n, s.Stack)
+	}
+	return banner
+}
+
+// regionsOf are an account's regions, in order.
+func regionsOf(a report.Account) string {
+	regions := make([]string, len(a.Units))
+	for i, u := range a.Units {
+		regions[i] = u.Region
+	}
+	return strings.Join(regions, ", ")
 }
 
 // matching keeps the items whose name holds filter, in any case; all of
@@ -219,9 +355,13 @@ func paged[T any](items []T, page int, what string, href func(page int) string) 
 	return items[from:to], p
 }
 
-// indexHref is the dashboard of a quarter, filtered, at the pages given.
-func indexHref(q, filter string, page, flaggedPage int) string {
+// indexHref is the dashboard of a quarter, filtered, of an account (none:
+// the stack's), at the pages given.
+func indexHref(q, filter, account string, page, flaggedPage int) string {
 	v := url.Values{"quarter": {q}}
+	if account != "" {
+		v.Set("account", account)
+	}
 	if filter != "" {
 		v.Set("q", filter)
 	}
@@ -248,12 +388,15 @@ func lastJudged(days []report.Day) string {
 type secretPage struct {
 	layout
 	Name, Period string
-	Status       string
-	Flagged      bool
-	Facts        []fact
-	Strip        grid
-	Rows         []rowView
-	Note, More   string // More links every row of the period
+	// Home is the dashboard; for an organization's secret, Account is its
+	// account, whose page AccountHref is.
+	Home, Account, AccountHref string
+	Status                     string
+	Flagged                    bool
+	Facts                      []fact
+	Strip                      grid
+	Rows                       []rowView
+	Note, More                 string // More links every row of the period
 }
 
 // fact is one labelled value about a secret.
@@ -266,8 +409,11 @@ type rowView struct {
 
 // secretData is what a secret's page is made from.
 type secretData struct {
-	name, quarter string
-	from, to, now time.Time
+	// name is the secret's; path its page, by name or, for an
+	// organization's secret (org), by ARN.
+	name, quarter, path string
+	org                 bool
+	from, to, now       time.Time
 	// rows are its latest rows in the period, newest first: all of them
 	// with all, else at most maxSecretRows; total and flaggedRows count
 	// every row, first and last are the oldest and the newest.
@@ -289,9 +435,10 @@ func (s *Server) secretPage(v secretData) secretPage {
 	}
 	first, last := v.first, v.last
 	p := secretPage{
-		layout: s.layout(v.name, secretPath(v.name), v.quarter, v.now, v.seenBefore, v.seenAfter),
+		layout: s.layout(v.name, v.path, v.quarter, v.now, v.seenBefore, v.seenAfter),
 		Name:   v.name, Period: h.Period(), Status: statusWords(last.Status), Flagged: last.Flagged(),
-		Strip: newStrip(v.name, v.quarter, v.from, h.Until, v.daily, v.judged),
+		Strip: newStrip(v.name, withQuarter(v.path, v.quarter), v.from, h.Until, v.daily, v.judged),
+		Home:  "/",
 	}
 	p.Facts = []fact{
 		{"Age", ageText(last) + " (threshold " + strconv.Itoa(last.MaxAgeDays) + " days)"},
@@ -302,9 +449,15 @@ func (s *Server) secretPage(v secretData) secretPage {
 		{"Rows in period", fmt.Sprintf("%d, %d of them needing rotation", v.total, v.flaggedRows)},
 		{"Seen", dateOf(first.CheckedAt) + " to " + dateOf(last.CheckedAt)},
 	}
+	if v.org {
+		account, region := report.Where(last)
+		p.Tables = s.orgTables()
+		p.Home, p.Account, p.AccountHref = withQuarter("/", v.quarter), account, accountHref(v.quarter, account)
+		p.Facts = append([]fact{{"Account", account}, {"Region", region}, {"ARN", last.SecretARN}}, p.Facts...)
+	}
 	if len(v.rows) < v.total {
 		p.Note = fmt.Sprintf("Showing the latest %d of the %d rows in this period; the day-by-day strip above covers all of it.", len(v.rows), v.total)
-		p.More = withQuarter(secretPath(v.name), v.quarter) + "&rows=all"
+		p.More = withQuarter(v.path, v.quarter) + "&rows=all"
 	}
 	for _, r := range v.rows {
 		p.Rows = append(p.Rows, rowView{Run: r.RunID, CheckedAt: timeOf(r.CheckedAt), Status: statusWords(r.Status),
@@ -344,6 +497,10 @@ type errorPage struct {
 // may hold slashes, start with one, or be . or .., which a path would
 // lose to the router's or the browser's cleaning.
 func secretPath(name string) string { return "/secret?name=" + url.QueryEscape(name) }
+
+// arnPath is an organization's secret's page: a secret is its ARN, as one
+// name may be several secrets in several accounts and regions.
+func arnPath(arn string) string { return "/secret?arn=" + url.QueryEscape(arn) }
 
 // secretHref is a secret's page for a quarter (none: the current one).
 func secretHref(name, q string) string {

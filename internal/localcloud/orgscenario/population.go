@@ -4,13 +4,15 @@
 // secrets in both regions (one name in two accounts, one replicated
 // secret), one run fired as the scheduler fires it, the workers run by the
 // queue's event source mapping on the cloud clock, and the checks that the
-// run completed with every account accounted for. DataPlane runs the same
-// run's data plane in-process against any endpoint (moto too), and
-// BenchOrg times a large organization behind the latency proxy.
+// run completed with every account accounted for, in the report and on
+// the dashboard. DataPlane runs the same run's data plane in-process
+// against any endpoint (moto too), and BenchOrg times a large
+// organization behind the latency proxy.
 //
 // It imports the embedded cloud, the deployer, package org and audit (to
 // run and read the data plane), package report (to read the answer as
-// rotation-audit does) and the SDK clients; only the localcloud
+// rotation-audit does), package dashboard (to click through it as a
+// person does) and the SDK clients; only the localcloud
 // command and tests import it.
 package orgscenario
 

@@ -170,6 +170,19 @@ func (j *Job) Run(ctx context.Context) (o Outcome, err error) {
 		return o, fmt.Errorf("scenario E's report failed: %s", strings.Join(problems, "; "))
 	}
 	j.printf("   PASS  the report: db twice with its account, the replica once, %s not reporting (AccessDenied)\n", ids[0])
+
+	// And through the dashboard, as a person clicks through it.
+	t = time.Now()
+	problems := CheckDashboard(Dashboard(db, h, j.Stack, cloud.Scheduler().Clock().Now), secrets, ids[:1])
+	j.printf("dashboard rotation-audit dashboard: the organization's page, then %s's and %s's pages and their secrets' pages%s\n",
+		ids[1], ids[2], cycle.Took(time.Since(t)))
+	if len(problems) > 0 {
+		for _, p := range problems {
+			j.printf("   FAIL  %s\n", p)
+		}
+		return o, fmt.Errorf("scenario E's dashboard failed: %s", strings.Join(problems, "; "))
+	}
+	j.printf("   PASS  the dashboard: every account, %s not reporting (AccessDenied); db on both accounts' pages, two secrets by ARN; the replica once\n", ids[0])
 	return o, nil
 }
 

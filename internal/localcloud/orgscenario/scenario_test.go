@@ -67,6 +67,7 @@ func TestScenarioE(t *testing.T) {
 	is.True(strings.Contains(report.String(), "PASS  Security Hub of 000000000000"))
 	is.Equal(o.Entry.Flagged, 4) // all but the rotated cache
 	is.True(strings.Contains(report.String(), "PASS"))
-	is.True(strings.Contains(report.String(), "PASS  the report: db twice")) // the read side's answer checked too
-	is.True(strings.Contains(report.String(), "ACCOUNTS NOT REPORTING"))     // and shown
+	is.True(strings.Contains(report.String(), "PASS  the report: db twice"))         // the read side's answer checked too
+	is.True(strings.Contains(report.String(), "ACCOUNTS NOT REPORTING"))             // and shown
+	is.True(strings.Contains(report.String(), "PASS  the dashboard: every account")) // and the dashboard shows it
 }
