@@ -187,7 +187,7 @@ func Start(opts Options) (*Cloud, error) {
 	// function making a few dozen concurrent calls would redial for most.
 	toKumo := http.DefaultTransport.(*http.Transport).Clone()
 	toKumo.MaxIdleConnsPerHost = 64
-	c.index = queryindex.New(queryindex.KumoGet(&http.Client{Transport: toKumo}, k.URL), time.Now)
+	c.index = queryindex.New(queryindex.KumoGet(&http.Client{Transport: toKumo, Timeout: 10 * time.Second}, k.URL), time.Now, logs.Printf)
 	c.proxy.Transport = startupRetry{next: toKumo, runner: c.runner}
 	c.proxy.ModifyResponse = c.observe
 	c.srv = &http.Server{Handler: http.HandlerFunc(c.serve), ReadHeaderTimeout: 10 * time.Second}
@@ -355,7 +355,9 @@ func (c *Cloud) serveDynamoDB(w http.ResponseWriter, r *http.Request, op string)
 	}
 	defer c.index.Hold(op)()
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	r = r.WithContext(context.WithValue(r.Context(), requestBodyKey{}, body))
+	// A client that gives up does not stop kumo halfway: the index must
+	// hear the answer to every write kumo may have applied.
+	r = r.WithContext(context.WithValue(context.WithoutCancel(r.Context()), requestBodyKey{}, body))
 	c.proxy.ServeHTTP(w, r)
 }
 

@@ -13,7 +13,11 @@
 //
 // The copy follows kumo exactly: a write is applied only after kumo
 // accepted it, and while it is in flight the index holds its lock, so the
-// copy changes in kumo's order. An UpdateItem is read back from kumo.
+// copy changes in kumo's order. An UpdateItem is read back from kumo. One
+// difference remains: both drop items whose TTL has passed every 30
+// seconds, each on its own tick, so for up to 30 seconds a Query may
+// still return an expired item that kumo's GetItem no longer does, or the
+// other way round (DynamoDB itself deletes them within days).
 package queryindex
 
 import (
@@ -34,8 +38,9 @@ type Get func(table string, key json.RawMessage) (item json.RawMessage, found bo
 
 // Index is the mirror of the tables the front saw created.
 type Index struct {
-	get Get
-	now func() time.Time
+	get  Get
+	now  func() time.Time
+	logf func(format string, args ...any)
 
 	mu        sync.Mutex
 	tables    map[string]*table
@@ -44,9 +49,10 @@ type Index struct {
 }
 
 // New returns an empty index that reads updated items back with get; now
-// is the clock TTL expiry is judged on (kumo's is the machine's).
-func New(get Get, now func() time.Time) *Index {
-	return &Index{get: get, now: now, tables: map[string]*table{}}
+// is the clock TTL expiry is judged on (kumo's is the machine's), and
+// logf, if not nil, hears of each table it stops following.
+func New(get Get, now func() time.Time, logf func(format string, args ...any)) *Index {
+	return &Index{get: get, now: now, logf: logf, tables: map[string]*table{}}
 }
 
 // keyDef names a key's attributes: a partition key and, optionally, a sort
@@ -58,6 +64,7 @@ type indexDef struct {
 	keyDef
 	projection string          // ALL, KEYS_ONLY or INCLUDE
 	include    map[string]bool // INCLUDE's attributes
+	local      bool            // a local index, which fetches what it does not project
 }
 
 // table is one mirrored table: its items by primary key, and each index's

@@ -28,7 +28,7 @@ func newFront(t *testing.T) *front {
 	t.Helper()
 	k := kumo.NewServer()
 	t.Cleanup(k.Close)
-	return &front{t: t, url: k.URL, index: New(KumoGet(http.DefaultClient, k.URL), time.Now)}
+	return &front{t: t, url: k.URL, index: New(KumoGet(http.DefaultClient, k.URL), time.Now, t.Logf)}
 }
 
 // kumo sends one request straight to kumo.

@@ -66,7 +66,9 @@ func (ix *Index) Query(body []byte) ([]byte, bool) {
 	d := t.key
 	var def indexDef
 	if q.IndexName != "" {
-		if def, ok = t.indexes[q.IndexName]; !ok || q.ConsistentRead {
+		// A local index that projects less fetches the rest from the
+		// table on DynamoDB; kumo answers those.
+		if def, ok = t.indexes[q.IndexName]; !ok || q.ConsistentRead || def.local && def.projection != "ALL" {
 			return nil, false
 		}
 		d = def.keyDef
@@ -155,9 +157,10 @@ func split(c keyCond, d keyDef) (pk term, sk *term, ok bool) {
 }
 
 // startAfter is where a page starts: the first item, or the one after
-// ExclusiveStartKey in the Query's direction. The key names an item by the
-// table's key (and the index's); an item deleted since is placed by the
-// values the key carries.
+// ExclusiveStartKey in the Query's direction. As on DynamoDB the key's own
+// values place it, so an item changed or deleted since the last page
+// moves nothing; a key without the index's sort key (kumo's pages carry
+// only the table's key) is placed by the item it names, as it is now.
 func (t *table) startAfter(items []*entry, start map[string]json.RawMessage, d keyDef, forward bool) (int, bool) {
 	if start == nil {
 		if forward {
@@ -173,10 +176,12 @@ func (t *table) startAfter(items []*entry, start map[string]json.RawMessage, d k
 	if !ok {
 		return 0, false
 	}
-	if e, found := t.items[probe.pkey]; found {
+	if d.sk != "" && !t.val(probe, d.sk).present() {
+		e, found := t.items[probe.pkey]
+		if !found {
+			return 0, false
+		}
 		probe = e
-	} else if d.sk != "" && !t.val(probe, d.sk).present() {
-		return 0, false
 	}
 	// The first item after the probe, going forward.
 	i := 0

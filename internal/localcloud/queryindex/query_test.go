@@ -128,3 +128,64 @@ func TestSweepDropsExpiredItems(t *testing.T) {
 	now = now.Add(31 * time.Second)
 	is.Equal(string(f.query(q)["Count"]), "1") // the first expired and was swept
 }
+
+// TestPageAfterTheLastItemMoved checks the next page starts where the
+// last one ended even when its last item's index sort key changed in
+// between, as on DynamoDB: the ExclusiveStartKey's values place it.
+func TestPageAfterTheLastItemMoved(t *testing.T) {
+	is := is.New(t)
+	f := newFront(t)
+	name := uniqueTable()
+	status, _ := f.do("CreateTable", map[string]any{
+		"TableName": name, "BillingMode": "PAY_PER_REQUEST",
+		"AttributeDefinitions": []map[string]string{{"AttributeName": "p", "AttributeType": "S"},
+			{"AttributeName": "g", "AttributeType": "S"}, {"AttributeName": "r", "AttributeType": "N"}},
+		"KeySchema": []map[string]string{{"AttributeName": "p", "KeyType": "HASH"}},
+		"GlobalSecondaryIndexes": []map[string]any{{"IndexName": "by-g",
+			"KeySchema":  []map[string]string{{"AttributeName": "g", "KeyType": "HASH"}, {"AttributeName": "r", "KeyType": "RANGE"}},
+			"Projection": map[string]string{"ProjectionType": "ALL"}}},
+	})
+	is.Equal(status, http.StatusOK) // CreateTable
+	for i := 1; i <= 4; i++ {
+		f.do("PutItem", map[string]any{"TableName": name, "Item": map[string]any{"p": s(fmt.Sprint("a", i)), "g": s("x"), "r": n(i)}})
+	}
+	q := map[string]any{"TableName": name, "IndexName": "by-g", "KeyConditionExpression": "g = :g", "Limit": 2,
+		"ExpressionAttributeValues": map[string]any{":g": s("x")}}
+	first := f.query(q)
+	is.Equal(string(first["Count"]), "2") // a1, a2
+	f.do("UpdateItem", map[string]any{"TableName": name, "Key": map[string]any{"p": s("a2")},
+		"UpdateExpression": "SET r = :r", "ExpressionAttributeValues": map[string]any{":r": n(10)}})
+	q["ExclusiveStartKey"] = first["LastEvaluatedKey"]
+	next := f.query(q)
+	is.Equal(string(next["Items"]), `[{"g":{"S":"x"},"p":{"S":"a3"},"r":{"N":"3"}},{"g":{"S":"x"},"p":{"S":"a4"},"r":{"N":"4"}}]`) // a3 and a4, none skipped
+}
+
+// TestLocalIndexThatProjectsLessIsKumos checks the index declines a local
+// index that does not project every attribute: DynamoDB fetches the rest
+// from the table, which the index does not do.
+func TestLocalIndexThatProjectsLessIsKumos(t *testing.T) {
+	is := is.New(t)
+	f := newFront(t)
+	name := uniqueTable()
+	local := func(index, projection string) map[string]any {
+		return map[string]any{"IndexName": index,
+			"KeySchema":  []map[string]string{{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "r", "KeyType": "RANGE"}},
+			"Projection": map[string]string{"ProjectionType": projection}}
+	}
+	status, _ := f.do("CreateTable", map[string]any{
+		"TableName": name, "BillingMode": "PAY_PER_REQUEST",
+		"AttributeDefinitions": []map[string]string{{"AttributeName": "p", "AttributeType": "S"},
+			{"AttributeName": "s", "AttributeType": "N"}, {"AttributeName": "r", "AttributeType": "N"}},
+		"KeySchema":             []map[string]string{{"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "s", "KeyType": "RANGE"}},
+		"LocalSecondaryIndexes": []map[string]any{local("by-r-keys", "KEYS_ONLY"), local("by-r-all", "ALL")},
+	})
+	is.Equal(status, http.StatusOK) // CreateTable
+	answered := func(index string) bool {
+		b, _ := json.Marshal(map[string]any{"TableName": name, "IndexName": index, "KeyConditionExpression": "p = :p",
+			"ExpressionAttributeValues": map[string]any{":p": s("a")}})
+		_, ok := f.index.Query(b)
+		return ok
+	}
+	is.True(!answered("by-r-keys")) // kumo's
+	is.True(answered("by-r-all"))   // the index's
+}

@@ -40,7 +40,7 @@ func (ix *Index) Hold(op string) func() {
 	ix.pending = true
 	return func() {
 		if ix.pending {
-			clear(ix.tables)
+			ix.unfollow("a write got no answer from kumo")
 			ix.pending = false
 		}
 		ix.mu.Unlock()
@@ -77,7 +77,7 @@ func (ix *Index) Apply(op string, req []byte, status int, resp []byte) {
 	case "TransactWriteItems":
 		ix.applyTransact(req, status)
 	default:
-		clear(ix.tables) // an operation the index cannot follow
+		ix.unfollow(op + " is not an operation the index follows")
 	}
 }
 
@@ -137,11 +137,12 @@ func (ix *Index) applyCreate(req []byte) {
 		return
 	}
 	indexes := map[string]indexDef{}
-	for _, s := range append(r.GlobalSecondaryIndexes, r.LocalSecondaryIndexes...) {
+	for i, s := range append(r.GlobalSecondaryIndexes, r.LocalSecondaryIndexes...) {
 		d := s.def()
 		if s.IndexName == "" || d.pk == "" {
 			return
 		}
+		d.local = i >= len(r.GlobalSecondaryIndexes)
 		indexes[s.IndexName] = d
 	}
 	ix.createTable(r.TableName, key, indexes)
@@ -156,13 +157,13 @@ func (ix *Index) applyUpdateTable(req []byte, ok bool) {
 		AttributeDefinitions        json.RawMessage
 	}
 	if json.Unmarshal(req, &r) != nil {
-		clear(ix.tables)
+		ix.unfollow("an UpdateTable it cannot read")
 		return
 	}
 	if ok && r.GlobalSecondaryIndexUpdates == nil && r.AttributeDefinitions == nil {
 		return
 	}
-	delete(ix.tables, r.TableName)
+	ix.unfollow("UpdateTable changes its indexes", r.TableName)
 }
 
 func (ix *Index) applyTTL(req []byte) {
@@ -200,7 +201,7 @@ func (ix *Index) applyItem(op string, req []byte, ok bool) {
 		Item, Key json.RawMessage
 	}
 	if json.Unmarshal(req, &r) != nil {
-		clear(ix.tables)
+		ix.unfollow("a " + op + " it cannot read")
 		return
 	}
 	t, tracked := ix.tables[r.TableName]
@@ -208,7 +209,7 @@ func (ix *Index) applyItem(op string, req []byte, ok bool) {
 		return
 	}
 	if !ix.write(t, r.TableName, op, r.Item, r.Key) {
-		delete(ix.tables, r.TableName)
+		ix.unfollow("a "+op+" it could not follow", r.TableName)
 	}
 }
 
@@ -261,13 +262,15 @@ type writeRequest struct {
 func (ix *Index) applyBatch(req, resp []byte, status int) {
 	var r struct{ RequestItems map[string][]writeRequest }
 	if json.Unmarshal(req, &r) != nil {
-		clear(ix.tables)
+		ix.unfollow("a BatchWriteItem it cannot read")
 		return
 	}
 	var out struct{ UnprocessedItems map[string][]writeRequest }
 	if status != http.StatusOK || json.Unmarshal(resp, &out) != nil {
 		for name := range r.RequestItems {
-			delete(ix.tables, name)
+			if _, ok := ix.tables[name]; ok {
+				ix.unfollow("kumo refused a BatchWriteItem, perhaps in part", name)
+			}
 		}
 		return
 	}
@@ -285,7 +288,7 @@ func (ix *Index) applyBatch(req, resp []byte, status int) {
 		for _, w := range reqs {
 			e, ok := t.requestEntry(w)
 			if !ok {
-				delete(ix.tables, name)
+				ix.unfollow("a BatchWriteItem request without the table's key", name)
 				break
 			}
 			switch {
@@ -321,7 +324,7 @@ func (ix *Index) applyTransact(req []byte, status int) {
 		TransactItems []struct{ Put, Delete, Update *one }
 	}
 	if json.Unmarshal(req, &r) != nil {
-		clear(ix.tables)
+		ix.unfollow("a TransactWriteItems it cannot read")
 		return
 	}
 	for _, it := range r.TransactItems {
@@ -339,7 +342,26 @@ func (ix *Index) applyTransact(req []byte, status int) {
 			continue
 		}
 		if status != http.StatusOK && status/100 != 4 || status == http.StatusOK && !ix.write(t, w.TableName, op, w.Item, w.Key) {
-			delete(ix.tables, w.TableName)
+			ix.unfollow("a TransactWriteItems it could not follow", w.TableName)
+		}
+	}
+}
+
+// unfollow stops following the named tables (every table when none is
+// named), whose Queries kumo answers from then on, and says so once.
+func (ix *Index) unfollow(reason string, names ...string) {
+	if len(names) == 0 {
+		for name := range ix.tables {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		if _, ok := ix.tables[name]; !ok {
+			continue
+		}
+		delete(ix.tables, name)
+		if ix.logf != nil {
+			ix.logf("queryindex: kumo answers the Queries of table %s from now on (slower): %s\n", name, reason)
 		}
 	}
 }
