@@ -95,7 +95,7 @@ func BenchmarkBaseline(b *testing.B) {
 				runtime.GC()
 				runtime.ReadMemStats(&before)
 				base = &baseline{runID: first.RunID, secrets: map[string]prior{}}
-				if err := c.readRows(context.Background(), base); err != nil {
+				if err := c.readRows(context.Background(), base, first.RunID); err != nil {
 					b.Fatal(err)
 				}
 				runtime.GC()

@@ -163,6 +163,11 @@ type Checker struct {
 	// Findings imports a complete run's Security Hub findings; nil (the
 	// default, SECURITY_HUB_FINDINGS off) makes no Security Hub call.
 	Findings Importer
+	// UnitDone, for an organization unit, says whether the unit was done
+	// in the complete run runID (the hub's units table): a unit compares
+	// itself with the last run in which it was done (see previousRun).
+	// Nil in single-account mode, where every complete run is a baseline.
+	UnitDone func(ctx context.Context, runID string) (bool, error)
 }
 
 // Tables is the part of the DynamoDB client that writes the audit rows and

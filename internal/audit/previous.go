@@ -249,20 +249,92 @@ func parseNanos(s string) int64 {
 	return nanos(&t)
 }
 
+// maxStepsBack bounds how many complete runs an organization unit steps
+// back over, looking for the last one in which it was done (UnitDone):
+// 48 runs, two days of an hourly schedule. A unit failed in more runs
+// than that starts again from the rows of those runs alone (when none
+// were written, every secret is new, and a secret deleted while the unit
+// was failing gets no tombstone).
+const maxStepsBack = 48
+
 // previousRun reads the baseline of the run runID: the newest complete run
 // before it in the run log (one Query of the by-completion index, newest
 // first, Limit 1), then that run's rows (a paged Query of the by-run
 // index, projecting only comparedAttrs). Without a run log, or before the
 // first complete run, it is nil. A failed or incomplete run is never a
 // baseline: it is not in the index.
+//
+// An organization unit (UnitDone set) compares itself with the last
+// complete run in which it was done: when the previous complete run had
+// units failed (units_failed on its entry) and this unit was one of them,
+// it steps back, run by run, at most maxStepsBack runs. Its baseline is
+// then that run's rows of the unit, overlaid, oldest first, with the rows
+// the unit wrote in the runs stepped over before failing (a tombstone
+// among them removes its secret). That is the state the history reaches
+// by applying every complete run's changes, so a secret deleted while the
+// unit was failing gets its tombstone on the unit's next done run, and a
+// change written by a failed attempt is not written twice.
 func (c *Checker) previousRun(ctx context.Context, runID string) (*baseline, error) {
 	if c.Config.RunsTableName == "" {
 		return nil, nil
 	}
+	var failed []RunEntry // the runs stepped over, newest first
+	var done *RunEntry
+	for before := runID; ; {
+		entry, err := c.completeBefore(ctx, before)
+		if err != nil {
+			return nil, err
+		}
+		if entry == nil {
+			break
+		}
+		ok := c.UnitDone == nil || entry.UnitsFailed == 0
+		if !ok {
+			if ok, err = c.UnitDone(ctx, entry.RunID); err != nil {
+				return nil, fmt.Errorf("read the unit's state in run %s: %w", entry.RunID, err)
+			}
+		}
+		if ok {
+			done = entry
+			break
+		}
+		failed = append(failed, *entry)
+		if len(failed) == maxStepsBack {
+			break
+		}
+		before = entry.RunID
+	}
+	if done == nil && len(failed) == 0 {
+		return nil, nil
+	}
+	first := done
+	if first == nil {
+		first = &failed[len(failed)-1] // the oldest stepped over: no run had the unit done
+		failed = failed[:len(failed)-1]
+	}
+	b := &baseline{runID: first.RunID, secrets: map[string]prior{}}
+	var err error
+	if b.at, err = time.Parse(time.RFC3339, first.CheckedAt); err != nil {
+		return nil, fmt.Errorf("previous run %s: checked_at %q: %w", first.RunID, first.CheckedAt, err)
+	}
+	if err := c.readRows(ctx, b, first.RunID); err != nil {
+		return nil, err
+	}
+	for i := len(failed) - 1; i >= 0; i-- {
+		if err := c.readRows(ctx, b, failed[i].RunID); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// completeBefore is the newest complete run before runID in the run log,
+// or nil.
+func (c *Checker) completeBefore(ctx context.Context, runID string) (*RunEntry, error) {
 	key := expression.Key(tables.CompleteKey).Equal(expression.Value(tables.CompleteValue)).
 		And(expression.Key(tables.RunID).LessThan(expression.Value(runID)))
 	expr, err := expression.NewBuilder().WithKeyCondition(key).
-		WithProjection(expression.NamesList(expression.Name(tables.RunID), expression.Name("checked_at"))).Build()
+		WithProjection(expression.NamesList(expression.Name(tables.RunID), expression.Name("checked_at"), expression.Name(tables.UnitsFailed))).Build()
 	if err != nil {
 		return nil, fmt.Errorf("build query: %w", err)
 	}
@@ -282,24 +354,21 @@ func (c *Checker) previousRun(ctx context.Context, runID string) (*baseline, err
 	if err := attributevalue.UnmarshalMap(out.Items[0], &entry); err != nil {
 		return nil, fmt.Errorf("read run log entry: %w", err)
 	}
-	b := &baseline{runID: entry.RunID, secrets: map[string]prior{}}
-	if b.at, err = time.Parse(time.RFC3339, entry.CheckedAt); err != nil {
-		return nil, fmt.Errorf("previous run %s: checked_at %q: %w", entry.RunID, entry.CheckedAt, err)
-	}
-	return b, c.readRows(ctx, b)
+	return &entry, nil
 }
 
-// readRows reads the previous run's rows into b, page by page; its
-// tombstones are not secrets of that run. In organization mode
-// (Config.AccountID) the table holds every account and region of the run,
-// so it reads the account's rows (the by-account index) and keeps those
-// of this run's region: a unit compares itself with the same unit.
-func (c *Checker) readRows(ctx context.Context, b *baseline) error {
+// readRows reads the rows of run runID into b, page by page, each row
+// replacing the secret's prior; a tombstone removes its secret. In
+// organization mode (Config.AccountID) the table holds every account and
+// region of the run, so it reads the account's rows (the by-account index)
+// and keeps those of this run's region: a unit compares itself with the
+// same unit.
+func (c *Checker) readRows(ctx context.Context, b *baseline, runID string) error {
 	names := make([]expression.NameBuilder, len(comparedAttrs))
 	for i, a := range comparedAttrs {
 		names[i] = expression.Name(a)
 	}
-	index, key := tables.RunIndex, expression.Key(tables.RunID).Equal(expression.Value(b.runID))
+	index, key := tables.RunIndex, expression.Key(tables.RunID).Equal(expression.Value(runID))
 	if c.Config.AccountID != "" {
 		index = tables.AccountIndex
 		key = expression.Key(tables.AccountID).Equal(expression.Value(c.Config.AccountID)).And(key)
@@ -318,17 +387,20 @@ func (c *Checker) readRows(ctx context.Context, b *baseline) error {
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("query %s for the rows of run %s: %w", c.Config.TableName, b.runID, err)
+			return fmt.Errorf("query %s for the rows of run %s: %w", c.Config.TableName, runID, err)
 		}
 		for _, item := range page.Items {
 			var row priorRow
 			if err := attributevalue.UnmarshalMap(item, &row); err != nil {
-				return fmt.Errorf("read a row of run %s: %w", b.runID, err)
+				return fmt.Errorf("read a row of run %s: %w", runID, err)
 			}
-			if row.SecretName == "" || row.Change == tables.ChangeGone || row.Region != "" && row.Region != c.Config.Region {
-				continue
+			switch {
+			case row.SecretName == "" || row.Region != "" && row.Region != c.Config.Region:
+			case row.Change == tables.ChangeGone:
+				delete(b.secrets, row.SecretName)
+			default:
+				b.secrets[row.SecretName] = row.prior()
 			}
-			b.secrets[row.SecretName] = row.prior()
 		}
 	}
 	return nil

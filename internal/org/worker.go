@@ -149,6 +149,7 @@ func (w *Worker) unit(ctx context.Context, rec events.SQSMessage, s *sessions) e
 		// The check's own log line names the run, account and region.
 		c := audit.New(w.SecretsFor(m.Region, creds), w.Tables, w.unitConfig(m), w.Logger.With("receive", receives))
 		c.Runs = nil // the run's entry is the coordinator's
+		c.UnitDone = func(ctx context.Context, runID string) (bool, error) { return w.doneIn(ctx, m, runID) }
 		if w.Findings != nil {
 			c.Findings = turns{w}
 		}
@@ -188,8 +189,9 @@ func (u unitRun) unitKey() map[string]dbtypes.AttributeValue {
 
 // unitConfig is the hub's audit configuration for one unit: rows to the
 // organization table, with the unit's account and region, compared with
-// the same unit's rows of the previous complete run (found in the run
-// log, to which the unit writes no entry of its own), and findings
+// the same unit's rows of the last complete run in which it was done
+// (found in the run log, to which the unit writes no entry of its own,
+// and the units table: see audit.Checker.UnitDone), and findings
 // imported into the hub's account and region.
 func (w *Worker) unitConfig(m Message) audit.Config {
 	cfg := w.Config.Audit
@@ -221,6 +223,25 @@ func (w *Worker) state(ctx context.Context, u unitRun) (string, error) {
 		return "", fmt.Errorf("unit %s is not in run %s's plan", tables.UnitOf(u.m.Account, u.m.Region), u.m.RunID)
 	}
 	return item.State, nil
+}
+
+// doneIn reports whether the unit of m was done in the run runID: its
+// item in the units table says so. A unit not in that run's plan was not.
+func (w *Worker) doneIn(ctx context.Context, m Message, runID string) (bool, error) {
+	prev := m
+	prev.RunID = runID
+	out, err := w.Tables.GetItem(ctx, &dynamodb.GetItemInput{TableName: &w.Config.UnitsTable, Key: unitRun{m: prev}.unitKey(),
+		ProjectionExpression: aws.String("#s"), ExpressionAttributeNames: map[string]string{"#s": tables.UnitState}})
+	if err != nil {
+		return false, fmt.Errorf("read unit: %w", err)
+	}
+	var item struct {
+		State string `dynamodbav:"state"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &item); err != nil {
+		return false, fmt.Errorf("read unit: %w", err)
+	}
+	return item.State == tables.UnitDone, nil
 }
 
 // finish records the unit as done (runErr nil) or failed, with its counts,

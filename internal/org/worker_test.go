@@ -331,3 +331,57 @@ func TestWorkerWithoutFindingsImportsNothing(t *testing.T) {
 	is.Equal(len(w.Handle(context.Background(), sqsBatch("1", "111111111111/eu-west-1")).BatchItemFailures), 0)
 	is.Equal(h.done, 1)
 }
+
+// A unit compares itself with the last complete run in which it was done:
+// the previous run had a unit failed, and the units table says it was
+// this one, so the worker steps back to the run before, which had none
+// failed, and reads the unit's rows of both, that one first.
+func TestWorkerComparesAUnitWithItsLastDoneRun(t *testing.T) {
+	is := is.New(t)
+	const unit, failedRun, doneRun = "111111111111/us-east-1", "run-1795611600000", "run-1795608000000"
+	h := newHub(unit)
+	w := worker(t, h, map[string][]string{"111111111111": {"db"}}, nil)
+	tbl := h.tables(t)
+	get := tbl.GetItemFn
+	var asked, rowsOf []string
+	tbl.GetItemFn = func(in *dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
+		run := s(in.Key[tables.RunID])
+		if run == "run-1795615200000" {
+			return get(in) // this run's own unit
+		}
+		asked = append(asked, aws.ToString(in.TableName)+" "+run+" "+s(in.Key[tables.Unit]))
+		return &dynamodb.GetItemOutput{Item: map[string]dbtypes.AttributeValue{tables.UnitState: &dbtypes.AttributeValueMemberS{Value: tables.UnitFailed}}}, nil
+	}
+	tbl.QueryFn = func(in *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
+		var run string
+		for _, v := range in.ExpressionAttributeValues {
+			if sv, ok := v.(*dbtypes.AttributeValueMemberS); ok && strings.HasPrefix(sv.Value, "run-") {
+				run = sv.Value
+			}
+		}
+		if aws.ToString(in.TableName) != "hub-runs" {
+			rowsOf = append(rowsOf, aws.ToString(in.TableName)+" "+aws.ToString(in.IndexName)+" "+run)
+			return &dynamodb.QueryOutput{}, nil
+		}
+		var e entry
+		switch {
+		case run > failedRun:
+			e = entry{RunID: failedRun, UnitsFailed: 1}
+		case run > doneRun:
+			e = entry{RunID: doneRun}
+		default:
+			return &dynamodb.QueryOutput{}, nil
+		}
+		item, err := attributevalue.MarshalMap(e)
+		if err != nil {
+			return nil, err
+		}
+		item["checked_at"] = &dbtypes.AttributeValueMemberS{Value: testNow.Format(time.RFC3339)}
+		return &dynamodb.QueryOutput{Items: []map[string]dbtypes.AttributeValue{item}}, nil
+	}
+	w.Tables = tbl
+	is.Equal(len(w.Handle(context.Background(), sqsBatch("1", unit)).BatchItemFailures), 0)
+	is.Equal(asked, []string{"hub-units " + failedRun + " " + unit}) // one GetItem, for the run with a unit failed
+	is.Equal(rowsOf, []string{"hub-org-audit " + tables.AccountIndex + " " + doneRun, "hub-org-audit " + tables.AccountIndex + " " + failedRun})
+	is.Equal(h.state[unit], tables.UnitDone)
+}
