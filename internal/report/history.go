@@ -237,7 +237,9 @@ func (h History) SecretsKey() string {
 //
 // In organization mode (Org) secrets are keyed by ARN, and a day whose run
 // had units failed costs one more Query (its units): the secrets of an
-// account and region not reporting that day are not seen that day.
+// account and region not reporting that day are not seen that day. They
+// keep their status: the unit's next run compares itself with its last
+// done run, so its changes apply on top of it.
 func (h *History) ReadSecrets(ctx context.Context, s *Store) error {
 	if h.Org != s.Org {
 		c := *s

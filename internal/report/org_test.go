@@ -269,8 +269,8 @@ func TestRunsShowUnits(t *testing.T) {
 // An organization's history keys secrets by ARN (db in two accounts is
 // two secrets), reads the changes from the organization table's by-change
 // index, and leaves a secret unseen on a day its account did not report:
-// the write side then compares the next run's unit with no rows, so the
-// secret comes back as new.
+// the write side then compares the next run's unit with its last done
+// run, so the secret comes back unchanged, with the status it kept.
 func TestOrganizationHistory(t *testing.T) {
 	is := is.New(t)
 	day := func(d int) time.Time { return time.Date(2026, 10, d, 12, 0, 0, 0, time.UTC) }
@@ -292,7 +292,7 @@ func TestOrganizationHistory(t *testing.T) {
 	f.rows[id(2)] = []fakeRow{orgRow(id(2), acctA, "us-east-1", "db", audit.StatusOK, tables.ChangeUnchanged)}
 	f.rows[id(3)] = []fakeRow{
 		orgRow(id(3), acctA, "us-east-1", "db", audit.StatusOK, tables.ChangeUnchanged),
-		orgRow(id(3), acctB, "us-east-1", "db", audit.StatusNeedsRotation, tables.ChangeNew), // compared with no rows: new again
+		orgRow(id(3), acctB, "us-east-1", "db", audit.StatusNeedsRotation, tables.ChangeUnchanged), // compared with day 1, its last done run
 	}
 	f.units = []fakeUnit{
 		{RunID: id(2), Unit: Unit{Unit: tables.UnitOf(acctA, "us-east-1"), AccountID: acctA, Region: "us-east-1", State: tables.UnitDone}},
@@ -313,7 +313,7 @@ func TestOrganizationHistory(t *testing.T) {
 	}
 	ok, nr := audit.StatusOK, audit.StatusNeedsRotation
 	is.Equal(byAccount[acctA].Status, []audit.Status{ok, ok, ok})
-	is.Equal(byAccount[acctB].Status, []audit.Status{nr, "", nr}) // not reporting on day 2: unseen, not carried over
+	is.Equal(byAccount[acctB].Status, []audit.Status{nr, "", nr}) // not reporting on day 2: unseen, its status kept for day 3
 	is.True(slices.Contains(f.asked, "hub-org-audit/"+tables.ChangeIndex))
 	is.True(slices.Contains(f.asked, "hub-units/")) // day 2's units, once
 	is.True(!slices.ContainsFunc(f.asked, func(a string) bool { return strings.HasPrefix(a, "hub-audit/") }))
@@ -334,4 +334,102 @@ func TestOrganizationHistory(t *testing.T) {
 	is.Equal([]int{h.Days[0].Checked, h.Days[1].Checked, h.Days[2].Flagged}, []int{1, 0, 1}) // the account's, not the run log's
 	is.True(strings.Contains(h.Period(), "account "+acctB))
 	is.True(errors.Is(h.ForAccount("999999999999"), ErrNoSuchAccount))
+}
+
+// orgDays is an organization hub's store with the runs given (each a day
+// of October 2026 and an hour, one region, two units), and the units of
+// those with a unit failed: acctB's.
+func orgDays(runs ...[2]int) (*fakeLog, func(int) string) {
+	zero := 0
+	f := &fakeLog{rows: map[string][]fakeRow{}}
+	for _, r := range runs {
+		at := time.Date(2026, 10, r[0], r[1], 0, 0, 0, time.UTC)
+		e := manual(at)
+		if r[1] == 12 {
+			e = scheduled(at)
+		}
+		e.CompleteKey, e.Regions, e.UnitsExpected, e.UnitsDone = tables.CompleteValue, "us-east-1", 2, 2
+		f.runs = append(f.runs, loggedRun{RunEntry: e, New: &zero})
+	}
+	return f, func(i int) string { return f.runs[i].RunID }
+}
+
+// failUnit marks acctB's unit failed in run i.
+func failUnit(f *fakeLog, i int) {
+	f.runs[i].UnitsFailed = 1
+	id := f.runs[i].RunID
+	f.units = append(f.units,
+		fakeUnit{RunID: id, Unit: Unit{Unit: tables.UnitOf(acctA, "us-east-1"), AccountID: acctA, Region: "us-east-1", State: tables.UnitDone}},
+		fakeUnit{RunID: id, Unit: Unit{Unit: tables.UnitOf(acctB, "us-east-1"), AccountID: acctB, Region: "us-east-1", State: tables.UnitFailed, Error: "throttled"}})
+}
+
+// orgHistory is the three days' history of f, by secret name (acctB's).
+func orgHistory(t *testing.T, f *fakeLog) map[string][]audit.Status {
+	t.Helper()
+	s := &Store{DB: f, Table: "hub-audit", RunsTable: "hub-runs", OrgTable: "hub-org-audit", UnitsTable: "hub-units"}
+	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	h, err := BuildHistory(context.Background(), s, "hub", from, from.AddDate(0, 0, 3), from.AddDate(0, 0, 3),
+		Schedule{Expression: "rate(1 day)", CreationDate: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]audit.Status{}
+	for _, sh := range h.Secrets {
+		if sh.AccountID == acctB {
+			out[sh.Name] = sh.Status
+		}
+	}
+	return out
+}
+
+// A manual run at 06:00 in which acctB's unit failed, before the day's
+// scheduled run: x was deleted before it. The 12:00 run compares acctB
+// with day 1, its last done run, so x's tombstone is in the 12:00 run's
+// changes, and x is gone from day 2 on.
+func TestOrganizationHistoryAfterAFailedManualRun(t *testing.T) {
+	is := is.New(t)
+	f, id := orgDays([2]int{1, 12}, [2]int{2, 6}, [2]int{2, 12}, [2]int{3, 12})
+	failUnit(f, 1)
+	ok := audit.StatusOK
+	f.rows[id(0)] = []fakeRow{
+		orgRow(id(0), acctA, "us-east-1", "db", ok, tables.ChangeNew),
+		orgRow(id(0), acctB, "us-east-1", "db", ok, tables.ChangeNew),
+		orgRow(id(0), acctB, "us-east-1", "x", ok, tables.ChangeNew),
+	}
+	f.rows[id(1)] = []fakeRow{orgRow(id(1), acctA, "us-east-1", "db", ok, tables.ChangeUnchanged)}
+	for _, i := range []int{2, 3} {
+		f.rows[id(i)] = []fakeRow{
+			orgRow(id(i), acctA, "us-east-1", "db", ok, tables.ChangeUnchanged),
+			orgRow(id(i), acctB, "us-east-1", "db", ok, tables.ChangeUnchanged),
+		}
+	}
+	gone := orgRow(id(2), acctB, "us-east-1", "x", "", tables.ChangeGone)
+	f.rows[id(2)] = append(f.rows[id(2)], gone)
+	got := orgHistory(t, f)
+	is.Equal(got["x"], []audit.Status{ok, "", ""}) // buried by the 12:00 run
+	is.Equal(got["db"], []audit.Status{ok, ok, ok})
+	is.True(!slices.Contains(f.asked, "hub-units/")) // the 06:00 run judges no day: its units are not read
+}
+
+// acctB's unit fails on day 2 after writing x's row (flagged now), not
+// y's. Day 2 shows neither; day 3's run compares acctB with day 1
+// overlaid with what day 2's attempt wrote, so both are unchanged, and
+// day 3 shows them with the status they kept.
+func TestOrganizationHistoryAfterAPartialUnit(t *testing.T) {
+	is := is.New(t)
+	f, id := orgDays([2]int{1, 12}, [2]int{2, 12}, [2]int{3, 12})
+	failUnit(f, 1)
+	ok, nr := audit.StatusOK, audit.StatusNeedsRotation
+	f.rows[id(0)] = []fakeRow{
+		orgRow(id(0), acctB, "us-east-1", "x", ok, tables.ChangeNew),
+		orgRow(id(0), acctB, "us-east-1", "y", ok, tables.ChangeNew),
+	}
+	f.rows[id(1)] = []fakeRow{orgRow(id(1), acctB, "us-east-1", "x", nr, tables.ChangeNewlyFlagged)}
+	f.rows[id(2)] = []fakeRow{
+		orgRow(id(2), acctB, "us-east-1", "x", nr, tables.ChangeUnchanged),
+		orgRow(id(2), acctB, "us-east-1", "y", ok, tables.ChangeUnchanged),
+	}
+	got := orgHistory(t, f)
+	is.Equal(got["x"], []audit.Status{ok, "", nr}) // day 2 not reporting; flagged since the partial attempt
+	is.Equal(got["y"], []audit.Status{ok, "", ok})
 }

@@ -42,9 +42,11 @@ type walk struct {
 
 	// org: the runs are an organization hub's. missing are, for each
 	// day's run with units failed, the units not done (read from the
-	// units table): their secrets are not seen that day, and the next run
-	// finds them new again, as the write side compares each unit with the
-	// same unit's rows of the previous complete run.
+	// units table): their secrets are not seen that day, but keep their
+	// tracked status, and the next run's changes apply on top of it, as
+	// the write side compares each unit with its rows of the last run in
+	// which it was done, overlaid with what its failed attempts wrote
+	// (whose changes the walk applies like any other).
 	org     bool
 	missing map[string]map[string]bool
 }
@@ -57,6 +59,9 @@ type tracked struct {
 	status          audit.Status // after the runs so far; empty when absent
 	sh              *SecretHistory
 }
+
+// unit names the secret's unit (organization mode).
+func (t *tracked) unit() string { return tables.UnitOf(t.account, t.region) }
 
 // newWalk plans the reads of a History whose run log is read.
 func newWalk(h *History) *walk {
@@ -196,22 +201,18 @@ func (w *walk) replay(ctx context.Context, s *Store) error {
 			if read.err != nil {
 				return fmt.Errorf("read the rows of run %s: %w", r.id, read.err)
 			}
+			missing := w.missing[r.id]
 			for _, t := range w.order {
-				t.status = ""
+				if !missing[t.unit()] { // a unit not done keeps its state
+					t.status = ""
+				}
 			}
 			w.apply(read.rows)
 		case r.changes:
 			w.apply(w.changes[r.id])
 		}
-		if missing := w.missing[r.id]; len(missing) > 0 {
-			for _, t := range w.order {
-				if missing[tables.UnitOf(t.account, t.region)] {
-					t.status = "" // not reporting: unseen, and new again in the next run
-				}
-			}
-		}
 		if i, ok := w.dayOf[r.id]; ok {
-			w.judge(i)
+			w.judge(i, w.missing[r.id])
 		}
 	}
 	return nil
@@ -274,10 +275,12 @@ func (w *walk) apply(rows []statusRow) {
 	}
 }
 
-// judge records every present secret's status on day i.
-func (w *walk) judge(i int) {
+// judge records every present secret's status on day i. The secrets of
+// the units missing from the day's run are not seen that day; their
+// status is kept for the runs after.
+func (w *walk) judge(i int, missing map[string]bool) {
 	for _, t := range w.order {
-		if t.status == "" {
+		if t.status == "" || missing[t.unit()] {
 			continue
 		}
 		if t.sh == nil {
