@@ -82,6 +82,7 @@ type table struct {
 // that key the table or one of its indexes (in the order of table.attrs).
 type entry struct {
 	raw  json.RawMessage
+	size int // its size as DynamoDB counts it, for the 1 MB page
 	keys []keyVal
 	pkey string // its primary key, encoded
 }
@@ -144,7 +145,7 @@ func (t *table) newEntry(raw json.RawMessage) (*entry, bool) {
 	if json.Unmarshal(raw, &attrs) != nil {
 		return nil, false
 	}
-	e := &entry{raw: raw, keys: make([]keyVal, len(t.attrs))}
+	e := &entry{raw: raw, keys: make([]keyVal, len(t.attrs)), size: itemSize(attrs)}
 	for i, name := range t.attrs {
 		a, ok := attrs[name]
 		switch {

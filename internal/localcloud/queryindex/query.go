@@ -7,9 +7,8 @@ import (
 	"strings"
 )
 
-// pageBytes is DynamoDB's page: a Query stops once it has read 1 MB
-// (measured here as the items' JSON, a little more than DynamoDB counts,
-// so pages are never larger than AWS's).
+// pageBytes is DynamoDB's page: a Query stops once it has read 1 MB of
+// items, counted as DynamoDB counts an item's size (see itemSize).
 const pageBytes = 1 << 20
 
 // queryRequest is the part of a Query the index reads.
@@ -105,7 +104,7 @@ func (ix *Index) Query(body []byte) ([]byte, bool) {
 			break
 		}
 		scanned++
-		size += len(e.raw)
+		size += e.size
 		last = e
 		if q.Select == "COUNT" {
 			count++
