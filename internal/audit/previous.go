@@ -249,13 +249,14 @@ func parseNanos(s string) int64 {
 	return nanos(&t)
 }
 
-// maxStepsBack bounds how many complete runs an organization unit steps
+// MaxStepsBack bounds how many complete runs an organization unit steps
 // back over, looking for the last one in which it was done (UnitDone):
 // 48 runs, two days of an hourly schedule. A unit failed in more runs
 // than that starts again from the rows of those runs alone (when none
 // were written, every secret is new, and a secret deleted while the unit
-// was failing gets no tombstone).
-const maxStepsBack = 48
+// was failing gets no tombstone). A history (package report) steps back
+// as far to find the state a failed unit starts a period from.
+const MaxStepsBack = 48
 
 // previousRun reads the baseline of the run runID: the newest complete run
 // before it in the run log (one Query of the by-completion index, newest
@@ -267,7 +268,7 @@ const maxStepsBack = 48
 // An organization unit (UnitDone set) compares itself with the last
 // complete run in which it was done: when the previous complete run had
 // units failed (units_failed on its entry) and this unit was one of them,
-// it steps back, run by run, at most maxStepsBack runs. Its baseline is
+// it steps back, run by run, at most MaxStepsBack runs. Its baseline is
 // then that run's rows of the unit, overlaid, oldest first, with the rows
 // the unit wrote in the runs stepped over before failing (a tombstone
 // among them removes its secret). That is the state the history reaches
@@ -299,7 +300,7 @@ func (c *Checker) previousRun(ctx context.Context, runID string) (*baseline, err
 			break
 		}
 		failed = append(failed, *entry)
-		if len(failed) == maxStepsBack {
+		if len(failed) == MaxStepsBack {
 			break
 		}
 		before = entry.RunID

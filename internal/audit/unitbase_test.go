@@ -114,7 +114,7 @@ func TestUnitComparesWithTheLastRunItWasDone(t *testing.T) {
 	is.Equal([]int{third.New, third.Gone, third.NewFlagged}, []int{0, 1, 0})
 }
 
-// A unit steps back over at most maxStepsBack failed runs; then its
+// A unit steps back over at most MaxStepsBack failed runs; then its
 // baseline is those runs' rows alone.
 func TestUnitStepsBackABoundedNumberOfRuns(t *testing.T) {
 	is := is.New(t)
@@ -122,13 +122,13 @@ func TestUnitStepsBackABoundedNumberOfRuns(t *testing.T) {
 	w := &world{secrets: []smtypes.SecretListEntry{secret("a", day, "Managed", "true")}, calls: map[string]int{}}
 	c := h.checker(w)
 	h.run(t, c, testNow, true)
-	for i := range maxStepsBack + 10 {
+	for i := range MaxStepsBack + 10 {
 		h.log(testNow.Add(time.Duration(i+1)*time.Minute), true) // failed before writing any row
 	}
 	h.logRead, h.asked = 0, nil
 	res := h.run(t, c, testNow.Add(2*time.Hour), true)
-	is.Equal(len(h.asked), maxStepsBack)                                      // one GetItem a run stepped over, no more
-	is.Equal(h.logRead, maxStepsBack)                                         // one run log Query each
+	is.Equal(len(h.asked), MaxStepsBack)                                      // one GetItem a run stepped over, no more
+	is.Equal(h.logRead, MaxStepsBack)                                         // one run log Query each
 	is.Equal(res.New, 1)                                                      // no baseline within the bound: a is new
 	is.Equal(res.PreviousRunID, tables.NewRunID(testNow.Add(11*time.Minute))) // the oldest run stepped over
 }

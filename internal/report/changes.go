@@ -97,6 +97,15 @@ func (s *Store) eachStatus(ctx context.Context, runID string, f func(statusRow))
 	return s.projectedPages(ctx, in, expression.Key(tables.RunID).Equal(expression.Value(runID)), f)
 }
 
+// eachAccountStatus calls f for every row of one account in one run,
+// every region's, with only the attributes a history needs: one Query of
+// the organization table's by-account index, paged.
+func (s *Store) eachAccountStatus(ctx context.Context, account, runID string, f func(statusRow)) error {
+	in := &dynamodb.QueryInput{TableName: aws.String(s.OrgTable), IndexName: aws.String(tables.AccountIndex)}
+	key := expression.Key(tables.AccountID).Equal(expression.Value(account)).And(expression.Key(tables.RunID).Equal(expression.Value(runID)))
+	return s.projectedPages(ctx, in, key, f)
+}
+
 // eachChange calls f for every row in the change index of one month
 // whose run is dated from from to until (until excluded): one Query keyed
 // on the month and a run_id range, paged. Only rows whose change is not

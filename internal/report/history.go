@@ -239,7 +239,9 @@ func (h History) SecretsKey() string {
 // had units failed costs one more Query (its units): the secrets of an
 // account and region not reporting that day are not seen that day. They
 // keep their status: the unit's next run compares itself with its last
-// done run, so its changes apply on top of it.
+// done run, so its changes apply on top of it. When the run before the
+// period had units failed, those units start from the same state
+// (failedUnitsStart).
 func (h *History) ReadSecrets(ctx context.Context, s *Store) error {
 	if h.Org != s.Org {
 		c := *s

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rotation-audit/rotation-audit/internal/audit"
@@ -108,6 +109,13 @@ func (w *walk) read(ctx context.Context, s *Store) error {
 			if err != nil {
 				return err
 			}
+			if w.org && before.UnitsFailed > 0 {
+				start, err := s.failedUnitsStart(gctx, before.RunID)
+				if err != nil {
+					return err
+				}
+				w.apply(start) // then the rows their failed attempt wrote in it
+			}
 			if err := s.eachStatus(gctx, before.RunID, func(r statusRow) { rows = append(rows, r) }); err != nil {
 				return fmt.Errorf("read the rows of run %s, before the period: %w", before.RunID, err)
 			}
@@ -173,6 +181,90 @@ func (w *walk) read(ctx context.Context, s *Store) error {
 		}
 	}
 	return w.replay(ctx, s)
+}
+
+// failedUnitsStart is where the units not done in run before (the last
+// complete run before a period, with units failed) start the period from,
+// as rows to apply, oldest first, before that run's own: the rows of each
+// unit in the last earlier complete run in which it was done, then the
+// rows its failed attempts wrote in the runs between (a tombstone has no
+// status, so it removes its secret). That is the baseline the unit's next
+// run compared itself with (audit.Checker's previousRun), so its changes
+// apply on top of it; the rows of run before alone are empty or partial
+// for such a unit, and a secret that did not change would never show.
+//
+// It steps back as the write side does, at most audit.MaxStepsBack runs,
+// run before included. Its cost, only when run before had units failed:
+// one Query of the units of run before, then for each run stepped back
+// over, one Query of the run log (Limit 1) and, when that run had units
+// failed, one of its units, shared by every unit still stepping back;
+// then one Query of the by-account index (paged) per account and run
+// read, shared by the account's regions. So at most 47 + 47 small Queries
+// and 47 per account with a unit not done.
+func (s *Store) failedUnitsStart(ctx context.Context, before string) ([]statusRow, error) {
+	units, err := s.Units(ctx, before)
+	if err != nil {
+		return nil, fmt.Errorf("read the units of run %s, before the period: %w", before, err)
+	}
+	stepping := map[string]Unit{} // the units still looking for a run in which they were done
+	for _, u := range units {
+		if !u.Done() {
+			stepping[u.Unit] = u
+		}
+	}
+	type read struct {
+		runID string
+		units map[string]bool // the account's units that read the run
+	}
+	reads := map[string][]read{} // by account, newest first
+	for step := 1; step < audit.MaxStepsBack && len(stepping) > 0; step++ {
+		entry, err := s.endRun(ctx, false, expression.Key(tables.RunID).LessThan(expression.Value(before)))
+		if errors.Is(err, ErrNoRuns) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		done := map[string]bool{}
+		if entry.UnitsFailed > 0 {
+			us, err := s.Units(ctx, entry.RunID)
+			if err != nil {
+				return nil, fmt.Errorf("read the units of run %s: %w", entry.RunID, err)
+			}
+			for _, u := range us {
+				done[u.Unit] = u.Done()
+			}
+		}
+		byAccount := map[string]map[string]bool{}
+		for unit, u := range stepping {
+			if byAccount[u.AccountID] == nil {
+				byAccount[u.AccountID] = map[string]bool{}
+			}
+			byAccount[u.AccountID][unit] = true
+			if entry.UnitsFailed == 0 || done[unit] {
+				delete(stepping, unit)
+			}
+		}
+		for account, us := range byAccount {
+			reads[account] = append(reads[account], read{entry.RunID, us})
+		}
+		before = entry.RunID
+	}
+	var rows []statusRow
+	for _, account := range slices.Sorted(maps.Keys(reads)) {
+		runs := reads[account]
+		for i := len(runs) - 1; i >= 0; i-- {
+			err := s.eachAccountStatus(ctx, account, runs[i].runID, func(r statusRow) {
+				if runs[i].units[tables.UnitOf(r.AccountID, r.Region)] {
+					rows = append(rows, r)
+				}
+			})
+			if err != nil {
+				return nil, fmt.Errorf("read the rows of account %s in run %s: %w", account, runs[i].runID, err)
+			}
+		}
+	}
+	return rows, nil
 }
 
 // needChanges says whether any run's changes are applied.
