@@ -366,20 +366,7 @@ func failUnit(f *fakeLog, i int) {
 // orgHistory is the three days' history of f, by secret name (acctB's).
 func orgHistory(t *testing.T, f *fakeLog) map[string][]audit.Status {
 	t.Helper()
-	s := &Store{DB: f, Table: "hub-audit", RunsTable: "hub-runs", OrgTable: "hub-org-audit", UnitsTable: "hub-units"}
-	from := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
-	h, err := BuildHistory(context.Background(), s, "hub", from, from.AddDate(0, 0, 3), from.AddDate(0, 0, 3),
-		Schedule{Expression: "rate(1 day)", CreationDate: from})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]audit.Status{}
-	for _, sh := range h.Secrets {
-		if sh.AccountID == acctB {
-			out[sh.Name] = sh.Status
-		}
-	}
-	return out
+	return orgPeriod(t, f, 1, 3)
 }
 
 // A manual run at 06:00 in which acctB's unit failed, before the day's
