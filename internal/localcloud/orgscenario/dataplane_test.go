@@ -47,7 +47,7 @@ func TestOrganizationDataPlaneAgreesWithMoto(t *testing.T) {
 		for i := range ids {
 			ids[i] = fmt.Sprintf("5%011d", rand.Int64N(1e11)) // fresh accounts: a shared moto keeps other tests' secrets
 		}
-		p := &DataPlane{Endpoint: endpoint, Accounts: ids, Member: func(acct, region string) aws.Config {
+		p := &DataPlane{Endpoint: endpoint, Accounts: ids, OneAtATime: true, Member: func(acct, region string) aws.Config {
 			return motoMember(t, endpoint, acct, region)
 		}}
 		checkDataPlane(t, p, ids[:])
