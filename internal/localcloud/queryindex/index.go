@@ -133,10 +133,8 @@ func (t *table) keyDefOf(index string) keyDef {
 	if index == "" {
 		return t.key
 	}
-	return t.indexes[index].key()
+	return t.indexes[index].keyDef
 }
-
-func (d indexDef) key() keyDef { return d.keyDef }
 
 // newEntry reads an item, keeping the values of its key attributes; ok is
 // false when it lacks a table key.
