@@ -94,7 +94,7 @@ func (ix *Index) Query(body []byte) ([]byte, bool) {
 	for i := start; 0 <= i && i < len(items); i = step(i, forward) {
 		e := items[i]
 		if skTerm != nil && !skTerm.match(t.val(e, d.sk)) {
-			if scanned > 0 || last != nil {
+			if last != nil {
 				break // past the range: sort key matches are contiguous
 			}
 			continue
